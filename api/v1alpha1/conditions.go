@@ -1,0 +1,87 @@
+package v1alpha1
+
+// Condition types written to status.conditions.
+const (
+	// ConditionReady summarises the profile: True only when every desired object is applied and in
+	// sync, nothing outside meshguard weakens the profile, and no mesh CA certificate is expired,
+	// untrusted or mismatched. A certificate that merely expires soon keeps Ready True.
+	ConditionReady = "Ready"
+	// ConditionPoliciesApplied is True when every generated object exists as rendered.
+	ConditionPoliciesApplied = "PoliciesApplied"
+	// ConditionInSync is True when no generated object differs from what meshguard applied.
+	ConditionInSync = "InSync"
+	// ConditionEffective is True when no object outside meshguard's ownership weakens the profile.
+	ConditionEffective = "Effective"
+	// ConditionCertificatesHealthy is True when every mesh CA certificate inspected is valid, trusted
+	// and valid for at least spec.certificates.minValidity.
+	ConditionCertificatesHealthy = "CertificatesHealthy"
+	// ConditionReconciling is the kstatus abnormal-true condition: present and True only while
+	// meshguard is still converging the profile.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is the kstatus abnormal-true condition: present and True only while the
+	// profile cannot make progress without a change from the user (invalid or unsatisfiable spec).
+	ConditionStalled = "Stalled"
+)
+
+// Condition reasons. Each is a CamelCase constant so that alerts and scripts can match on it.
+const (
+	// ReasonSucceeded: the step completed and everything is as declared.
+	ReasonSucceeded = "Succeeded"
+	// ReasonProgressing: meshguard is applying or waiting for objects.
+	ReasonProgressing = "Progressing"
+	// ReasonInvalidSpec: the spec cannot be rendered (it slipped past admission validation).
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonApplyFailed: the API server refused one or more generated objects.
+	ReasonApplyFailed = "ApplyFailed"
+	// ReasonConflict: an object with a generated object's name exists and is not owned by this profile.
+	ReasonConflict = "Conflict"
+	// ReasonProfileConflict: another, older MeshSecurityProfile governs this namespace.
+	ReasonProfileConflict = "ProfileConflict"
+	// ReasonIstioNotInstalled: the Istio security CRDs are not installed in the cluster.
+	ReasonIstioNotInstalled = "IstioNotInstalled"
+	// ReasonLinkerdNotInstalled: the Linkerd policy CRDs are not installed in the cluster.
+	ReasonLinkerdNotInstalled = "LinkerdNotInstalled"
+	// ReasonUnsupportedByMesh: the profile asks for something the selected mesh cannot express.
+	ReasonUnsupportedByMesh = "UnsupportedByMesh"
+	// ReasonAuditOnly: enforcement is Audit, so meshguard computed and compared but wrote nothing.
+	ReasonAuditOnly = "AuditOnly"
+	// ReasonInSync: every generated object matches what meshguard applied.
+	ReasonInSync = "InSync"
+	// ReasonDrifted: one or more generated objects were changed or deleted by someone else.
+	ReasonDrifted = "Drifted"
+	// ReasonMissing: one or more generated objects do not exist (Audit mode, or not yet created).
+	ReasonMissing = "Missing"
+	// ReasonEffective: nothing outside meshguard weakens the profile.
+	ReasonEffective = "NotWeakened"
+	// ReasonWeakened: an object meshguard does not own weakens the profile.
+	ReasonWeakened = "Weakened"
+	// ReasonNotChecked: the check was not performed (for example the profile is not governing).
+	ReasonNotChecked = "NotChecked"
+)
+
+// Certificate health reasons, used in the CertificatesHealthy condition and per certificate.
+const (
+	ReasonCertValid          = "Valid"
+	ReasonCertExpiringSoon   = "ExpiringSoon"
+	ReasonCertExpired        = "Expired"
+	ReasonCertNotYetValid    = "NotYetValid"
+	ReasonCertUntrustedChain = "UntrustedChain"
+	ReasonCertRootMismatch   = "RootMismatch"
+	ReasonCertNotFound       = "NotFound"
+	ReasonCertUnreadable     = "Unreadable"
+	ReasonCertUnsupported    = "UnsupportedAlgorithm"
+)
+
+// Labels meshguard puts on every generated object.
+const (
+	// LabelManagedBy is the well-known managed-by label; its value is ManagedByValue.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByValue is the value of LabelManagedBy on generated objects.
+	ManagedByValue = "meshguard"
+	// LabelProfile names the MeshSecurityProfile that generated an object.
+	LabelProfile = "security.meshguard.dev/profile"
+)
+
+// FieldManager is the server-side apply field manager meshguard writes with. Never rename it:
+// renaming would orphan every field meshguard owns in existing clusters.
+const FieldManager = "meshguard"

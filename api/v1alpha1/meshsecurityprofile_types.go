@@ -1,0 +1,700 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Mesh names the service mesh whose security objects meshguard generates.
+// +kubebuilder:validation:Enum=Istio;Linkerd
+type Mesh string
+
+const (
+	// MeshIstio generates Istio security.istio.io objects.
+	MeshIstio Mesh = "Istio"
+	// MeshLinkerd generates Linkerd policy.linkerd.io objects.
+	MeshLinkerd Mesh = "Linkerd"
+)
+
+// Enforcement says whether meshguard writes what it computes.
+// +kubebuilder:validation:Enum=Enforce;Audit
+type Enforcement string
+
+const (
+	// EnforcementEnforce applies generated objects and restores them when they drift.
+	EnforcementEnforce Enforcement = "Enforce"
+	// EnforcementAudit computes, compares and reports, and never writes to the cluster.
+	EnforcementAudit Enforcement = "Audit"
+)
+
+// MTLSMode is the mutual TLS mode for inbound traffic.
+// +kubebuilder:validation:Enum=Strict;Permissive;Disable
+type MTLSMode string
+
+const (
+	// MTLSStrict accepts only mutual TLS traffic.
+	MTLSStrict MTLSMode = "Strict"
+	// MTLSPermissive accepts both mutual TLS and plaintext traffic.
+	MTLSPermissive MTLSMode = "Permissive"
+	// MTLSDisable turns mutual TLS off.
+	MTLSDisable MTLSMode = "Disable"
+)
+
+// RuleAction is what an authorization rule does to the requests it matches.
+// +kubebuilder:validation:Enum=Allow;Deny
+type RuleAction string
+
+const (
+	// ActionAllow admits matching requests.
+	ActionAllow RuleAction = "Allow"
+	// ActionDeny rejects matching requests, whatever else allows them.
+	ActionDeny RuleAction = "Deny"
+)
+
+// PolicyDirection is a NetworkPolicy traffic direction.
+// +kubebuilder:validation:Enum=Ingress;Egress
+type PolicyDirection string
+
+const (
+	// DirectionIngress is traffic into the namespace's pods.
+	DirectionIngress PolicyDirection = "Ingress"
+	// DirectionEgress is traffic out of the namespace's pods.
+	DirectionEgress PolicyDirection = "Egress"
+)
+
+// ServiceAccountRef names a Kubernetes service account as "namespace/name".
+// +kubebuilder:validation:MaxLength=317
+// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",message="must be written namespace/name, for example frontend/web"
+type ServiceAccountRef string
+
+// MeshSecurityProfileSpec is what a platform team declares for one namespace.
+//
+// +kubebuilder:validation:XValidation:rule="!(self.mesh == 'Linkerd' && has(self.requestAuthentication))",message="requestAuthentication (JWT) is not supported when mesh is Linkerd: Linkerd has no request authentication"
+type MeshSecurityProfileSpec struct {
+	// mesh is the service mesh whose security objects are generated: Istio or Linkerd.
+	// +kubebuilder:default=Istio
+	// +optional
+	Mesh Mesh `json:"mesh,omitempty"`
+
+	// enforcement is Enforce (apply generated objects and restore them when they drift) or Audit
+	// (compute, compare with the cluster and report in status, never write).
+	// +kubebuilder:default=Enforce
+	// +optional
+	Enforcement Enforcement `json:"enforcement,omitempty"`
+
+	// trustDomain is the mesh trust domain used to build workload identities, such as
+	// cluster.local/ns/<namespace>/sa/<name> for Istio. Defaults to the manager's --trust-domain
+	// (cluster.local).
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?$`
+	// +optional
+	TrustDomain string `json:"trustDomain,omitempty"`
+
+	// adoptExisting lets meshguard take over an existing object that has a generated object's
+	// name but no controller owner. When false (the default) such an object is left untouched and
+	// reported as a Conflict.
+	// +optional
+	AdoptExisting bool `json:"adoptExisting,omitempty"`
+
+	// mtls sets mutual TLS for the namespace, with optional per-workload and per-port exceptions.
+	// When omitted, the namespace gets Strict mTLS.
+	// +kubebuilder:default={mode: Strict}
+	// +optional
+	MTLS *MTLSSpec `json:"mtls,omitempty"`
+
+	// requestAuthentication validates JWTs on requests to the selected workloads (Istio only).
+	// +optional
+	RequestAuthentication *RequestAuthenticationSpec `json:"requestAuthentication,omitempty"`
+
+	// authorization says which requests the namespace's workloads accept.
+	// +optional
+	Authorization *AuthorizationSpec `json:"authorization,omitempty"`
+
+	// networkPolicy generates Kubernetes NetworkPolicies (layer 3/4), which also protect pods
+	// outside the mesh.
+	// +optional
+	NetworkPolicy *NetworkPolicySpec `json:"networkPolicy,omitempty"`
+
+	// certificates sets how mesh CA certificates are judged.
+	// +optional
+	Certificates *CertificatesSpec `json:"certificates,omitempty"`
+}
+
+// MTLSSpec sets mutual TLS for the namespace.
+// +kubebuilder:validation:XValidation:rule="!has(self.overrides) || self.overrides.all(o, !has(o.name)) || self.overrides.filter(o, has(o.name)).map(o, o.name).all(n, self.overrides.filter(o, has(o.name) && o.name == n).size() == 1)",message="override names must be unique"
+type MTLSSpec struct {
+	// mode is the namespace-wide mode: Strict (only mutual TLS), Permissive (mutual TLS and
+	// plaintext) or Disable.
+	// +kubebuilder:default=Strict
+	// +optional
+	Mode MTLSMode `json:"mode,omitempty"`
+
+	// overrides are per-workload and per-port exceptions to mode.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	Overrides []MTLSOverride `json:"overrides,omitempty"`
+}
+
+// MTLSOverride is an mTLS exception for the workloads its selector matches.
+// +kubebuilder:validation:XValidation:rule="has(self.mode) || (has(self.ports) && size(self.ports) > 0)",message="an override needs mode or ports"
+type MTLSOverride struct {
+	// name identifies the override in generated object names. Defaults to a hash of the selector.
+	// +kubebuilder:validation:MaxLength=40
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +optional
+	Name string `json:"name,omitempty"`
+
+	// selector chooses the workloads (pods) by label.
+	// +required
+	Selector WorkloadSelector `json:"selector"`
+
+	// mode is the workloads' own mode. When omitted they inherit the namespace's mode.
+	// +optional
+	Mode MTLSMode `json:"mode,omitempty"`
+
+	// ports sets the mode of single ports of the selected workloads.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=map
+	// +listMapKey=port
+	// +optional
+	Ports []PortMTLS `json:"ports,omitempty"`
+}
+
+// PortMTLS is the mTLS mode of one workload port.
+type PortMTLS struct {
+	// port is the workload (container) port number.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +required
+	Port int32 `json:"port"`
+
+	// mode is the port's mTLS mode.
+	// +required
+	Mode MTLSMode `json:"mode"`
+}
+
+// WorkloadSelector chooses pods in the profile's namespace by their labels. Every label must match.
+type WorkloadSelector struct {
+	// matchLabels are the labels a pod must carry, all of them.
+	// +kubebuilder:validation:MinProperties=1
+	// +kubebuilder:validation:MaxProperties=16
+	// +required
+	MatchLabels map[string]string `json:"matchLabels"`
+}
+
+// RequestAuthenticationSpec validates JSON Web Tokens (Istio RequestAuthentication).
+type RequestAuthenticationSpec struct {
+	// selector limits JWT validation to these workloads. When omitted it applies to every
+	// workload in the namespace.
+	// +optional
+	Selector *WorkloadSelector `json:"selector,omitempty"`
+
+	// requireToken also rejects requests that carry no token. Without it, a RequestAuthentication
+	// only rejects invalid tokens and lets requests without a token through.
+	// +optional
+	RequireToken bool `json:"requireToken,omitempty"`
+
+	// issuers are the token issuers accepted.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=map
+	// +listMapKey=issuer
+	// +required
+	Issuers []JWTIssuer `json:"issuers"`
+}
+
+// JWTIssuer is one accepted token issuer.
+type JWTIssuer struct {
+	// issuer is the token's iss claim; it must be an https URL.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https'",message="issuer must be an https URL"
+	// +required
+	Issuer string `json:"issuer"`
+
+	// jwksUri is the https URL of the issuer's public key set. When omitted the mesh discovers it
+	// from the issuer's OpenID configuration.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https'",message="jwksUri must be an https URL"
+	// +optional
+	JwksURI string `json:"jwksUri,omitempty"`
+
+	// audiences are the accepted aud claims. When omitted, any audience is accepted.
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=256
+	// +kubebuilder:validation:items:MinLength=1
+	// +listType=set
+	// +optional
+	Audiences []string `json:"audiences,omitempty"`
+
+	// fromHeaders are the headers the token is read from. Default: Authorization: Bearer <token>.
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=atomic
+	// +optional
+	FromHeaders []JWTHeader `json:"fromHeaders,omitempty"`
+
+	// fromParams are the query parameters the token is read from.
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=128
+	// +kubebuilder:validation:items:MinLength=1
+	// +listType=set
+	// +optional
+	FromParams []string `json:"fromParams,omitempty"`
+
+	// forwardOriginalToken keeps the token on the request forwarded to the workload.
+	// +optional
+	ForwardOriginalToken bool `json:"forwardOriginalToken,omitempty"`
+}
+
+// JWTHeader is a header that carries a token.
+type JWTHeader struct {
+	// name is the header name, for example Authorization.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`
+	// +required
+	Name string `json:"name"`
+
+	// prefix is stripped before the token, for example "Bearer ".
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	Prefix string `json:"prefix,omitempty"`
+}
+
+// AuthorizationSpec says which requests the namespace's workloads accept.
+type AuthorizationSpec struct {
+	// defaultDeny rejects every request that no Allow rule admits (an allow-nothing policy).
+	// +optional
+	DefaultDeny bool `json:"defaultDeny,omitempty"`
+
+	// rules admit or reject requests. Deny rules win over Allow rules.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Rules []AuthorizationRule `json:"rules,omitempty"`
+}
+
+// AuthorizationRule admits or rejects the requests it matches. A request matches when it matches
+// from and to: within from (and within to) every list that is set must match (AND), and within a
+// list any entry may match (OR).
+// +kubebuilder:validation:XValidation:rule="has(self.from) || has(self.to)",message="a rule needs from or to"
+type AuthorizationRule struct {
+	// name identifies the rule; it is part of the generated object's name.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=40
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +required
+	Name string `json:"name"`
+
+	// action is Allow or Deny.
+	// +kubebuilder:default=Allow
+	// +optional
+	Action RuleAction `json:"action,omitempty"`
+
+	// selector limits the rule to these workloads. When omitted it applies to every workload in
+	// the namespace.
+	// +optional
+	Selector *WorkloadSelector `json:"selector,omitempty"`
+
+	// from is who sends the request.
+	// +optional
+	From *RuleSource `json:"from,omitempty"`
+
+	// to is what the request asks for.
+	// +optional
+	To *RuleTarget `json:"to,omitempty"`
+}
+
+// RuleSource matches the sender of a request. Every list that is set must match.
+// +kubebuilder:validation:XValidation:rule="has(self.serviceAccounts) || has(self.namespaces) || has(self.requestPrincipals) || has(self.ipBlocks)",message="from needs at least one of serviceAccounts, namespaces, requestPrincipals or ipBlocks"
+type RuleSource struct {
+	// serviceAccounts are the senders' identities, written namespace/name. They become mesh
+	// identities, for example cluster.local/ns/frontend/sa/web.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=set
+	// +optional
+	ServiceAccounts []ServiceAccountRef `json:"serviceAccounts,omitempty"`
+
+	// namespaces are the senders' namespaces.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +listType=set
+	// +optional
+	Namespaces []string `json:"namespaces,omitempty"`
+
+	// requestPrincipals are JWT principals written issuer/subject ("*" for any valid token).
+	// Istio only.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=512
+	// +listType=set
+	// +optional
+	RequestPrincipals []string `json:"requestPrincipals,omitempty"`
+
+	// ipBlocks are the senders' source addresses in CIDR notation, for example 10.0.0.0/8.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=64
+	// +kubebuilder:validation:items:XValidation:rule="isCIDR(self)",message="must be a CIDR such as 10.0.0.0/8"
+	// +listType=set
+	// +optional
+	IPBlocks []string `json:"ipBlocks,omitempty"`
+}
+
+// RuleTarget matches what a request asks for. Every list that is set must match.
+// +kubebuilder:validation:XValidation:rule="has(self.methods) || has(self.paths) || has(self.ports)",message="to needs at least one of methods, paths or ports"
+type RuleTarget struct {
+	// methods are HTTP methods, for example GET.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=32
+	// +kubebuilder:validation:items:Pattern=`^[A-Z]+$`
+	// +listType=set
+	// +optional
+	Methods []string `json:"methods,omitempty"`
+
+	// paths are HTTP paths; a trailing or leading * matches a prefix or suffix, for example /api/*.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=1024
+	// +kubebuilder:validation:items:Pattern=`^(/|\*)`
+	// +listType=set
+	// +optional
+	Paths []string `json:"paths,omitempty"`
+
+	// ports are the workload ports.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:Minimum=1
+	// +kubebuilder:validation:items:Maximum=65535
+	// +listType=set
+	// +optional
+	Ports []int32 `json:"ports,omitempty"`
+}
+
+// NetworkPolicySpec generates Kubernetes NetworkPolicies.
+type NetworkPolicySpec struct {
+	// defaultDeny denies all traffic in these directions unless a rule allows it.
+	// +kubebuilder:validation:MaxItems=2
+	// +listType=set
+	// +optional
+	DefaultDeny []PolicyDirection `json:"defaultDeny,omitempty"`
+
+	// allowDNS lets every pod reach the cluster DNS (kube-dns in kube-system) on UDP and TCP 53.
+	// +optional
+	AllowDNS bool `json:"allowDNS,omitempty"`
+
+	// allowMeshControlPlane lets every pod reach the mesh control plane: istiod's xDS and CA port
+	// (15012) for Istio, the destination, identity and policy controllers for Linkerd.
+	// +optional
+	AllowMeshControlPlane bool `json:"allowMeshControlPlane,omitempty"`
+
+	// ingress rules allow traffic into selected pods.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Ingress []IngressRule `json:"ingress,omitempty"`
+
+	// egress rules allow traffic out of selected pods.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Egress []EgressRule `json:"egress,omitempty"`
+}
+
+// IngressRule allows traffic from peers into the selected pods.
+type IngressRule struct {
+	// name identifies the rule; it is part of the generated NetworkPolicy's name.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=40
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +required
+	Name string `json:"name"`
+
+	// selector chooses the receiving pods in the profile's namespace. When omitted: every pod.
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+
+	// from are the allowed senders.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +required
+	From []NetworkPeer `json:"from"`
+
+	// ports are the allowed destination ports. When omitted: every port.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	Ports []NetworkPort `json:"ports,omitempty"`
+}
+
+// EgressRule allows traffic from the selected pods to peers.
+type EgressRule struct {
+	// name identifies the rule; it is part of the generated NetworkPolicy's name.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=40
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +required
+	Name string `json:"name"`
+
+	// selector chooses the sending pods in the profile's namespace. When omitted: every pod.
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+
+	// to are the allowed destinations.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +required
+	To []NetworkPeer `json:"to"`
+
+	// ports are the allowed destination ports. When omitted: every port.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	Ports []NetworkPort `json:"ports,omitempty"`
+}
+
+// NetworkPeer is a set of pods or addresses. namespaces and podSelector together mean the
+// selected pods in those namespaces; podSelector alone means pods in the profile's namespace.
+// +kubebuilder:validation:XValidation:rule="has(self.namespaces) || has(self.podSelector) || has(self.ipBlock)",message="a peer needs namespaces, podSelector or ipBlock"
+// +kubebuilder:validation:XValidation:rule="!has(self.ipBlock) || (!has(self.namespaces) && !has(self.podSelector))",message="ipBlock cannot be combined with namespaces or podSelector"
+type NetworkPeer struct {
+	// namespaces are namespace names.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +listType=set
+	// +optional
+	Namespaces []string `json:"namespaces,omitempty"`
+
+	// podSelector chooses pods by label.
+	// +optional
+	PodSelector *metav1.LabelSelector `json:"podSelector,omitempty"`
+
+	// ipBlock is a range of addresses.
+	// +optional
+	IPBlock *IPBlock `json:"ipBlock,omitempty"`
+}
+
+// IPBlock is a CIDR with optional exceptions.
+type IPBlock struct {
+	// cidr is the range, for example 10.0.0.0/8.
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="isCIDR(self)",message="cidr must be a CIDR such as 10.0.0.0/8"
+	// +required
+	CIDR string `json:"cidr"`
+
+	// except are ranges inside cidr that are not included.
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=64
+	// +kubebuilder:validation:items:XValidation:rule="isCIDR(self)",message="must be a CIDR such as 10.1.0.0/16"
+	// +listType=atomic
+	// +optional
+	Except []string `json:"except,omitempty"`
+}
+
+// NetworkPort is a destination port, or a range of ports with endPort.
+// +kubebuilder:validation:XValidation:rule="!has(self.endPort) || self.endPort >= self.port",message="endPort must not be below port"
+type NetworkPort struct {
+	// port is the port number.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +required
+	Port int32 `json:"port"`
+
+	// endPort, when set, makes the rule cover port..endPort.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	EndPort *int32 `json:"endPort,omitempty"`
+
+	// protocol is TCP, UDP or SCTP.
+	// +kubebuilder:validation:Enum=TCP;UDP;SCTP
+	// +kubebuilder:default=TCP
+	// +optional
+	Protocol string `json:"protocol,omitempty"`
+}
+
+// CertificatesSpec sets how mesh CA certificates are judged.
+type CertificatesSpec struct {
+	// minValidity is how long every mesh CA certificate must remain valid; a certificate that
+	// expires sooner is reported ExpiringSoon (linkerd check uses 60 days, 1440h).
+	// +kubebuilder:default="1440h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="minValidity must be a non-negative duration such as 1440h"
+	// +kubebuilder:validation:Type=string
+	// +optional
+	MinValidity *metav1.Duration `json:"minValidity,omitempty"`
+}
+
+// ResourceState is the state of one generated object.
+// +kubebuilder:validation:Enum=InSync;Drifted;Missing;Conflict;Pending
+type ResourceState string
+
+const (
+	// ResourceInSync: the object is as meshguard applied it.
+	ResourceInSync ResourceState = "InSync"
+	// ResourceDrifted: someone changed a field meshguard owns.
+	ResourceDrifted ResourceState = "Drifted"
+	// ResourceMissing: the object does not exist.
+	ResourceMissing ResourceState = "Missing"
+	// ResourceConflict: an object with this name exists and is not owned by this profile.
+	ResourceConflict ResourceState = "Conflict"
+	// ResourcePending: the object cannot be applied yet (for example its CRD is not installed).
+	ResourcePending ResourceState = "Pending"
+)
+
+// ResourceStatus is one generated object.
+type ResourceStatus struct {
+	// apiVersion of the object.
+	APIVersion string `json:"apiVersion"`
+	// kind of the object.
+	Kind string `json:"kind"`
+	// name of the object, in the profile's namespace.
+	Name string `json:"name"`
+	// state is InSync, Drifted, Missing, Conflict or Pending.
+	State ResourceState `json:"state"`
+	// message says what is wrong, naming drifted fields.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// lastCorrected is when meshguard last restored this object after drift.
+	// +optional
+	LastCorrected *metav1.Time `json:"lastCorrected,omitempty"`
+	// lastCorrection names the fields meshguard restored at lastCorrected.
+	// +optional
+	LastCorrection string `json:"lastCorrection,omitempty"`
+}
+
+// CertificateRole is the role of a CA certificate in the mesh's trust chain.
+// +kubebuilder:validation:Enum=Root;Intermediate;TrustAnchor;Issuer
+type CertificateRole string
+
+const (
+	RoleRoot         CertificateRole = "Root"
+	RoleIntermediate CertificateRole = "Intermediate"
+	RoleTrustAnchor  CertificateRole = "TrustAnchor"
+	RoleIssuer       CertificateRole = "Issuer"
+)
+
+// CertificateStatus is one mesh CA certificate that was inspected. It holds public fields only.
+type CertificateStatus struct {
+	// source is the object the certificate was read from: Kind namespace/name[key].
+	Source string `json:"source"`
+	// role is Root, Intermediate, TrustAnchor or Issuer.
+	Role CertificateRole `json:"role"`
+	// subject is the certificate's subject.
+	// +optional
+	Subject string `json:"subject,omitempty"`
+	// serialNumber is the certificate's serial number in hex.
+	// +optional
+	SerialNumber string `json:"serialNumber,omitempty"`
+	// fingerprint is the SHA-256 fingerprint of the certificate.
+	// +optional
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// notBefore is the start of the validity period.
+	// +optional
+	NotBefore *metav1.Time `json:"notBefore,omitempty"`
+	// notAfter is the end of the validity period.
+	// +optional
+	NotAfter *metav1.Time `json:"notAfter,omitempty"`
+	// state is the result of the checks: a certificate reason such as Valid or ExpiringSoon.
+	State string `json:"state"`
+	// message explains the state.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// ExternalPolicy is an object meshguard does not own that weakens the profile.
+type ExternalPolicy struct {
+	// apiVersion of the object.
+	APIVersion string `json:"apiVersion"`
+	// kind of the object.
+	Kind string `json:"kind"`
+	// name of the object, in the profile's namespace.
+	Name string `json:"name"`
+	// weakens says what it weakens.
+	Weakens string `json:"weakens"`
+}
+
+// MeshSecurityProfileStatus is what meshguard observed.
+type MeshSecurityProfileStatus struct {
+	// observedGeneration is the spec generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready (summary), PoliciesApplied, InSync, Effective, CertificatesHealthy, and the
+	// kstatus pair Reconciling / Stalled.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// resources lists every generated object and its state.
+	// +listType=atomic
+	// +optional
+	Resources []ResourceStatus `json:"resources,omitempty"`
+
+	// certificates lists the mesh CA certificates inspected.
+	// +listType=atomic
+	// +optional
+	Certificates []CertificateStatus `json:"certificates,omitempty"`
+
+	// nearestCertificateExpiry is the earliest notAfter among the inspected certificates.
+	// +optional
+	NearestCertificateExpiry *metav1.Time `json:"nearestCertificateExpiry,omitempty"`
+
+	// externalPolicies are objects meshguard does not own that weaken the profile.
+	// +listType=atomic
+	// +optional
+	ExternalPolicies []ExternalPolicy `json:"externalPolicies,omitempty"`
+}
+
+// MeshSecurityProfile declares the mesh security of one namespace: mTLS, JWT authentication,
+// authorization and network policy. meshguard generates and owns the mesh's objects for it.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=msp,categories=meshguard
+// +kubebuilder:printcolumn:name="Mesh",type=string,JSONPath=`.spec.mesh`
+// +kubebuilder:printcolumn:name="mTLS",type=string,JSONPath=`.spec.mtls.mode`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="In-Sync",type=string,JSONPath=`.status.conditions[?(@.type=="InSync")].status`
+// +kubebuilder:printcolumn:name="Certs",type=string,JSONPath=`.status.conditions[?(@.type=="CertificatesHealthy")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
+// +kubebuilder:printcolumn:name="Expires",type=date,priority=1,JSONPath=`.status.nearestCertificateExpiry`
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name must be at most 63 characters (it is used as a label value)"
+type MeshSecurityProfile struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the declared security of the namespace.
+	// +kubebuilder:default={}
+	// +optional
+	Spec MeshSecurityProfileSpec `json:"spec,omitempty"`
+
+	// status is what meshguard observed.
+	// +optional
+	Status MeshSecurityProfileStatus `json:"status,omitempty"`
+}
+
+// MeshSecurityProfileList is a list of MeshSecurityProfiles.
+//
+// +kubebuilder:object:root=true
+type MeshSecurityProfileList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []MeshSecurityProfile `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&MeshSecurityProfile{}, &MeshSecurityProfileList{})
+}

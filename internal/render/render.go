@@ -1,0 +1,206 @@
+package render
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
+
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+)
+
+// Options are the cluster facts rendering depends on that are not in the profile.
+type Options struct {
+	// TrustDomain is the mesh trust domain used when the profile sets none.
+	TrustDomain string
+	// IstioNamespace is where istiod runs.
+	IstioNamespace string
+	// LinkerdNamespace is where the Linkerd control plane runs.
+	LinkerdNamespace string
+	// DNSNamespace and DNSPodLabels select the cluster DNS pods for allowDNS.
+	DNSNamespace string
+	DNSPodLabels map[string]string
+}
+
+// DefaultOptions are the values of a stock cluster: cluster.local, istio-system, linkerd and
+// kube-dns in kube-system.
+func DefaultOptions() Options {
+	return Options{
+		TrustDomain:      "cluster.local",
+		IstioNamespace:   "istio-system",
+		LinkerdNamespace: "linkerd",
+		DNSNamespace:     "kube-system",
+		DNSPodLabels:     map[string]string{"k8s-app": "kube-dns"},
+	}
+}
+
+// Result is what a profile renders to.
+type Result struct {
+	// Objects are the desired objects, sorted by apiVersion, kind and name.
+	Objects []*unstructured.Unstructured
+	// Unsupported lists profile fields the selected mesh cannot express, as "path: why". When it
+	// is not empty the profile must not be applied half-way: nothing is applied.
+	Unsupported []string
+}
+
+// InvalidSpecError says which fields of a profile cannot be rendered. It is terminal: retrying
+// the same spec gives the same error.
+type InvalidSpecError struct {
+	Errs field.ErrorList
+}
+
+func (e *InvalidSpecError) Error() string { return e.Errs.ToAggregate().Error() }
+
+// Render computes the objects a profile generates. It never returns a partial result: either
+// every object, or an error (an *InvalidSpecError for bad input).
+func Render(p *v1alpha1.MeshSecurityProfile, opts Options) (*Result, error) {
+	if p.Name == "" || p.Namespace == "" {
+		return nil, &InvalidSpecError{Errs: field.ErrorList{field.Required(field.NewPath("metadata"), "name and namespace are required")}}
+	}
+	r := &renderer{p: p, opts: withDefaults(opts)}
+	if p.Spec.TrustDomain != "" {
+		r.opts.TrustDomain = p.Spec.TrustDomain
+	}
+	switch mesh(p) {
+	case v1alpha1.MeshIstio:
+		r.istio()
+	case v1alpha1.MeshLinkerd:
+		r.linkerd()
+	default:
+		r.errs = append(r.errs, field.NotSupported(field.NewPath("spec", "mesh"), p.Spec.Mesh, []string{string(v1alpha1.MeshIstio), string(v1alpha1.MeshLinkerd)}))
+	}
+	r.networkPolicies()
+	if len(r.errs) > 0 {
+		return nil, &InvalidSpecError{Errs: r.errs}
+	}
+	if len(r.unsupported) > 0 {
+		sort.Strings(r.unsupported)
+		return &Result{Unsupported: r.unsupported}, nil
+	}
+	sortObjects(r.objs)
+	return &Result{Objects: r.objs}, nil
+}
+
+// renderer accumulates objects and errors for one profile.
+type renderer struct {
+	p           *v1alpha1.MeshSecurityProfile
+	opts        Options
+	objs        []*unstructured.Unstructured
+	errs        field.ErrorList
+	unsupported []string
+}
+
+func withDefaults(o Options) Options {
+	d := DefaultOptions()
+	if o.TrustDomain == "" {
+		o.TrustDomain = d.TrustDomain
+	}
+	if o.IstioNamespace == "" {
+		o.IstioNamespace = d.IstioNamespace
+	}
+	if o.LinkerdNamespace == "" {
+		o.LinkerdNamespace = d.LinkerdNamespace
+	}
+	if o.DNSNamespace == "" {
+		o.DNSNamespace = d.DNSNamespace
+	}
+	if len(o.DNSPodLabels) == 0 {
+		o.DNSPodLabels = d.DNSPodLabels
+	}
+	return o
+}
+
+func mesh(p *v1alpha1.MeshSecurityProfile) v1alpha1.Mesh {
+	if p.Spec.Mesh == "" {
+		return v1alpha1.MeshIstio
+	}
+	return p.Spec.Mesh
+}
+
+// name derives a child's name from the profile name and a suffix; deterministic, so that
+// re-rendering finds the same object and renaming a rule prunes the old one.
+func (r *renderer) name(parts ...string) string {
+	n := r.p.Name
+	for _, s := range parts {
+		n += "-" + s
+	}
+	return n
+}
+
+// add converts a typed object to unstructured, stamps meshguard's labels and the controller
+// ownerReference, and records it. Labels of the profile are never copied: Argo CD tracking
+// labels on the profile must not make Argo CD think it manages the children.
+func (r *renderer) add(gvk metav1.GroupVersionKind, name string, obj any) {
+	u, err := toUnstructured(obj)
+	if err != nil {
+		r.errs = append(r.errs, field.InternalError(field.NewPath("spec"), fmt.Errorf("encode %s %s: %w", gvk.Kind, name, err)))
+		return
+	}
+	u.SetAPIVersion(gvk.Group + "/" + gvk.Version)
+	if gvk.Group == "" {
+		u.SetAPIVersion(gvk.Version)
+	}
+	u.SetKind(gvk.Kind)
+	u.SetName(name)
+	u.SetNamespace(r.p.Namespace)
+	u.SetLabels(Labels(r.p.Name))
+	u.SetOwnerReferences([]metav1.OwnerReference{OwnerReference(r.p)})
+	// Drop fields that must not be part of an apply request.
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "status")
+	r.objs = append(r.objs, u)
+}
+
+// Labels are the labels of every object generated for the named profile.
+func Labels(profile string) map[string]string {
+	return map[string]string{
+		v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue,
+		v1alpha1.LabelProfile:   profile,
+	}
+}
+
+// OwnerReference is the controller reference from a generated object to its profile, so that
+// deleting the profile garbage-collects its objects and Argo CD shows them under it.
+func OwnerReference(p *v1alpha1.MeshSecurityProfile) metav1.OwnerReference {
+	return metav1.OwnerReference{
+		APIVersion:         v1alpha1.GroupVersion.String(),
+		Kind:               "MeshSecurityProfile",
+		Name:               p.Name,
+		UID:                p.UID,
+		Controller:         ptr.To(true),
+		BlockOwnerDeletion: ptr.To(true),
+	}
+}
+
+func toUnstructured(obj any) (*unstructured.Unstructured, error) {
+	// A JSON round trip honours the custom marshallers of Istio's protobuf-based types.
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	// utiljson decodes integers as int64, as the API server's objects are, so that comparing a
+	// rendered object with a live one does not trip over float64 numbers.
+	m := map[string]any{}
+	if err := utiljson.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return &unstructured.Unstructured{Object: m}, nil
+}
+
+func sortObjects(objs []*unstructured.Unstructured) {
+	sort.SliceStable(objs, func(i, j int) bool {
+		a, b := objs[i], objs[j]
+		if a.GetAPIVersion() != b.GetAPIVersion() {
+			return a.GetAPIVersion() < b.GetAPIVersion()
+		}
+		if a.GetKind() != b.GetKind() {
+			return a.GetKind() < b.GetKind()
+		}
+		return a.GetName() < b.GetName()
+	})
+}
