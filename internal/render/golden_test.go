@@ -1,0 +1,105 @@
+package render
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
+
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden.yaml from the current output")
+
+// TestGolden renders every testdata/<case>.yaml profile and compares the result with
+// testdata/<case>.golden.yaml. Run `go test ./internal/render -update` to rewrite the goldens, then
+// review the YAML diff like code.
+//
+// A case whose profile cannot be rendered has the error message as its golden, prefixed with
+// "error: "; one whose fields the mesh cannot express lists them prefixed with "unsupported: ".
+func TestGolden(t *testing.T) {
+	cases, err := filepath.Glob("testdata/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, in := range cases {
+		if strings.HasSuffix(in, ".golden.yaml") {
+			continue
+		}
+		n++
+		name := strings.TrimSuffix(filepath.Base(in), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			p := loadProfile(t, in)
+			got := renderText(p)
+			goldenPath := strings.TrimSuffix(in, ".yaml") + ".golden.yaml"
+			if *update {
+				g.Expect(os.WriteFile(goldenPath, got, 0o644)).To(Succeed())
+			}
+			want, err := os.ReadFile(goldenPath)
+			g.Expect(err).NotTo(HaveOccurred(), "missing golden; run go test ./internal/render -update")
+			g.Expect(string(got)).To(Equal(string(want)))
+		})
+	}
+	if n == 0 {
+		t.Fatal("no golden cases found in testdata/")
+	}
+}
+
+// loadProfile reads a profile and gives it the UID an API server would, so that ownerReferences
+// are stable in goldens.
+func loadProfile(t *testing.T, path string) *v1alpha1.MeshSecurityProfile {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &v1alpha1.MeshSecurityProfile{}
+	if err := yaml.UnmarshalStrict(b, p); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if p.Namespace == "" {
+		p.Namespace = "default"
+	}
+	p.UID = types.UID("00000000-0000-0000-0000-000000000001")
+	return p
+}
+
+func renderText(p *v1alpha1.MeshSecurityProfile) []byte {
+	res, err := Render(p, DefaultOptions())
+	var buf bytes.Buffer
+	var invalid *InvalidSpecError
+	switch {
+	case errors.As(err, &invalid):
+		buf.WriteString("error: " + err.Error() + "\n")
+		return buf.Bytes()
+	case err != nil:
+		buf.WriteString("unexpected error: " + err.Error() + "\n")
+		return buf.Bytes()
+	case len(res.Unsupported) > 0:
+		for _, u := range res.Unsupported {
+			buf.WriteString("unsupported: " + u + "\n")
+		}
+		return buf.Bytes()
+	}
+	for i, o := range res.Objects {
+		if i > 0 {
+			buf.WriteString("---\n")
+		}
+		b, err := yaml.Marshal(o.Object)
+		if err != nil {
+			buf.WriteString("marshal error: " + err.Error() + "\n")
+			continue
+		}
+		buf.Write(b)
+	}
+	return buf.Bytes()
+}
