@@ -43,6 +43,10 @@ func DefaultOptions() Options {
 type Result struct {
 	// Objects are the desired objects, sorted by apiVersion, kind and name.
 	Objects []*unstructured.Unstructured
+	// NamespaceAnnotations are annotations meshguard sets on the profile's Namespace (Linkerd's
+	// default inbound policy). They are applied with server-side apply owning only these keys,
+	// and removed when the profile goes.
+	NamespaceAnnotations map[string]string
 	// Unsupported lists profile fields the selected mesh cannot express, as "path: why". When it
 	// is not empty the profile must not be applied half-way: nothing is applied.
 	Unsupported []string
@@ -83,7 +87,7 @@ func Render(p *v1alpha1.MeshSecurityProfile, opts Options) (*Result, error) {
 		return &Result{Unsupported: r.unsupported}, nil
 	}
 	sortObjects(r.objs)
-	return &Result{Objects: r.objs}, nil
+	return &Result{Objects: r.objs, NamespaceAnnotations: r.nsAnnots}, nil
 }
 
 // renderer accumulates objects and errors for one profile.
@@ -91,6 +95,7 @@ type renderer struct {
 	p           *v1alpha1.MeshSecurityProfile
 	opts        Options
 	objs        []*unstructured.Unstructured
+	nsAnnots    map[string]string
 	errs        field.ErrorList
 	unsupported []string
 }
