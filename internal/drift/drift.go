@@ -19,6 +19,8 @@ type Change struct {
 	Want string
 	// Got is the live value; empty when the live object lacks the field.
 	Got string
+	// Pointer is the JSON pointer (RFC 6901) of the field, for removing an Extra field.
+	Pointer string
 	// Extra is true when the live object has a field meshguard does not set at all: restoring it
 	// needs the field removed, which server-side apply alone does not do for fields of others.
 	Extra bool
@@ -67,7 +69,7 @@ func Compare(want, got *unstructured.Unstructured) []Change {
 		case "apiVersion", "kind", "status", "metadata":
 			continue
 		}
-		out = append(out, diffValue(k, wv, got.Object[k])...)
+		out = append(out, diffValue(k, "/"+escape(k), wv, got.Object[k])...)
 	}
 	for k, gv := range got.Object {
 		switch k {
@@ -75,7 +77,7 @@ func Compare(want, got *unstructured.Unstructured) []Change {
 			continue
 		}
 		if _, ok := want.Object[k]; !ok && !isEmpty(gv) {
-			out = append(out, Change{Path: k, Got: format(gv), Extra: true})
+			out = append(out, Change{Path: k, Pointer: "/" + escape(k), Got: format(gv), Extra: true})
 		}
 	}
 	out = append(out, diffStringMap("metadata.labels", want.GetLabels(), got.GetLabels())...)
@@ -115,7 +117,7 @@ func diffStringMap(path string, want, got map[string]string) []Change {
 	return out
 }
 
-func diffValue(path string, want, got any) []Change {
+func diffValue(path, ptr string, want, got any) []Change {
 	if isEmpty(want) && isEmpty(got) {
 		return nil
 	}
@@ -127,11 +129,11 @@ func diffValue(path string, want, got any) []Change {
 		}
 		var out []Change
 		for k, wv := range w {
-			out = append(out, diffValue(path+"."+k, wv, g[k])...)
+			out = append(out, diffValue(path+"."+k, ptr+"/"+escape(k), wv, g[k])...)
 		}
 		for k, gv := range g {
 			if _, ok := w[k]; !ok && !isEmpty(gv) {
-				out = append(out, Change{Path: path + "." + k, Got: format(gv), Extra: true})
+				out = append(out, Change{Path: path + "." + k, Pointer: ptr + "/" + escape(k), Got: format(gv), Extra: true})
 			}
 		}
 		return out
@@ -142,7 +144,7 @@ func diffValue(path string, want, got any) []Change {
 		}
 		var out []Change
 		for i := range w {
-			out = append(out, diffValue(fmt.Sprintf("%s[%d]", path, i), w[i], g[i])...)
+			out = append(out, diffValue(fmt.Sprintf("%s[%d]", path, i), fmt.Sprintf("%s/%d", ptr, i), w[i], g[i])...)
 		}
 		return out
 	default:
@@ -188,6 +190,11 @@ func isEmpty(v any) bool {
 		return len(t) == 0
 	}
 	return false
+}
+
+// escape encodes a map key as a JSON pointer token.
+func escape(k string) string {
+	return strings.NewReplacer("~", "~0", "/", "~1").Replace(k)
 }
 
 func format(v any) string {

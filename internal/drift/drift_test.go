@@ -114,6 +114,7 @@ spec:
 		c := Compare(want, live)
 		g.Expect(c).To(HaveLen(1))
 		g.Expect(c[0].Path).To(Equal("spec.rules"))
+		g.Expect(c[0].Extra).To(BeFalse(), "a changed list is restored by apply, not by removal")
 	})
 	t.Run("an edited principal inside a rule is named by index", func(t *testing.T) {
 		g := NewWithT(t)
@@ -150,4 +151,14 @@ func TestSummary(t *testing.T) {
 	cs := []Change{{Path: "a", Want: "1", Got: "2"}, {Path: "b", Want: "x"}, {Path: "c", Got: "y", Extra: true}}
 	g.Expect(Summary(cs, 2)).To(Equal("a: 1 → 2; b: x removed; and 1 more"))
 	g.Expect(Paths(cs)).To(Equal("a, b, c"))
+}
+
+func TestComparePointer(t *testing.T) {
+	g := NewWithT(t)
+	want := obj(t, `{spec: {selector: {matchLabels: {app: a}}}}`)
+	live := obj(t, `{spec: {selector: {matchLabels: {app: a, "example.com/x~y": b}}}}`)
+	c := Compare(want, live)
+	g.Expect(c).To(HaveLen(1))
+	g.Expect(c[0].Extra).To(BeTrue())
+	g.Expect(c[0].Pointer).To(Equal("/spec/selector/matchLabels/example.com~1x~0y"))
 }

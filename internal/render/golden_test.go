@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -89,6 +90,16 @@ func renderText(p *v1alpha1.MeshSecurityProfile) []byte {
 			buf.WriteString("unsupported: " + u + "\n")
 		}
 		return buf.Bytes()
+	}
+	if len(res.NamespaceAnnotations) > 0 {
+		keys := make([]string, 0, len(res.NamespaceAnnotations))
+		for k := range res.NamespaceAnnotations {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			buf.WriteString("# namespace annotation: " + k + "=" + res.NamespaceAnnotations[k] + "\n")
+		}
 	}
 	for i, o := range res.Objects {
 		if i > 0 {
