@@ -1,0 +1,221 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/render"
+)
+
+// pendingRequeue is how often a profile waiting for a mesh's CRDs looks again.
+const pendingRequeue = 30 * time.Second
+
+// MeshSecurityProfileReconciler turns MeshSecurityProfiles into mesh security objects.
+type MeshSecurityProfileReconciler struct {
+	// Client reads from a cache that holds only profiles and objects labelled as meshguard's.
+	client.Client
+	// APIReader reads around the cache: for same-named objects meshguard did not create.
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  recorder.EventRecorder
+	// RenderOptions are the cluster facts rendering needs (trust domain, control plane namespaces).
+	RenderOptions render.Options
+
+	controller controller.Controller
+	mapper     meta.RESTMapper
+	cache      cache.Cache
+	mu         sync.Mutex
+	watched    map[schema.GroupVersionKind]bool
+}
+
+// +kubebuilder:rbac:groups=security.meshguard.dev,resources=meshsecurityprofiles,verbs=get;list;watch
+// +kubebuilder:rbac:groups=security.meshguard.dev,resources=meshsecurityprofiles/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=security.istio.io,resources=peerauthentications;requestauthentications;authorizationpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=policy.linkerd.io,resources=servers;authorizationpolicies;meshtlsauthentications;networkauthentications;httproutes,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+// Reconcile brings one profile's generated objects to what its spec says and reports in its
+// status whether the namespace is protected.
+func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	p := &v1alpha1.MeshSecurityProfile{}
+	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !p.DeletionTimestamp.IsZero() {
+		// Generated objects go with the profile: the garbage collector follows their ownerReferences.
+		return ctrl.Result{}, nil
+	}
+	before := p.DeepCopy()
+	obs := &observation{audit: p.Spec.Enforcement == v1alpha1.EnforcementAudit}
+	defer func() {
+		result, retErr = r.finish(ctx, before, p, obs, result, retErr)
+	}()
+
+	// Only the oldest profile governs a namespace: two profiles would fight over its objects.
+	older, err := r.olderProfile(ctx, p)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if older != "" {
+		obs.governedBy = older
+		return ctrl.Result{}, nil
+	}
+
+	// Render decides everything the profile means; an error here is the spec's, not the cluster's.
+	res, err := render.Render(p, r.RenderOptions)
+	if err != nil {
+		obs.invalid = err
+		return ctrl.Result{}, reconcile.TerminalError(err)
+	}
+	if len(res.Unsupported) > 0 {
+		// Nothing half-made: what exists stays, nothing new is applied.
+		obs.unsupported = res.Unsupported
+		return ctrl.Result{}, nil
+	}
+
+	// Apply creates or restores each desired object, leaving objects it does not own untouched.
+	obs.rows = r.applyAll(ctx, p, res.Objects)
+
+	// Prune removes what this profile generated before and no longer wants.
+	if !obs.audit {
+		if err := r.prune(ctx, p, res.Objects); err != nil {
+			obs.applyErrs = append(obs.applyErrs, err)
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// finish writes the status once per reconcile: conditions summarised from what was observed,
+// observedGeneration stamped, and any patch error joined into the result.
+func (r *MeshSecurityProfileReconciler) finish(ctx context.Context, before, p *v1alpha1.MeshSecurityProfile, obs *observation, result ctrl.Result, retErr error) (ctrl.Result, error) {
+	applyStatus(p, obs)
+	if obs.pending() && result.RequeueAfter == 0 {
+		result.RequeueAfter = pendingRequeue
+	}
+	if err := errors.Join(obs.applyErrs...); err != nil && retErr == nil {
+		retErr = err
+	}
+	if equality.Semantic.DeepEqual(before.Status, p.Status) {
+		return result, retErr
+	}
+	if err := r.Status().Patch(ctx, p, client.MergeFrom(before)); err != nil {
+		retErr = errors.Join(retErr, fmt.Errorf("patch status of %s: %w", klog.KObj(p), client.IgnoreNotFound(err)))
+	}
+	return result, retErr
+}
+
+// olderProfile returns the name of an older profile in the same namespace, if any.
+func (r *MeshSecurityProfileReconciler) olderProfile(ctx context.Context, p *v1alpha1.MeshSecurityProfile) (string, error) {
+	var list v1alpha1.MeshSecurityProfileList
+	if err := r.List(ctx, &list, client.InNamespace(p.Namespace)); err != nil {
+		return "", fmt.Errorf("list profiles in %s: %w", p.Namespace, err)
+	}
+	oldest := ""
+	var oldestTime = p.CreationTimestamp
+	for i := range list.Items {
+		o := &list.Items[i]
+		if o.UID == p.UID || !o.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if o.CreationTimestamp.Before(&oldestTime) ||
+			(o.CreationTimestamp.Equal(&oldestTime) && o.Name < p.Name && (oldest == "" || o.Name < oldest)) {
+			oldest, oldestTime = o.Name, o.CreationTimestamp
+		}
+	}
+	return oldest, nil
+}
+
+// SetupWithManager registers the controller: profiles (spec changes only, so status writes do not
+// retrigger it), their generated objects of every installed kind, and profile creations and
+// deletions in the same namespace (which change who governs it).
+func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	r.mapper = mgr.GetRESTMapper()
+	r.cache = mgr.GetCache()
+	r.watched = map[schema.GroupVersionKind]bool{}
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.MeshSecurityProfile{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.MeshSecurityProfile{}, handler.EnqueueRequestsFromMapFunc(r.namespacePeers),
+			builder.WithPredicates(predicate.Funcs{
+				UpdateFunc:  func(event.UpdateEvent) bool { return false },
+				GenericFunc: func(event.GenericEvent) bool { return false },
+			})).
+		WithOptions(opts).
+		Named("meshsecurityprofile")
+	// Owns() on a kind whose CRD is missing would stop the manager from starting; kinds that are
+	// installed later are watched from the first reconcile that finds them (ensureWatch).
+	for _, gvk := range generatedKinds {
+		if r.installed(gvk) {
+			b = b.Owns(newUnstructured(gvk))
+			r.watched[gvk] = true
+		}
+	}
+	c, err := b.Build(r)
+	if err != nil {
+		return err
+	}
+	r.controller = c
+	return nil
+}
+
+// namespacePeers enqueues the other profiles of a namespace.
+func (r *MeshSecurityProfileReconciler) namespacePeers(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1alpha1.MeshSecurityProfileList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, p := range list.Items {
+		if p.UID != o.GetUID() {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
+		}
+	}
+	return reqs
+}
+
+// installed says whether the API server serves a kind (its CRD is installed).
+func (r *MeshSecurityProfileReconciler) installed(gvk schema.GroupVersionKind) bool {
+	_, err := r.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	return err == nil
+}
+
+// ensureWatch starts watching a generated kind whose CRD appeared after meshguard started, so
+// that drift on it is seen as fast as on the others.
+func (r *MeshSecurityProfileReconciler) ensureWatch(gvk schema.GroupVersionKind) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.watched[gvk] || r.controller == nil {
+		return nil
+	}
+	h := handler.EnqueueRequestForOwner(r.Scheme, r.mapper, &v1alpha1.MeshSecurityProfile{}, handler.OnlyControllerOwner())
+	if err := r.controller.Watch(source.Kind[client.Object](r.cache, newUnstructured(gvk), h)); err != nil {
+		return fmt.Errorf("watch %s: %w", gvk.Kind, err)
+	}
+	r.watched[gvk] = true
+	return nil
+}
+
+var _ reconcile.Reconciler = &MeshSecurityProfileReconciler{}

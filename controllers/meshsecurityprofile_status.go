@@ -1,0 +1,231 @@
+package controllers
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/render"
+)
+
+// observation is what one reconcile found out. The status is computed from it alone, never from
+// the previous status, so the reconciler stays reentrant.
+type observation struct {
+	audit       bool
+	governedBy  string
+	invalid     error
+	unsupported []string
+	rows        []childResult
+	applyErrs   []error
+}
+
+// pending is true while some objects wait for CRDs or transient errors: worth another look soon.
+func (o *observation) pending() bool {
+	for _, r := range o.rows {
+		if r.pendingOn != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// applyStatus sets status.resources, status.observedGeneration and every condition from an
+// observation. It is pure: table tests cover it without a cluster.
+func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
+	gen := p.Generation
+	p.Status.ObservedGeneration = gen
+	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{
+			Type: t, Status: s, Reason: reason, Message: trim(msg), ObservedGeneration: gen,
+		})
+	}
+	unset := func(t string) { meta.RemoveStatusCondition(&p.Status.Conditions, t) }
+
+	// A profile that cannot be applied at all: say why, stall, and keep resources as last seen.
+	if stalledReason, msg := stalled(o); stalledReason != "" {
+		set(v1alpha1.ConditionStalled, metav1.ConditionTrue, stalledReason, msg)
+		unset(v1alpha1.ConditionReconciling)
+		set(v1alpha1.ConditionPoliciesApplied, metav1.ConditionFalse, stalledReason, msg)
+		set(v1alpha1.ConditionInSync, metav1.ConditionUnknown, v1alpha1.ReasonNotChecked, "not checked: "+msg)
+		set(v1alpha1.ConditionReady, metav1.ConditionFalse, stalledReason, msg)
+		if o.governedBy != "" {
+			p.Status.Resources = nil
+		}
+		return
+	}
+	unset(v1alpha1.ConditionStalled)
+
+	p.Status.Resources = make([]v1alpha1.ResourceStatus, 0, len(o.rows))
+	for _, r := range o.rows {
+		row := r.row
+		if row.LastCorrected == nil {
+			// Keep the record of the last correction until a newer one replaces it.
+			for _, old := range previousRows(p) {
+				if old.Kind == row.Kind && old.Name == row.Name && old.APIVersion == row.APIVersion {
+					row.LastCorrected, row.LastCorrection = old.LastCorrected, old.LastCorrection
+				}
+			}
+		}
+		p.Status.Resources = append(p.Status.Resources, row)
+	}
+
+	applied := policiesApplied(o)
+	set(v1alpha1.ConditionPoliciesApplied, applied.status, applied.reason, applied.msg)
+	inSync := inSyncCondition(o)
+	set(v1alpha1.ConditionInSync, inSync.status, inSync.reason, inSync.msg)
+	if !meta.IsStatusConditionPresentAndEqual(p.Status.Conditions, v1alpha1.ConditionEffective, metav1.ConditionFalse) {
+		set(v1alpha1.ConditionEffective, metav1.ConditionTrue, v1alpha1.ReasonEffective, "no object outside meshguard weakens the profile")
+	}
+
+	// Reconciling is True only while meshguard still expects to converge without user action.
+	if applied.reason == v1alpha1.ReasonApplyFailed || o.pending() {
+		set(v1alpha1.ConditionReconciling, metav1.ConditionTrue, v1alpha1.ReasonProgressing, applied.msg)
+	} else {
+		unset(v1alpha1.ConditionReconciling)
+	}
+
+	ready := summarise(p.Status.Conditions, applied, inSync)
+	set(v1alpha1.ConditionReady, ready.status, ready.reason, ready.msg)
+}
+
+// previousRows returns the rows the status had before this reconcile. The status is rebuilt from
+// the observation; only correction records (history, not state) are carried over.
+func previousRows(p *v1alpha1.MeshSecurityProfile) []v1alpha1.ResourceStatus { return p.Status.Resources }
+
+type cond struct {
+	status metav1.ConditionStatus
+	reason string
+	msg    string
+}
+
+func stalled(o *observation) (string, string) {
+	var invalid *render.InvalidSpecError
+	switch {
+	case o.governedBy != "":
+		return v1alpha1.ReasonProfileConflict, fmt.Sprintf("the namespace is governed by the older profile %q; this profile generates nothing until that one is deleted", o.governedBy)
+	case errors.As(o.invalid, &invalid):
+		return v1alpha1.ReasonInvalidSpec, "invalid profile: " + o.invalid.Error()
+	case o.invalid != nil:
+		return v1alpha1.ReasonInvalidSpec, o.invalid.Error()
+	case len(o.unsupported) > 0:
+		return v1alpha1.ReasonUnsupportedByMesh, "the mesh cannot express: " + strings.Join(o.unsupported, "; ") + "; nothing was applied"
+	}
+	return "", ""
+}
+
+func policiesApplied(o *observation) cond {
+	var conflicts, failed, missing, drifted []string
+	pendingMesh := map[string]int{}
+	for _, r := range o.rows {
+		ref := r.row.Kind + " " + r.row.Name
+		switch {
+		case r.err != nil:
+			failed = append(failed, r.err.Error())
+		case r.pendingOn != "":
+			pendingMesh[r.pendingOn]++
+		case r.row.State == v1alpha1.ResourceConflict:
+			conflicts = append(conflicts, ref)
+		case r.row.State == v1alpha1.ResourceMissing:
+			missing = append(missing, ref)
+		case r.row.State == v1alpha1.ResourceDrifted:
+			drifted = append(drifted, ref)
+		}
+	}
+	for _, e := range o.applyErrs {
+		failed = append(failed, e.Error())
+	}
+	switch {
+	case len(conflicts) > 0:
+		return cond{metav1.ConditionFalse, v1alpha1.ReasonConflict, fmt.Sprintf("%s exist and are not owned by this profile; they were left untouched", list(conflicts))}
+	case len(failed) > 0:
+		return cond{metav1.ConditionFalse, v1alpha1.ReasonApplyFailed, strings.Join(failed, "; ")}
+	case len(pendingMesh) > 0:
+		meshes := make([]string, 0, len(pendingMesh))
+		for m := range pendingMesh {
+			meshes = append(meshes, m)
+		}
+		sort.Strings(meshes)
+		reason := v1alpha1.ReasonIstioNotInstalled
+		if meshes[0] == "Linkerd" {
+			reason = v1alpha1.ReasonLinkerdNotInstalled
+		}
+		n := 0
+		for _, c := range pendingMesh {
+			n += c
+		}
+		return cond{metav1.ConditionFalse, reason, fmt.Sprintf("the %s CRDs are not installed: %d objects wait for them; the other %d objects were applied", strings.Join(meshes, " and "), n, len(o.rows)-n)}
+	case o.audit && len(missing)+len(drifted) > 0:
+		return cond{metav1.ConditionFalse, v1alpha1.ReasonAuditOnly, fmt.Sprintf("Audit mode, nothing was written: %d missing, %d differ from the profile", len(missing), len(drifted))}
+	case o.audit:
+		return cond{metav1.ConditionTrue, v1alpha1.ReasonAuditOnly, fmt.Sprintf("Audit mode: all %d objects exist as the profile says", len(o.rows))}
+	}
+	return cond{metav1.ConditionTrue, v1alpha1.ReasonSucceeded, fmt.Sprintf("%d objects applied", len(o.rows))}
+}
+
+func inSyncCondition(o *observation) cond {
+	var drifted, missing, corrected []string
+	for _, r := range o.rows {
+		ref := r.row.Kind + " " + r.row.Name
+		switch {
+		case r.row.State == v1alpha1.ResourceDrifted:
+			drifted = append(drifted, ref+" ("+r.row.Message+")")
+		case r.row.State == v1alpha1.ResourceMissing:
+			missing = append(missing, ref)
+		case r.corrected:
+			corrected = append(corrected, ref)
+		}
+	}
+	switch {
+	case len(drifted) > 0:
+		return cond{metav1.ConditionFalse, v1alpha1.ReasonDrifted, "drifted: " + strings.Join(drifted, "; ")}
+	case len(missing) > 0:
+		return cond{metav1.ConditionFalse, v1alpha1.ReasonMissing, "missing: " + list(missing)}
+	case len(corrected) > 0:
+		return cond{metav1.ConditionTrue, v1alpha1.ReasonInSync, "drift corrected on " + list(corrected)}
+	}
+	return cond{metav1.ConditionTrue, v1alpha1.ReasonInSync, "every generated object is as applied"}
+}
+
+// summarise computes Ready: True only when everything is applied and in sync, nothing weakens the
+// profile and no certificate blocks. An ExpiringSoon certificate does not block.
+func summarise(conds []metav1.Condition, applied, inSync cond) cond {
+	if applied.status != metav1.ConditionTrue {
+		return cond{metav1.ConditionFalse, applied.reason, applied.msg}
+	}
+	if inSync.status != metav1.ConditionTrue {
+		return cond{metav1.ConditionFalse, inSync.reason, inSync.msg}
+	}
+	if c := meta.FindStatusCondition(conds, v1alpha1.ConditionEffective); c != nil && c.Status == metav1.ConditionFalse {
+		return cond{metav1.ConditionFalse, c.Reason, c.Message}
+	}
+	if c := meta.FindStatusCondition(conds, v1alpha1.ConditionCertificatesHealthy); c != nil && c.Status == metav1.ConditionFalse && certBlocks(c.Reason) {
+		return cond{metav1.ConditionFalse, c.Reason, c.Message}
+	}
+	return cond{metav1.ConditionTrue, v1alpha1.ReasonSucceeded, "the namespace is protected as the profile says"}
+}
+
+// certBlocks says whether a CertificatesHealthy reason makes the profile not Ready.
+func certBlocks(reason string) bool {
+	return reason != v1alpha1.ReasonCertExpiringSoon && reason != v1alpha1.ReasonCertValid && reason != v1alpha1.ReasonNotChecked
+}
+
+func list(items []string) string {
+	if len(items) > 5 {
+		return strings.Join(items[:5], ", ") + fmt.Sprintf(" and %d more", len(items)-5)
+	}
+	return strings.Join(items, ", ")
+}
+
+// trim keeps condition messages within the API's 32768-byte limit.
+func trim(s string) string {
+	const max = 4096
+	if len(s) > max {
+		return s[:max-3] + "..."
+	}
+	return s
+}

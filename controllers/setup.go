@@ -1,0 +1,29 @@
+package controllers
+
+import (
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+)
+
+// CacheOptions keep the informer caches to what meshguard needs: every profile, and of every
+// other kind only the objects labelled as meshguard's. Without the default selector, reading one
+// NetworkPolicy would cache every NetworkPolicy of the cluster. Managed fields are stripped: they
+// are often half of an object's size and meshguard compares fields itself.
+func CacheOptions() cache.Options {
+	return cache.Options{
+		DefaultLabelSelector: labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}),
+		DefaultTransform:     cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&v1alpha1.MeshSecurityProfile{}: {Label: labels.Everything()},
+		},
+	}
+}
+
+// ClientOptions make the manager's client read generated objects (handled as unstructured, since
+// Istio and Linkerd types are not compiled in) from the cache as well.
+func ClientOptions() client.Options {
+	return client.Options{Cache: &client.CacheOptions{Unstructured: true}}
+}

@@ -1,0 +1,104 @@
+// Command manager runs the meshguard operator, or, as `manager render -f profile.yaml`, prints
+// the objects a MeshSecurityProfile would generate.
+package main
+
+import (
+	"flag"
+	"os"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/controllers"
+	"github.com/meshguard/meshguard/internal/cli"
+	"github.com/meshguard/meshguard/internal/render"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "render" {
+		os.Exit(cli.Render(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(run())
+}
+
+func run() int {
+	var (
+		metricsAddr, probeAddr string
+		leaderElect            bool
+		qps                    float64
+		burst, workers         int
+		opts                   = render.DefaultOptions()
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address the Prometheus metrics endpoint binds to; 0 disables it")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address the /healthz and /readyz probes bind to")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader so that only one replica reconciles")
+	flag.Float64Var(&qps, "kube-api-qps", 50, "client-side rate limit for requests to the API server (requests per second)")
+	flag.IntVar(&burst, "kube-api-burst", 100, "client-side burst for requests to the API server")
+	flag.IntVar(&workers, "max-concurrent-reconciles", 4, "profiles reconciled in parallel")
+	flag.StringVar(&opts.TrustDomain, "trust-domain", opts.TrustDomain, "mesh trust domain for workload identities when a profile sets none")
+	flag.StringVar(&opts.IstioNamespace, "istio-namespace", opts.IstioNamespace, "namespace of istiod and the Istio CA")
+	flag.StringVar(&opts.LinkerdNamespace, "linkerd-namespace", opts.LinkerdNamespace, "namespace of the Linkerd control plane")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("setup")
+
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(v1alpha1.AddToScheme(scheme))
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		log.Error(err, "no kubeconfig")
+		return 1
+	}
+	cfg.QPS, cfg.Burst = float32(qps), burst
+	log.Info("API client limits", "qps", cfg.QPS, "burst", cfg.Burst, "workers", workers)
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress: probeAddr,
+		LeaderElection:         leaderElect,
+		LeaderElectionID:       "meshguard.security.meshguard.dev",
+		Cache:                  controllers.CacheOptions(),
+		Client:                 controllers.ClientOptions(),
+	})
+	if err != nil {
+		log.Error(err, "cannot create manager")
+		return 1
+	}
+	r := &controllers.MeshSecurityProfileReconciler{
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		Scheme:        mgr.GetScheme(),
+		Recorder:      mgr.GetEventRecorder("meshguard"),
+		RenderOptions: opts,
+	}
+	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
+		log.Error(err, "cannot set up controller")
+		return 1
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		log.Error(err, "cannot add health check")
+		return 1
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		log.Error(err, "cannot add ready check")
+		return 1
+	}
+	log.Info("starting meshguard", "trustDomain", opts.TrustDomain, "istioNamespace", opts.IstioNamespace, "linkerdNamespace", opts.LinkerdNamespace)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "manager stopped")
+		return 1
+	}
+	return 0
+}
