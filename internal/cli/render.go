@@ -1,0 +1,377 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/yaml"
+
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/render"
+	"github.com/meshguard/meshguard/internal/validation"
+)
+
+// Exit codes of Render.
+const (
+	// ExitOK: every profile is valid and was rendered.
+	ExitOK = 0
+	// ExitInvalid: a profile is invalid, or uses fields its mesh cannot express, or an input
+	// cannot be read. Nothing is printed on stdout.
+	ExitInvalid = 1
+	// ExitUsage: the command line is wrong.
+	ExitUsage = 2
+)
+
+const stdinName = "<stdin>"
+
+const usage = `Usage: manager render -f FILE [-f FILE...] [flags]
+
+Validate MeshSecurityProfile manifests as the API server would and print the objects meshguard
+would generate for them, as YAML documents in a stable order (apiVersion, kind, name).
+
+FILE is a YAML or JSON file with one or more documents separated by ---, a directory (its
+*.yaml, *.yml and *.json files), or - for standard input. Documents of other kinds are skipped.
+Errors are printed on stderr as <file>: <kind>/<name>: <field>: <message>, and the exit code is 1.
+
+Flags:
+`
+
+// renderFunc is render.Render; tests pass another.
+type renderFunc func(*v1alpha1.MeshSecurityProfile, render.Options) (*render.Result, error)
+
+// Render runs `manager render` with args (the arguments after "render") and returns the exit
+// code: ExitOK, ExitInvalid or ExitUsage.
+func Render(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return run(args, stdin, stdout, stderr, render.Render)
+}
+
+type options struct {
+	files     []string
+	namespace string
+	render    render.Options
+}
+
+// parseFlags returns the options, or nil and the exit code when the command must stop here.
+func parseFlags(args []string, stderr io.Writer) (*options, int) {
+	o := &options{render: render.DefaultOptions()}
+	fs := pflag.NewFlagSet("render", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	fs.StringArrayVarP(&o.files, "filename", "f", nil, "a profile manifest: file, directory or - for stdin (repeatable)")
+	fs.StringVarP(&o.namespace, "namespace", "n", "", `namespace of the profiles whose manifest sets none (default "default"); a manifest that sets another is an error, as with kubectl`)
+	fs.StringVar(&o.render.TrustDomain, "trust-domain", o.render.TrustDomain, "mesh trust domain, unless a profile sets spec.trustDomain")
+	fs.StringVar(&o.render.IstioNamespace, "istio-namespace", o.render.IstioNamespace, "namespace where istiod runs")
+	fs.StringVar(&o.render.LinkerdNamespace, "linkerd-namespace", o.render.LinkerdNamespace, "namespace of the Linkerd control plane")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil, ExitOK
+		}
+		fmt.Fprintf(stderr, "render: %v (see manager render --help)\n", err)
+		return nil, ExitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "render: unexpected argument %q: pass manifests with -f\n", fs.Arg(0))
+		return nil, ExitUsage
+	}
+	if len(o.files) == 0 {
+		fmt.Fprintln(stderr, "render: at least one -f is required (-f - reads standard input)")
+		return nil, ExitUsage
+	}
+	if !trustDomain.MatchString(o.render.TrustDomain) {
+		fmt.Fprintf(stderr, "render: --trust-domain %q is not a trust domain such as cluster.local\n", o.render.TrustDomain)
+		return nil, ExitUsage
+	}
+	return o, ExitOK
+}
+
+// trustDomain is the pattern of spec.trustDomain.
+var trustDomain = regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?$`)
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer, renderFn renderFunc) int {
+	o, code := parseFlags(args, stderr)
+	if o == nil {
+		return code
+	}
+	c := &command{opts: o, stdin: stdin, stderr: stderr, render: renderFn, seen: map[string]string{}}
+	for _, f := range o.files {
+		c.file(f)
+	}
+	if c.failed {
+		return ExitInvalid
+	}
+	if _, err := stdout.Write(c.out.Bytes()); err != nil {
+		fmt.Fprintf(stderr, "render: write output: %v\n", err)
+		return ExitInvalid
+	}
+	return ExitOK
+}
+
+// command is one run of `manager render`: it reads every input, and collects the output so that
+// nothing is printed on stdout unless every profile is valid.
+type command struct {
+	opts      *options
+	stdin     io.Reader
+	stdinRead bool
+	stderr    io.Writer
+	render    renderFunc
+	out       bytes.Buffer
+	failed    bool
+	// seen maps namespace/name of each profile to the input it came from.
+	seen map[string]string
+}
+
+func (c *command) errorf(format string, args ...any) {
+	c.failed = true
+	fmt.Fprintf(c.stderr, format+"\n", args...)
+}
+
+// file reads one -f argument: a file, a directory or - for stdin.
+func (c *command) file(path string) {
+	if path == "-" {
+		if c.stdinRead {
+			c.errorf("render: -f - can be given only once")
+			return
+		}
+		c.stdinRead = true
+		if c.stdin == nil {
+			c.errorf("%s: no standard input", stdinName)
+			return
+		}
+		b, err := io.ReadAll(c.stdin)
+		if err != nil {
+			c.errorf("%s: %v", stdinName, err)
+			return
+		}
+		c.stream(stdinName, b)
+		return
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		c.errorf("%s: %v", path, unwrapPathError(err))
+		return
+	}
+	if !info.IsDir() {
+		c.readFile(path)
+		return
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		c.errorf("%s: %v", path, unwrapPathError(err))
+		return
+	}
+	n := 0
+	for _, e := range entries { // sorted by name
+		switch strings.ToLower(filepath.Ext(e.Name())) {
+		case ".yaml", ".yml", ".json":
+			if !e.IsDir() {
+				n++
+				c.readFile(filepath.Join(path, e.Name()))
+			}
+		}
+	}
+	if n == 0 {
+		c.errorf("%s: no .yaml, .yml or .json files", path)
+	}
+}
+
+func (c *command) readFile(path string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		c.errorf("%s: %v", path, unwrapPathError(err))
+		return
+	}
+	c.stream(path, b)
+}
+
+// stream handles the documents of one input.
+func (c *command) stream(src string, b []byte) {
+	docs, err := validation.SplitDocuments(b)
+	if err != nil {
+		c.errorf("%s: %v", src, err)
+		return
+	}
+	for i, doc := range docs {
+		where := fmt.Sprintf("%s: document %d", src, i+1)
+		obj, err := validation.Parse(doc)
+		if err != nil {
+			c.errorf("%s: %v", where, err)
+			continue
+		}
+		if obj.IsList() {
+			if err := obj.EachListItem(func(item runtime.Object) error {
+				c.object(src, where, item.(*unstructured.Unstructured))
+				return nil
+			}); err != nil {
+				c.errorf("%s: %v", where, err)
+			}
+			continue
+		}
+		c.object(src, where, obj)
+	}
+}
+
+// object validates and renders one object of an input.
+func (c *command) object(src, where string, obj *unstructured.Unstructured) {
+	if obj.GetKind() == "" || obj.GetAPIVersion() == "" {
+		c.errorf("%s: not a Kubernetes object: apiVersion and kind are required", where)
+		return
+	}
+	gv, _ := schema.ParseGroupVersion(obj.GetAPIVersion())
+	if gv.Group != v1alpha1.GroupVersion.Group {
+		fmt.Fprintf(c.stderr, "%s: skipping %s %s: not a %s\n", where, kindOf(obj), obj.GetName(), validation.Kind)
+		return
+	}
+	id := validation.Kind + "/" + obj.GetName()
+	if obj.GetName() == "" {
+		id = validation.Kind + " (" + strings.TrimPrefix(where, src+": ") + ")"
+	}
+	prefix := src + ": " + id
+
+	ns := c.opts.namespace
+	if ns == "" {
+		ns = "default"
+	}
+	switch {
+	case obj.GetNamespace() == "":
+		obj.SetNamespace(ns)
+	case c.opts.namespace != "" && obj.GetNamespace() != c.opts.namespace:
+		c.errorf("%s: %s", prefix, field.Invalid(field.NewPath("metadata", "namespace"), obj.GetNamespace(),
+			fmt.Sprintf("does not match --namespace %q; pass --namespace=%s, as kubectl requires", c.opts.namespace, obj.GetNamespace())))
+		return
+	}
+
+	p, errs, err := validation.FromUnstructured(obj)
+	if err != nil {
+		c.errorf("%s: %v", prefix, err)
+		return
+	}
+	if len(errs) > 0 {
+		c.fieldErrors(prefix, errs)
+		return
+	}
+	key := p.Namespace + "/" + p.Name
+	if first, dup := c.seen[key]; dup {
+		c.errorf("%s: %s", prefix, field.Duplicate(field.NewPath("metadata", "name"), key).Error()+": also in "+first)
+		return
+	}
+	c.seen[key] = src
+
+	res, err := c.render(p, c.opts.render)
+	var invalid *render.InvalidSpecError
+	switch {
+	case errors.As(err, &invalid):
+		c.fieldErrors(prefix, invalid.Errs)
+		return
+	case err != nil:
+		c.errorf("%s: render: %v", prefix, err)
+		return
+	case len(res.Unsupported) > 0:
+		for _, u := range res.Unsupported {
+			c.errorf("%s: not supported by %s: %s", prefix, p.Spec.Mesh, u)
+		}
+		return
+	}
+	if err := c.print(src, p, res); err != nil {
+		c.errorf("%s: %v", prefix, err)
+	}
+}
+
+func (c *command) fieldErrors(prefix string, errs field.ErrorList) {
+	for _, e := range errs {
+		if e.Field == "" || e.Field == "<nil>" {
+			// A rule on the whole object: its message names the fields.
+			c.errorf("%s: %s", prefix, e.ErrorBody())
+			continue
+		}
+		c.errorf("%s: %s", prefix, e.Error())
+	}
+}
+
+// print writes the objects of one profile, the first preceded by comments saying where they
+// come from and what meshguard does outside them (the Namespace annotations).
+func (c *command) print(src string, p *v1alpha1.MeshSecurityProfile, res *render.Result) error {
+	var head strings.Builder
+	fmt.Fprintf(&head, "# Source: %s\n", src)
+	fmt.Fprintf(&head, "# %s %s/%s: mesh %s, enforcement %s, %d objects\n", validation.Kind, p.Namespace, p.Name, p.Spec.Mesh, p.Spec.Enforcement, len(res.Objects))
+	if p.Spec.Enforcement == v1alpha1.EnforcementAudit {
+		head.WriteString("# Audit: meshguard compares these objects with the cluster and reports drift; it does not apply them.\n")
+	}
+	if len(res.NamespaceAnnotations) > 0 {
+		fmt.Fprintf(&head, "# meshguard also sets these annotations on Namespace %s (server-side apply, field manager meshguard):\n", p.Namespace)
+		keys := make([]string, 0, len(res.NamespaceAnnotations))
+		for k := range res.NamespaceAnnotations {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&head, "#   %s: %s\n", k, res.NamespaceAnnotations[k])
+		}
+	}
+	if len(res.Objects) == 0 {
+		c.out.WriteString("---\n" + head.String())
+		return nil
+	}
+	for i, o := range res.Objects {
+		b, err := yaml.Marshal(forPreview(o).Object)
+		if err != nil {
+			return fmt.Errorf("encode %s %s: %w", o.GetKind(), o.GetName(), err)
+		}
+		c.out.WriteString("---\n")
+		if i == 0 {
+			c.out.WriteString(head.String())
+		}
+		c.out.Write(b)
+	}
+	return nil
+}
+
+// forPreview returns a copy of a rendered object without what only a live profile has: the
+// ownerReference's uid, empty here because the profile was read from a file, would otherwise
+// print as uid: "".
+func forPreview(o *unstructured.Unstructured) *unstructured.Unstructured {
+	o = o.DeepCopy()
+	refs, found, err := unstructured.NestedSlice(o.Object, "metadata", "ownerReferences")
+	if !found || err != nil {
+		return o
+	}
+	for _, r := range refs {
+		if m, ok := r.(map[string]any); ok {
+			if uid, _ := m["uid"].(string); uid == "" {
+				delete(m, "uid")
+			}
+		}
+	}
+	_ = unstructured.SetNestedSlice(o.Object, refs, "metadata", "ownerReferences")
+	return o
+}
+
+func kindOf(obj *unstructured.Unstructured) string {
+	if obj.GetAPIVersion() == "" {
+		return obj.GetKind()
+	}
+	return obj.GetAPIVersion() + "/" + obj.GetKind()
+}
+
+// unwrapPathError drops the path that an *fs.PathError repeats.
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
