@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -63,6 +64,9 @@ type MeshSecurityProfileReconciler struct {
 func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	p := &v1alpha1.MeshSecurityProfile{}
 	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetProfile(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !p.DeletionTimestamp.IsZero() {
@@ -113,6 +117,7 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 // observedGeneration stamped, and any patch error joined into the result.
 func (r *MeshSecurityProfileReconciler) finish(ctx context.Context, before, p *v1alpha1.MeshSecurityProfile, obs *observation, result ctrl.Result, retErr error) (ctrl.Result, error) {
 	applyStatus(p, obs)
+	recordMetrics(p, obs)
 	if obs.pending() && result.RequeueAfter == 0 {
 		result.RequeueAfter = pendingRequeue
 	}

@@ -69,6 +69,8 @@ type ServiceAccountRef string
 // MeshSecurityProfileSpec is what a platform team declares for one namespace.
 //
 // +kubebuilder:validation:XValidation:rule="!(self.mesh == 'Linkerd' && has(self.requestAuthentication))",message="requestAuthentication (JWT) is not supported when mesh is Linkerd: Linkerd has no request authentication"
+// +kubebuilder:validation:XValidation:rule="!(self.mesh == 'Linkerd' && has(self.authorization) && has(self.authorization.rules) && self.authorization.rules.exists(r, has(r.from) && has(r.from.requestPrincipals)))",message="authorization.rules[].from.requestPrincipals is not supported when mesh is Linkerd: Linkerd has no JWT principals"
+// +kubebuilder:validation:XValidation:rule="!(self.mesh == 'Linkerd' && has(self.authorization) && has(self.authorization.rules) && self.authorization.rules.exists(r, has(r.action) && r.action == 'Deny'))",message="authorization.rules[].action Deny is not supported when mesh is Linkerd: Linkerd policies only allow"
 type MeshSecurityProfileSpec struct {
 	// mesh is the service mesh whose security objects are generated: Istio or Linkerd.
 	// +kubebuilder:default=Istio
@@ -115,6 +117,7 @@ type MeshSecurityProfileSpec struct {
 	NetworkPolicy *NetworkPolicySpec `json:"networkPolicy,omitempty"`
 
 	// certificates sets how mesh CA certificates are judged.
+	// +kubebuilder:default={}
 	// +optional
 	Certificates *CertificatesSpec `json:"certificates,omitempty"`
 }
@@ -207,14 +210,14 @@ type RequestAuthenticationSpec struct {
 type JWTIssuer struct {
 	// issuer is the token's iss claim; it must be an https URL.
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https'",message="issuer must be an https URL"
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https' && url(self).getHostname() != ''",message="issuer must be an https URL"
 	// +required
 	Issuer string `json:"issuer"`
 
 	// jwksUri is the https URL of the issuer's public key set. When omitted the mesh discovers it
 	// from the issuer's OpenID configuration.
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https'",message="jwksUri must be an https URL"
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https' && url(self).getHostname() != ''",message="jwksUri must be an https URL"
 	// +optional
 	JwksURI string `json:"jwksUri,omitempty"`
 
@@ -529,7 +532,8 @@ type CertificatesSpec struct {
 	// minValidity is how long every mesh CA certificate must remain valid; a certificate that
 	// expires sooner is reported ExpiringSoon (linkerd check uses 60 days, 1440h).
 	// +kubebuilder:default="1440h"
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="minValidity must be a non-negative duration such as 1440h"
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Type=string
 	// +optional
 	MinValidity *metav1.Duration `json:"minValidity,omitempty"`

@@ -98,7 +98,8 @@ func TestDefaultsAreAppliedAsTheAPIServerDoes(t *testing.T) {
 				g.Expect(p.Spec.Mesh).To(Equal(v1alpha1.MeshIstio))
 				g.Expect(p.Spec.Enforcement).To(Equal(v1alpha1.EnforcementEnforce))
 				g.Expect(p.Spec.MTLS).To(Equal(&v1alpha1.MTLSSpec{Mode: v1alpha1.MTLSStrict}))
-				g.Expect(p.Spec.Certificates).To(BeNil())
+				g.Expect(p.Spec.Certificates).NotTo(BeNil())
+				g.Expect(p.Spec.Certificates.MinValidity.Duration).To(Equal(1440*time.Hour), "minValidity defaults even without a certificates block")
 			},
 		},
 		{

@@ -1,0 +1,92 @@
+package controllers
+
+import (
+	"errors"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/drift"
+	"github.com/meshguard/meshguard/internal/render"
+)
+
+func row(kind, name string, state v1alpha1.ResourceState) childResult {
+	return childResult{row: v1alpha1.ResourceStatus{APIVersion: "v1", Kind: kind, Name: name, State: state}}
+}
+
+func TestApplyStatus(t *testing.T) {
+	type want struct {
+		ready, applied, inSync string
+		stalled, reconciling   bool
+	}
+	cases := []struct {
+		name string
+		obs  observation
+		want want
+	}{
+		{"every object in sync makes the profile Ready", observation{rows: []childResult{row("NetworkPolicy", "a", v1alpha1.ResourceInSync)}},
+			want{ready: "True/Succeeded", applied: "True/Succeeded", inSync: "True/InSync"}},
+		{"a conflicting object keeps the profile from Ready and names the reason", observation{rows: []childResult{row("PeerAuthentication", "p-mtls", v1alpha1.ResourceConflict), row("NetworkPolicy", "a", v1alpha1.ResourceInSync)}},
+			want{ready: "False/Conflict", applied: "False/Conflict", inSync: "True/InSync"}},
+		{"missing Istio CRDs are reported and retried without stalling", observation{rows: []childResult{{row: v1alpha1.ResourceStatus{Kind: "PeerAuthentication", State: v1alpha1.ResourcePending}, pendingOn: "Istio"}, row("NetworkPolicy", "a", v1alpha1.ResourceInSync)}},
+			want{ready: "False/IstioNotInstalled", applied: "False/IstioNotInstalled", inSync: "True/InSync", reconciling: true}},
+		{"an apply error is transient: Reconciling, not Stalled", observation{rows: []childResult{{row: v1alpha1.ResourceStatus{Kind: "NetworkPolicy", State: v1alpha1.ResourcePending}, err: errors.New("apply NetworkPolicy x: boom")}}},
+			want{ready: "False/ApplyFailed", applied: "False/ApplyFailed", inSync: "True/InSync", reconciling: true}},
+		{"an invalid spec stalls the profile", observation{invalid: &render.InvalidSpecError{Errs: field.ErrorList{field.Invalid(field.NewPath("spec", "x"), "y", "bad")}}},
+			want{ready: "False/InvalidSpec", applied: "False/InvalidSpec", inSync: "Unknown/NotChecked", stalled: true}},
+		{"a field the mesh cannot express stalls the profile", observation{unsupported: []string{"spec.requestAuthentication: Linkerd has no JWT"}},
+			want{ready: "False/UnsupportedByMesh", applied: "False/UnsupportedByMesh", inSync: "Unknown/NotChecked", stalled: true}},
+		{"a newer profile in a governed namespace stalls", observation{governedBy: "first"},
+			want{ready: "False/ProfileConflict", applied: "False/ProfileConflict", inSync: "Unknown/NotChecked", stalled: true}},
+		{"Audit mode with missing objects reports AuditOnly and Missing", observation{audit: true, rows: []childResult{row("NetworkPolicy", "a", v1alpha1.ResourceMissing)}},
+			want{ready: "False/AuditOnly", applied: "False/AuditOnly", inSync: "False/Missing"}},
+		{"Audit mode with drift reports Drifted", observation{audit: true, rows: []childResult{{row: v1alpha1.ResourceStatus{Kind: "PeerAuthentication", Name: "p", State: v1alpha1.ResourceDrifted, Message: "spec.mtls.mode: STRICT → DISABLE"}, drifted: []drift.Change{{Path: "spec.mtls.mode"}}}}},
+			want{ready: "False/AuditOnly", applied: "False/AuditOnly", inSync: "False/Drifted"}},
+		{"a corrected drift leaves the profile Ready", observation{rows: []childResult{{row: v1alpha1.ResourceStatus{Kind: "PeerAuthentication", Name: "p", State: v1alpha1.ResourceInSync}, corrected: true}}},
+			want{ready: "True/Succeeded", applied: "True/Succeeded", inSync: "True/InSync"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			p := &v1alpha1.MeshSecurityProfile{ObjectMeta: metav1.ObjectMeta{Generation: 3}}
+			applyStatus(p, &tc.obs)
+			get := func(ct string) string {
+				c := meta.FindStatusCondition(p.Status.Conditions, ct)
+				if c == nil {
+					return "absent"
+				}
+				g.Expect(c.ObservedGeneration).To(Equal(int64(3)), ct)
+				return string(c.Status) + "/" + c.Reason
+			}
+			g.Expect(p.Status.ObservedGeneration).To(Equal(int64(3)))
+			g.Expect(get(v1alpha1.ConditionReady)).To(Equal(tc.want.ready))
+			g.Expect(get(v1alpha1.ConditionPoliciesApplied)).To(Equal(tc.want.applied))
+			g.Expect(get(v1alpha1.ConditionInSync)).To(Equal(tc.want.inSync))
+			g.Expect(get(v1alpha1.ConditionStalled) == "True/"+meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady).Reason).To(Equal(tc.want.stalled))
+			if !tc.want.stalled {
+				g.Expect(get(v1alpha1.ConditionStalled)).To(Equal("absent"), "Stalled is only present while True")
+			}
+			if tc.want.reconciling {
+				g.Expect(get(v1alpha1.ConditionReconciling)).To(Equal("True/Progressing"))
+			} else {
+				g.Expect(get(v1alpha1.ConditionReconciling)).To(Equal("absent"), "Reconciling is only present while True")
+			}
+		})
+	}
+}
+
+func TestReadyIgnoresCertificatesExpiringSoon(t *testing.T) {
+	g := NewWithT(t)
+	p := &v1alpha1.MeshSecurityProfile{}
+	meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionCertificatesHealthy, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonCertExpiringSoon})
+	applyStatus(p, &observation{rows: []childResult{row("NetworkPolicy", "a", v1alpha1.ResourceInSync)}})
+	g.Expect(meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ConditionReady)).To(BeTrue())
+
+	meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionCertificatesHealthy, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonCertExpired, Message: "root expired"})
+	applyStatus(p, &observation{rows: []childResult{row("NetworkPolicy", "a", v1alpha1.ResourceInSync)}})
+	g.Expect(meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady).Reason).To(Equal(v1alpha1.ReasonCertExpired))
+}

@@ -1,0 +1,66 @@
+package controllers
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+)
+
+// Prometheus metrics, registered with controller-runtime's registry (served on
+// --metrics-bind-address next to the controller-runtime and client-go metrics).
+var (
+	driftDetected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meshguard_drift_detected_total",
+		Help: "Generated objects found changed or deleted by someone other than meshguard.",
+	}, []string{"namespace", "profile", "kind"})
+	driftCorrected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meshguard_drift_corrected_total",
+		Help: "Drifted generated objects that meshguard restored (Enforce mode).",
+	}, []string{"namespace", "profile", "kind"})
+	objectsDrifted = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "meshguard_objects_drifted",
+		Help: "Generated objects currently drifted and not restored (Audit mode, or restoration backing off).",
+	}, []string{"namespace", "profile"})
+	profileReady = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "meshguard_profile_ready",
+		Help: "1 when the profile's Ready condition is True, else 0.",
+	}, []string{"namespace", "profile"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(driftDetected, driftCorrected, objectsDrifted, profileReady)
+}
+
+// forgetProfile deletes the series of a profile that no longer exists, so that dashboards and
+// alerts do not keep reporting it.
+func forgetProfile(namespace, name string) {
+	l := prometheus.Labels{"namespace": namespace, "profile": name}
+	driftDetected.DeletePartialMatch(l)
+	driftCorrected.DeletePartialMatch(l)
+	objectsDrifted.Delete(l)
+	profileReady.Delete(l)
+}
+
+// recordMetrics counts what one reconcile observed.
+func recordMetrics(p *v1alpha1.MeshSecurityProfile, o *observation) {
+	drifted := 0
+	for _, r := range o.rows {
+		if len(r.drifted) > 0 {
+			driftDetected.WithLabelValues(p.Namespace, p.Name, r.row.Kind).Inc()
+		}
+		if r.corrected {
+			driftCorrected.WithLabelValues(p.Namespace, p.Name, r.row.Kind).Inc()
+		}
+		if r.row.State == v1alpha1.ResourceDrifted {
+			drifted++
+		}
+	}
+	objectsDrifted.WithLabelValues(p.Namespace, p.Name).Set(float64(drifted))
+	ready := 0.0
+	if meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ConditionReady) {
+		ready = 1
+	}
+	profileReady.WithLabelValues(p.Namespace, p.Name).Set(ready)
+}
