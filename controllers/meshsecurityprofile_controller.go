@@ -127,7 +127,12 @@ func (r *MeshSecurityProfileReconciler) finish(ctx context.Context, before, p *v
 	if equality.Semantic.DeepEqual(before.Status, p.Status) {
 		return result, retErr
 	}
-	if err := r.Status().Patch(ctx, p, client.MergeFrom(before)); err != nil {
+	// The optimistic lock makes a patch computed from a stale cached profile fail (and retry)
+	// instead of overwriting what a newer reconcile wrote, such as a drift correction record.
+	if err := r.Status().Patch(ctx, p, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsConflict(err) {
+			return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
+		}
 		retErr = errors.Join(retErr, fmt.Errorf("patch status of %s: %w", klog.KObj(p), client.IgnoreNotFound(err)))
 	}
 	return result, retErr

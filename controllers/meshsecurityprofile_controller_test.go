@@ -78,7 +78,7 @@ var _ = Describe("MeshSecurityProfile reconciliation", func() {
 		Expect(cur.Status.ObservedGeneration).To(Equal(cur.Generation))
 		Expect(meta.FindStatusCondition(cur.Status.Conditions, v1alpha1.ConditionStalled)).To(BeNil())
 		Expect(meta.FindStatusCondition(cur.Status.Conditions, v1alpha1.ConditionReconciling)).To(BeNil())
-		Expect(cur.Status.Resources).To(HaveLen(6))
+		Expect(cur.Status.Resources).To(HaveLen(5))
 		for _, r := range cur.Status.Resources {
 			Expect(r.State).To(Equal(v1alpha1.ResourceInSync), r.Kind+" "+r.Name)
 		}
