@@ -95,7 +95,9 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 
 // previousRows returns the rows the status had before this reconcile. The status is rebuilt from
 // the observation; only correction records (history, not state) are carried over.
-func previousRows(p *v1alpha1.MeshSecurityProfile) []v1alpha1.ResourceStatus { return p.Status.Resources }
+func previousRows(p *v1alpha1.MeshSecurityProfile) []v1alpha1.ResourceStatus {
+	return p.Status.Resources
+}
 
 type cond struct {
 	status metav1.ConditionStatus
