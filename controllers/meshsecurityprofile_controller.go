@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -43,6 +45,10 @@ type MeshSecurityProfileReconciler struct {
 	Recorder  recorder.EventRecorder
 	// RenderOptions are the cluster facts rendering needs (trust domain, control plane namespaces).
 	RenderOptions render.Options
+	// Clock tells the time for certificate checks; nil means the real clock. Tests move it.
+	Clock clock.PassiveClock
+	// CertificateRecheck bounds how long a change to a CA Secret goes unnoticed (default 5m).
+	CertificateRecheck time.Duration
 
 	controller controller.Controller
 	mapper     meta.RESTMapper
@@ -110,7 +116,12 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 			obs.applyErrs = append(obs.applyErrs, err)
 		}
 	}
-	return ctrl.Result{}, nil
+
+	// Certificates: mTLS is only as good as the CA behind it. Look again before the next
+	// threshold (minValidity boundary, expiry) is crossed, without waiting for a change.
+	rep, err := r.observeCertificates(ctx, p)
+	obs.certs, obs.certErr = &rep, err
+	return ctrl.Result{RequeueAfter: certificateRecheck(rep, r.now(), r.CertificateRecheck)}, nil
 }
 
 // finish writes the status once per reconcile: conditions summarised from what was observed,
@@ -118,24 +129,43 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 func (r *MeshSecurityProfileReconciler) finish(ctx context.Context, before, p *v1alpha1.MeshSecurityProfile, obs *observation, result ctrl.Result, retErr error) (ctrl.Result, error) {
 	applyStatus(p, obs)
 	recordMetrics(p, obs)
-	if obs.pending() && result.RequeueAfter == 0 {
+	r.certificateEvent(before, p)
+	if obs.pending() && (result.RequeueAfter == 0 || result.RequeueAfter > pendingRequeue) {
 		result.RequeueAfter = pendingRequeue
 	}
 	if err := errors.Join(obs.applyErrs...); err != nil && retErr == nil {
 		retErr = err
 	}
-	if equality.Semantic.DeepEqual(before.Status, p.Status) {
-		return result, retErr
-	}
-	// The optimistic lock makes a patch computed from a stale cached profile fail (and retry)
-	// instead of overwriting what a newer reconcile wrote, such as a drift correction record.
-	if err := r.Status().Patch(ctx, p, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		if apierrors.IsConflict(err) {
-			return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
-		}
-		retErr = errors.Join(retErr, fmt.Errorf("patch status of %s: %w", klog.KObj(p), client.IgnoreNotFound(err)))
+	if err := r.writeStatus(ctx, before, p, obs); err != nil {
+		retErr = errors.Join(retErr, fmt.Errorf("patch status of %s: %w", klog.KObj(p), err))
 	}
 	return result, retErr
+}
+
+// writeStatus patches the status computed from obs. The optimistic lock makes a patch computed
+// from a stale cached profile fail instead of overwriting what a newer reconcile wrote (such as a
+// drift correction record); the observation is then laid on the current profile and written again,
+// so that nothing observed is lost.
+func (r *MeshSecurityProfileReconciler) writeStatus(ctx context.Context, before, p *v1alpha1.MeshSecurityProfile, obs *observation) error {
+	for attempt := 0; ; attempt++ {
+		if equality.Semantic.DeepEqual(before.Status, p.Status) {
+			return nil
+		}
+		err := r.Status().Patch(ctx, p, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+		if !apierrors.IsConflict(err) || attempt == 2 {
+			return client.IgnoreNotFound(err)
+		}
+		fresh := &v1alpha1.MeshSecurityProfile{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(p), fresh); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		if fresh.Generation != p.Generation {
+			// The spec changed meanwhile: this observation is stale and the new generation is queued.
+			return nil
+		}
+		before, p = fresh.DeepCopy(), fresh
+		applyStatus(p, obs)
+	}
 }
 
 // olderProfile returns the name of an older profile in the same namespace, if any.
@@ -173,6 +203,7 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 				UpdateFunc:  func(event.UpdateEvent) bool { return false },
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.namespaceProfiles)).
 		WithOptions(opts).
 		Named("meshsecurityprofile")
 	// Owns() on a kind whose CRD is missing would stop the manager from starting; kinds that are
@@ -189,6 +220,19 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 	}
 	r.controller = c
 	return nil
+}
+
+// namespaceProfiles enqueues every profile of the object's namespace.
+func (r *MeshSecurityProfileReconciler) namespaceProfiles(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1alpha1.MeshSecurityProfileList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, p := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
+	}
+	return reqs
 }
 
 // namespacePeers enqueues the other profiles of a namespace.

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/certs"
 	"github.com/meshguard/meshguard/internal/render"
 )
 
@@ -22,6 +23,8 @@ type observation struct {
 	unsupported []string
 	rows        []childResult
 	applyErrs   []error
+	certs       *certs.Report
+	certErr     error
 }
 
 // pending is true while some objects wait for CRDs or transient errors: worth another look soon.
@@ -60,12 +63,14 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 	}
 	unset(v1alpha1.ConditionStalled)
 
+	previous := p.Status.Resources
 	p.Status.Resources = make([]v1alpha1.ResourceStatus, 0, len(o.rows))
 	for _, r := range o.rows {
 		row := r.row
 		if row.LastCorrected == nil {
-			// Keep the record of the last correction until a newer one replaces it.
-			for _, old := range previousRows(p) {
+			// Keep the record of the last correction (history, not state) until a newer one
+			// replaces it; everything else is rebuilt from the observation.
+			for _, old := range previous {
 				if old.Kind == row.Kind && old.Name == row.Name && old.APIVersion == row.APIVersion {
 					row.LastCorrected, row.LastCorrection = old.LastCorrected, old.LastCorrection
 				}
@@ -78,6 +83,7 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 	set(v1alpha1.ConditionPoliciesApplied, applied.status, applied.reason, applied.msg)
 	inSync := inSyncCondition(o)
 	set(v1alpha1.ConditionInSync, inSync.status, inSync.reason, inSync.msg)
+	setCertificateStatus(p, o.certs, o.certErr)
 	if !meta.IsStatusConditionPresentAndEqual(p.Status.Conditions, v1alpha1.ConditionEffective, metav1.ConditionFalse) {
 		set(v1alpha1.ConditionEffective, metav1.ConditionTrue, v1alpha1.ReasonEffective, "no object outside meshguard weakens the profile")
 	}
@@ -205,15 +211,16 @@ func summarise(conds []metav1.Condition, applied, inSync cond) cond {
 	if c := meta.FindStatusCondition(conds, v1alpha1.ConditionEffective); c != nil && c.Status == metav1.ConditionFalse {
 		return cond{metav1.ConditionFalse, c.Reason, c.Message}
 	}
-	if c := meta.FindStatusCondition(conds, v1alpha1.ConditionCertificatesHealthy); c != nil && c.Status == metav1.ConditionFalse && certBlocks(c.Reason) {
+	if c := meta.FindStatusCondition(conds, v1alpha1.ConditionCertificatesHealthy); c != nil && c.Status != metav1.ConditionTrue && certBlocks(c.Reason) {
 		return cond{metav1.ConditionFalse, c.Reason, c.Message}
 	}
 	return cond{metav1.ConditionTrue, v1alpha1.ReasonSucceeded, "the namespace is protected as the profile says"}
 }
 
-// certBlocks says whether a CertificatesHealthy reason makes the profile not Ready.
+// certBlocks says whether a CertificatesHealthy reason makes the profile not Ready: everything but
+// Valid and ExpiringSoon (so GitOps sync waves are not blocked by a warning).
 func certBlocks(reason string) bool {
-	return reason != v1alpha1.ReasonCertExpiringSoon && reason != v1alpha1.ReasonCertValid && reason != v1alpha1.ReasonNotChecked
+	return reason != v1alpha1.ReasonNotChecked && certs.IsBlocking(reason)
 }
 
 func list(items []string) string {

@@ -3,6 +3,7 @@ package controllers
 import (
 	"errors"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -10,12 +11,22 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/certs"
 	"github.com/meshguard/meshguard/internal/drift"
 	"github.com/meshguard/meshguard/internal/render"
 )
 
 func row(kind, name string, state v1alpha1.ResourceState) childResult {
 	return childResult{row: v1alpha1.ResourceStatus{APIVersion: "v1", Kind: kind, Name: name, State: state}}
+}
+
+func TestCertificateRecheckIsJustAfterTheNextThreshold(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	g.Expect(certificateRecheck(certs.Report{NextCheck: now.Add(time.Minute)}, now, 5*time.Minute)).To(Equal(time.Minute + time.Second))
+	g.Expect(certificateRecheck(certs.Report{NextCheck: now.Add(48 * time.Hour)}, now, 5*time.Minute)).To(Equal(5*time.Minute), "Secrets are not watched: at least every interval")
+	g.Expect(certificateRecheck(certs.Report{}, now, 0)).To(Equal(DefaultCertificateRecheck))
+	g.Expect(certificateRecheck(certs.Report{NextCheck: now.Add(-time.Hour)}, now, time.Minute)).To(Equal(time.Second), "a crossing in the past is checked at once")
 }
 
 func TestApplyStatus(t *testing.T) {
@@ -82,11 +93,27 @@ func TestApplyStatus(t *testing.T) {
 func TestReadyIgnoresCertificatesExpiringSoon(t *testing.T) {
 	g := NewWithT(t)
 	p := &v1alpha1.MeshSecurityProfile{}
-	meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionCertificatesHealthy, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonCertExpiringSoon})
-	applyStatus(p, &observation{rows: []childResult{row("NetworkPolicy", "a", v1alpha1.ResourceInSync)}})
+	rows := []childResult{row("NetworkPolicy", "a", v1alpha1.ResourceInSync)}
+	applyStatus(p, &observation{rows: rows, certs: &certs.Report{Reason: v1alpha1.ReasonCertExpiringSoon, Message: "root expires in 9d"}})
 	g.Expect(meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ConditionReady)).To(BeTrue())
+	g.Expect(meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionCertificatesHealthy).Status).To(Equal(metav1.ConditionFalse))
 
-	meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionCertificatesHealthy, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonCertExpired, Message: "root expired"})
-	applyStatus(p, &observation{rows: []childResult{row("NetworkPolicy", "a", v1alpha1.ResourceInSync)}})
+	applyStatus(p, &observation{rows: rows, certs: &certs.Report{Reason: v1alpha1.ReasonCertExpired, Message: "root expired", Blocking: true}})
 	g.Expect(meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady).Reason).To(Equal(v1alpha1.ReasonCertExpired))
+
+	applyStatus(p, &observation{rows: rows, certErr: errors.New("read Secret istio-system/cacerts: forbidden")})
+	g.Expect(meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionFalse), "a CA that cannot be read fails closed")
+}
+
+func TestCorrectionRecordsSurviveLaterReconciles(t *testing.T) {
+	g := NewWithT(t)
+	p := &v1alpha1.MeshSecurityProfile{}
+	when := metav1.Now()
+	corrected := row("PeerAuthentication", "p-mtls", v1alpha1.ResourceInSync)
+	corrected.row.LastCorrected, corrected.row.LastCorrection, corrected.corrected = &when, "spec.mtls.mode: STRICT → PERMISSIVE", true
+	applyStatus(p, &observation{rows: []childResult{corrected}})
+	applyStatus(p, &observation{rows: []childResult{row("PeerAuthentication", "p-mtls", v1alpha1.ResourceInSync)}})
+	g.Expect(p.Status.Resources).To(HaveLen(1))
+	g.Expect(p.Status.Resources[0].LastCorrected).To(Equal(&when))
+	g.Expect(p.Status.Resources[0].LastCorrection).To(Equal("spec.mtls.mode: STRICT → PERMISSIVE"))
 }

@@ -1,11 +1,14 @@
 package controllers
 
 import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/certs"
 )
 
 // CacheOptions keep the informer caches to what meshguard needs: every profile, and of every
@@ -18,6 +21,12 @@ func CacheOptions() cache.Options {
 		DefaultTransform:     cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&v1alpha1.MeshSecurityProfile{}: {Label: labels.Everything()},
+			// Only the istio-ca-root-cert ConfigMaps (one per namespace, public data), so that a
+			// root rotation triggers a recheck of the namespace's profile.
+			&corev1.ConfigMap{}: {
+				Label: labels.Everything(),
+				Field: fields.OneTermEqualSelector("metadata.name", certs.IstioRootConfigMap),
+			},
 		},
 	}
 }

@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/controllers"
+	"github.com/meshguard/meshguard/internal/certs/certstest"
 	"github.com/meshguard/meshguard/internal/render"
 	"github.com/meshguard/meshguard/test/testenv"
 )
@@ -38,7 +40,31 @@ var (
 	cancel  context.CancelFunc
 	scheme  = runtime.NewScheme()
 	nsCount int
+	// clk is the reconciler's clock: real time plus an offset that certificate tests move.
+	clk = &offsetClock{}
+	// istioCA is the suite's Istio CA (istio-system/istio-ca-secret); every test namespace gets its
+	// root in istio-ca-root-cert, as istiod would publish it.
+	istioCA *certstest.Cert
 )
+
+type offsetClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *offsetClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *offsetClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
+func (c *offsetClock) Set(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset = d
+}
 
 func TestControllers(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -60,6 +86,14 @@ var _ = BeforeSuite(func() {
 	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
+	istioCA, err = certstest.MintCA(certstest.WithSubject("Istio test root"))
+	Expect(err).NotTo(HaveOccurred())
+	Expect(k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-system"}})).To(Succeed())
+	Expect(k8s.Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istio-ca-secret"},
+		Data:       map[string][]byte{"ca-cert.pem": istioCA.CertPEM, "ca-key.pem": istioCA.KeyPEM},
+	})).To(Succeed())
+
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
@@ -73,6 +107,9 @@ var _ = BeforeSuite(func() {
 		Scheme:        mgr.GetScheme(),
 		Recorder:      mgr.GetEventRecorder("meshguard"),
 		RenderOptions: render.DefaultOptions(),
+		Clock:         clk,
+		// Short, so that a moved clock is noticed quickly; production uses 5 minutes.
+		CertificateRecheck: 2 * time.Second,
 	}
 	Expect(r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2, SkipNameValidation: ptrTrue()})).To(Succeed())
 	ctx, cancel = context.WithCancel(context.Background())
@@ -98,5 +135,9 @@ func newNamespace() string {
 	nsCount++
 	name := fmt.Sprintf("t%d-%d", GinkgoParallelProcess(), nsCount)
 	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})).To(Succeed())
+	Expect(k8s.Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: "istio-ca-root-cert"},
+		Data:       map[string]string{"root-cert.pem": string(istioCA.CertPEM)},
+	})).To(Succeed())
 	return name
 }

@@ -1,0 +1,160 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/certs"
+)
+
+// defaultMinValidity is spec.certificates.minValidity when the profile sets none (linkerd check's 60 days).
+const defaultMinValidity = 1440 * time.Hour
+
+// DefaultCertificateRecheck bounds how long a certificate change that meshguard does not watch
+// (the CA Secrets, which it never caches) can go unnoticed.
+const DefaultCertificateRecheck = 5 * time.Minute
+
+// The CA objects are read by name, around the cache: Secrets are never cached, so no cluster-wide
+// (or even namespace-wide) Secret informer exists and RBAC can be limited to these names.
+// +kubebuilder:rbac:groups="",resources=configmaps,resourceNames=istio-ca-root-cert;linkerd-identity-trust-roots,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",namespace=istio-system,resources=secrets,resourceNames=cacerts;istio-ca-secret,verbs=get
+// +kubebuilder:rbac:groups="",namespace=linkerd,resources=secrets,resourceNames=linkerd-identity-issuer,verbs=get
+
+// observeCertificates checks the mesh CA certificates the profile's namespace relies on.
+func (r *MeshSecurityProfileReconciler) observeCertificates(ctx context.Context, p *v1alpha1.MeshSecurityProfile) (certs.Report, error) {
+	now := r.now()
+	minValidity := defaultMinValidity
+	if p.Spec.Certificates != nil && p.Spec.Certificates.MinValidity != nil {
+		minValidity = p.Spec.Certificates.MinValidity.Duration
+	}
+	if mesh := p.Spec.Mesh; mesh == v1alpha1.MeshLinkerd {
+		roots, err := r.source(ctx, &corev1.ConfigMap{}, r.RenderOptions.LinkerdNamespace, certs.LinkerdTrustRootsConfigMap)
+		if err != nil {
+			return certs.Report{}, err
+		}
+		issuer, err := r.source(ctx, &corev1.Secret{}, r.RenderOptions.LinkerdNamespace, certs.LinkerdIssuerSecret)
+		if err != nil {
+			return certs.Report{}, err
+		}
+		return certs.CheckLinkerd(roots, issuer, now, minValidity), nil
+	}
+	nsRoot, err := r.source(ctx, &corev1.ConfigMap{}, p.Namespace, certs.IstioRootConfigMap)
+	if err != nil {
+		return certs.Report{}, err
+	}
+	cacerts, err := r.source(ctx, &corev1.Secret{}, r.RenderOptions.IstioNamespace, certs.IstioCACertsSecret)
+	if err != nil {
+		return certs.Report{}, err
+	}
+	selfSigned, err := r.source(ctx, &corev1.Secret{}, r.RenderOptions.IstioNamespace, certs.IstioSelfSignedCASecret)
+	if err != nil {
+		return certs.Report{}, err
+	}
+	return certs.CheckIstio(nsRoot, cacerts, selfSigned, now, minValidity), nil
+}
+
+// source reads one named ConfigMap or Secret into a certs.Source. Only the data reaches the pure
+// checker, which reads certificate keys and ignores private keys.
+func (r *MeshSecurityProfileReconciler) source(ctx context.Context, obj client.Object, namespace, name string) (certs.Source, error) {
+	src := certs.Source{Namespace: namespace, Name: name}
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, obj)
+	switch o := obj.(type) {
+	case *corev1.ConfigMap:
+		src.Kind = "ConfigMap"
+		if err == nil {
+			src.Data = map[string][]byte{}
+			for k, v := range o.Data {
+				src.Data[k] = []byte(v)
+			}
+			for k, v := range o.BinaryData {
+				src.Data[k] = v
+			}
+		}
+	case *corev1.Secret:
+		src.Kind = "Secret"
+		if err == nil {
+			src.Data = o.Data
+		}
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		return src, nil
+	case err != nil:
+		// Forbidden is a deployment problem the user must see; the message names the object only.
+		return src, fmt.Errorf("read %s %s/%s: %w", src.Kind, namespace, name, err)
+	}
+	src.Found = true
+	return src, nil
+}
+
+func (r *MeshSecurityProfileReconciler) now() time.Time {
+	if r.Clock != nil {
+		return r.Clock.Now()
+	}
+	return time.Now()
+}
+
+// certificateRecheck is when the profile must be looked at again for its certificates: just
+// after the next threshold crossing, and at least every interval.
+func certificateRecheck(rep certs.Report, now time.Time, interval time.Duration) time.Duration {
+	if interval <= 0 {
+		interval = DefaultCertificateRecheck
+	}
+	if !rep.NextCheck.IsZero() {
+		// A second past the crossing, so that the check sees the new state.
+		if d := rep.NextCheck.Sub(now) + time.Second; d < interval {
+			if d < time.Second {
+				d = time.Second
+			}
+			return d
+		}
+	}
+	return interval
+}
+
+// setCertificateStatus writes the certificate rows and the CertificatesHealthy condition.
+func setCertificateStatus(p *v1alpha1.MeshSecurityProfile, rep *certs.Report, readErr error) {
+	c := metav1.Condition{Type: v1alpha1.ConditionCertificatesHealthy, ObservedGeneration: p.Generation}
+	switch {
+	case readErr != nil:
+		c.Status, c.Reason, c.Message = metav1.ConditionUnknown, v1alpha1.ReasonCertUnreadable, readErr.Error()
+	case rep == nil:
+		c.Status, c.Reason, c.Message = metav1.ConditionUnknown, v1alpha1.ReasonNotChecked, "not checked"
+	default:
+		p.Status.Certificates = rep.Certificates
+		p.Status.NearestCertificateExpiry = nil
+		if !rep.NearestExpiry.IsZero() {
+			t := metav1.NewTime(rep.NearestExpiry)
+			p.Status.NearestCertificateExpiry = &t
+		}
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, rep.Reason, rep.Message
+		if rep.Healthy {
+			c.Status = metav1.ConditionTrue
+			if c.Message == "" {
+				c.Message = fmt.Sprintf("%d CA certificates valid", len(rep.Certificates))
+			}
+		}
+	}
+	c.Message = trim(c.Message)
+	meta.SetStatusCondition(&p.Status.Conditions, c)
+}
+
+// certificateEvent raises a Warning when the certificates' verdict turns worse than before.
+func (r *MeshSecurityProfileReconciler) certificateEvent(before, p *v1alpha1.MeshSecurityProfile) {
+	old := meta.FindStatusCondition(before.Status.Conditions, v1alpha1.ConditionCertificatesHealthy)
+	cur := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionCertificatesHealthy)
+	if cur == nil || cur.Status != metav1.ConditionFalse || (old != nil && old.Reason == cur.Reason) {
+		return
+	}
+	r.Recorder.Eventf(p, nil, "Warning", "Certificate"+cur.Reason, "CheckCertificates", "%s", cur.Message)
+}
+
