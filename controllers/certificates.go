@@ -157,4 +157,3 @@ func (r *MeshSecurityProfileReconciler) certificateEvent(before, p *v1alpha1.Mes
 	}
 	r.Recorder.Eventf(p, nil, "Warning", "Certificate"+cur.Reason, "CheckCertificates", "%s", cur.Message)
 }
-
