@@ -41,6 +41,7 @@ func forgetProfile(namespace, name string) {
 	driftCorrected.DeletePartialMatch(l)
 	objectsDrifted.Delete(l)
 	profileReady.Delete(l)
+	certMetrics.forget(namespace, name)
 }
 
 // recordMetrics counts what one reconcile observed.
@@ -63,4 +64,7 @@ func recordMetrics(p *v1alpha1.MeshSecurityProfile, o *observation) {
 		ready = 1
 	}
 	profileReady.WithLabelValues(p.Namespace, p.Name).Set(ready)
+	if o.certs != nil {
+		certMetrics.set(p, o.certs.Certificates)
+	}
 }
