@@ -33,6 +33,8 @@ type childResult struct {
 	err       error
 	drifted   []drift.Change
 	corrected bool
+	// restartNeeded: the object is applied but running pods keep an older policy until restarted.
+	restartNeeded bool
 }
 
 // applyAll applies every desired object and reports one row per object, in render order.

@@ -77,7 +77,8 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 	}
 	if !p.DeletionTimestamp.IsZero() {
 		// Generated objects go with the profile: the garbage collector follows their ownerReferences.
-		return ctrl.Result{}, nil
+		// The Namespace is not a child: meshguard removes its own annotations from it.
+		return ctrl.Result{}, r.cleanupNamespace(ctx, p)
 	}
 	before := p.DeepCopy()
 	obs := &observation{audit: p.Spec.Enforcement == v1alpha1.EnforcementAudit}
@@ -109,6 +110,9 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 
 	// Apply creates or restores each desired object, leaving objects it does not own untouched.
 	obs.rows = r.applyAll(ctx, p, res.Objects)
+	if row := r.applyNamespaceAnnotations(ctx, p, res.NamespaceAnnotations); row != nil {
+		obs.rows = append(obs.rows, *row)
+	}
 
 	// Prune removes what this profile generated before and no longer wants.
 	if !obs.audit {
@@ -197,7 +201,11 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 	r.cache = mgr.GetCache()
 	r.watched = map[schema.GroupVersionKind]bool{}
 	b := ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.MeshSecurityProfile{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&v1alpha1.MeshSecurityProfile{}, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{},
+			// Deletion must be seen to remove meshguard's namespace annotations.
+			predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool { return !e.ObjectNew.GetDeletionTimestamp().IsZero() }},
+		))).
 		Watches(&v1alpha1.MeshSecurityProfile{}, handler.EnqueueRequestsFromMapFunc(r.namespacePeers),
 			builder.WithPredicates(predicate.Funcs{
 				UpdateFunc:  func(event.UpdateEvent) bool { return false },

@@ -127,7 +127,7 @@ func stalled(o *observation) (string, string) {
 }
 
 func policiesApplied(o *observation) cond {
-	var conflicts, failed, missing, drifted []string
+	var conflicts, failed, missing, drifted, restart []string
 	pendingMesh := map[string]int{}
 	for _, r := range o.rows {
 		ref := r.row.Kind + " " + r.row.Name
@@ -137,7 +137,9 @@ func policiesApplied(o *observation) cond {
 		case r.pendingOn != "":
 			pendingMesh[r.pendingOn]++
 		case r.row.State == v1alpha1.ResourceConflict:
-			conflicts = append(conflicts, ref)
+			conflicts = append(conflicts, ref+": "+r.row.Message)
+		case r.restartNeeded:
+			restart = append(restart, r.row.Message)
 		case r.row.State == v1alpha1.ResourceMissing:
 			missing = append(missing, ref)
 		case r.row.State == v1alpha1.ResourceDrifted:
@@ -149,7 +151,7 @@ func policiesApplied(o *observation) cond {
 	}
 	switch {
 	case len(conflicts) > 0:
-		return cond{metav1.ConditionFalse, v1alpha1.ReasonConflict, fmt.Sprintf("%s exist and are not owned by this profile; they were left untouched", list(conflicts))}
+		return cond{metav1.ConditionFalse, v1alpha1.ReasonConflict, "not owned by this profile, left untouched: " + strings.Join(conflicts, "; ")}
 	case len(failed) > 0:
 		return cond{metav1.ConditionFalse, v1alpha1.ReasonApplyFailed, strings.Join(failed, "; ")}
 	case len(pendingMesh) > 0:
@@ -167,6 +169,8 @@ func policiesApplied(o *observation) cond {
 			n += c
 		}
 		return cond{metav1.ConditionFalse, reason, fmt.Sprintf("the %s CRDs are not installed: %d objects wait for them; the other %d objects were applied", strings.Join(meshes, " and "), n, len(o.rows)-n)}
+	case len(restart) > 0:
+		return cond{metav1.ConditionFalse, v1alpha1.ReasonRestartRequired, strings.Join(restart, "; ")}
 	case o.audit && len(missing)+len(drifted) > 0:
 		return cond{metav1.ConditionFalse, v1alpha1.ReasonAuditOnly, fmt.Sprintf("Audit mode, nothing was written: %d missing, %d differ from the profile", len(missing), len(drifted))}
 	case o.audit:

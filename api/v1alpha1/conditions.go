@@ -43,6 +43,8 @@ const (
 	ReasonLinkerdNotInstalled = "LinkerdNotInstalled"
 	// ReasonUnsupportedByMesh: the profile asks for something the selected mesh cannot express.
 	ReasonUnsupportedByMesh = "UnsupportedByMesh"
+	// ReasonRestartRequired: the policy is applied, but running pods keep an older one until restarted.
+	ReasonRestartRequired = "RestartRequired"
 	// ReasonAuditOnly: enforcement is Audit, so meshguard computed and compared but wrote nothing.
 	ReasonAuditOnly = "AuditOnly"
 	// ReasonInSync: every generated object matches what meshguard applied.

@@ -1,0 +1,192 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/render"
+)
+
+// FinalizerNamespaceAnnotations makes deleting a profile wait until meshguard has removed the
+// annotations it set on the profile's Namespace (Linkerd's default inbound policy). The Namespace
+// is not the profile's child, so the garbage collector would not clean it.
+const FinalizerNamespaceAnnotations = "security.meshguard.dev/namespace-annotations"
+
+// AnnotationNamespaceOwner marks the namespace annotations as meshguard's: with it, a different
+// value is drift to restore; without it, a value someone else set first is a conflict to report.
+const AnnotationNamespaceOwner = "security.meshguard.dev/annotations-owner"
+
+// linkerdProxyPolicyEnv is the proxy's environment variable that Linkerd's injector fills from the
+// default-inbound-policy annotation when a pod starts.
+const linkerdProxyPolicyEnv = "LINKERD2_PROXY_INBOUND_DEFAULT_POLICY"
+
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list
+// +kubebuilder:rbac:groups=security.meshguard.dev,resources=meshsecurityprofiles,verbs=update;patch
+
+// applyNamespaceAnnotations makes the profile's Namespace carry exactly the annotations render
+// asked for, owning only those keys (server-side apply), and reports them as a Namespace row.
+func (r *MeshSecurityProfileReconciler) applyNamespaceAnnotations(ctx context.Context, p *v1alpha1.MeshSecurityProfile, want map[string]string) *childResult {
+	if len(want) == 0 && !controllerutil.ContainsFinalizer(p, FinalizerNamespaceAnnotations) {
+		return nil
+	}
+	res := &childResult{row: v1alpha1.ResourceStatus{APIVersion: "v1", Kind: "Namespace", Name: p.Namespace}}
+	ns := &corev1.Namespace{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Name: p.Namespace}, ns); err != nil {
+		return failedPtr(res, fmt.Errorf("get Namespace %s: %w", p.Namespace, err))
+	}
+	var differ []string
+	for k, v := range want {
+		got, ok := ns.Annotations[k]
+		switch {
+		case ok && got != v && ns.Annotations[AnnotationNamespaceOwner] != p.Name:
+			res.row.State = v1alpha1.ResourceConflict
+			res.row.Message = fmt.Sprintf("annotation %s=%s was set by someone else (%s); left untouched: remove it to let meshguard set %s", k, got, managerOf(ns, k), v)
+			return res
+		case got != v:
+			differ = append(differ, fmt.Sprintf("metadata.annotations[%s]: %s → %s", k, v, orNone(got, ok)))
+		}
+	}
+	sort.Strings(differ)
+	if r.audit(p) {
+		res.row.State = v1alpha1.ResourceInSync
+		if len(differ) > 0 {
+			res.row.State, res.row.Message = v1alpha1.ResourceDrifted, "Audit mode, not written: "+strings.Join(differ, "; ")
+		}
+		return res
+	}
+	if len(want) > 0 && !controllerutil.ContainsFinalizer(p, FinalizerNamespaceAnnotations) {
+		if err := r.patchFinalizer(ctx, p, true); err != nil {
+			return failedPtr(res, err)
+		}
+	}
+	if len(differ) > 0 || len(want) == 0 {
+		if err := r.applyNamespace(ctx, p, want); err != nil {
+			return failedPtr(res, fmt.Errorf("apply annotations to Namespace %s: %w", p.Namespace, err))
+		}
+		if len(want) > 0 {
+			r.Recorder.Eventf(p, nil, "Normal", "Updated", "Apply", "set on Namespace %s: %s", p.Namespace, strings.Join(differ, "; "))
+		}
+	}
+	if len(want) == 0 {
+		// Nothing to own any more: the annotations are gone, so is the finalizer.
+		if err := r.patchFinalizer(ctx, p, false); err != nil {
+			return failedPtr(res, err)
+		}
+		return nil
+	}
+	res.row.State = v1alpha1.ResourceInSync
+	if stale := r.podsWithOlderPolicy(ctx, p.Namespace, want[render.LinkerdDefaultInboundPolicyAnnotation]); len(stale) > 0 {
+		res.row.State = v1alpha1.ResourcePending
+		res.row.Message = fmt.Sprintf("meshed pods started with another default inbound policy and keep it until restarted: %s", list(stale))
+		res.restartNeeded = true
+	}
+	return res
+}
+
+// applyNamespace server-side applies only meshguard's annotations. Keys meshguard applied before
+// and no longer sends are removed by the API server, because meshguard owns them; keys of others
+// are never touched.
+func (r *MeshSecurityProfileReconciler) applyNamespace(ctx context.Context, p *v1alpha1.MeshSecurityProfile, want map[string]string) error {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion("v1")
+	u.SetKind("Namespace")
+	u.SetName(p.Namespace)
+	if len(want) > 0 {
+		a := map[string]string{AnnotationNamespaceOwner: p.Name}
+		for k, v := range want {
+			a[k] = v
+		}
+		u.SetAnnotations(a)
+	}
+	return r.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
+}
+
+// cleanupNamespace removes meshguard's namespace annotations of a deleted profile, then its finalizer.
+func (r *MeshSecurityProfileReconciler) cleanupNamespace(ctx context.Context, p *v1alpha1.MeshSecurityProfile) error {
+	if !controllerutil.ContainsFinalizer(p, FinalizerNamespaceAnnotations) {
+		return nil
+	}
+	if p.Spec.Enforcement != v1alpha1.EnforcementAudit {
+		if err := r.applyNamespace(ctx, p, nil); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("remove annotations from Namespace %s: %w", p.Namespace, err)
+		}
+	}
+	return r.patchFinalizer(ctx, p, false)
+}
+
+func (r *MeshSecurityProfileReconciler) patchFinalizer(ctx context.Context, p *v1alpha1.MeshSecurityProfile, add bool) error {
+	orig := p.DeepCopy()
+	changed := false
+	if add {
+		changed = controllerutil.AddFinalizer(p, FinalizerNamespaceAnnotations)
+	} else {
+		changed = controllerutil.RemoveFinalizer(p, FinalizerNamespaceAnnotations)
+	}
+	if !changed {
+		return nil
+	}
+	if err := r.Patch(ctx, p, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("update finalizers: %w", err))
+	}
+	return nil
+}
+
+// podsWithOlderPolicy lists running meshed pods whose proxy was started with another default
+// inbound policy than the namespace now has (and that do not set their own).
+func (r *MeshSecurityProfileReconciler) podsWithOlderPolicy(ctx context.Context, namespace, policy string) []string {
+	if policy == "" {
+		return nil
+	}
+	var pods corev1.PodList
+	if err := r.APIReader.List(ctx, &pods, client.InNamespace(namespace), client.HasLabels{"linkerd.io/control-plane-ns"}); err != nil {
+		return nil
+	}
+	var stale []string
+	for _, pod := range pods.Items {
+		if pod.DeletionTimestamp != nil || pod.Annotations[render.LinkerdDefaultInboundPolicyAnnotation] != "" {
+			continue
+		}
+		for _, c := range pod.Spec.Containers {
+			for _, e := range c.Env {
+				if e.Name == linkerdProxyPolicyEnv && e.Value != policy {
+					stale = append(stale, fmt.Sprintf("%s (%s)", pod.Name, e.Value))
+				}
+			}
+		}
+	}
+	sort.Strings(stale)
+	return stale
+}
+
+func managerOf(ns *corev1.Namespace, key string) string {
+	needle := `"f:` + key + `"`
+	for _, mf := range ns.ManagedFields {
+		if mf.FieldsV1 != nil && strings.Contains(string(mf.FieldsV1.Raw), needle) {
+			return "field manager " + mf.Manager
+		}
+	}
+	return "unknown field manager"
+}
+
+func orNone(v string, ok bool) string {
+	if !ok {
+		return "(none)"
+	}
+	return v
+}
+
+func failedPtr(res *childResult, err error) *childResult {
+	out := failed(*res, err)
+	return &out
+}
+
