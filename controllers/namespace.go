@@ -189,4 +189,3 @@ func failedPtr(res *childResult, err error) *childResult {
 	out := failed(*res, err)
 	return &out
 }
-
