@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,6 +36,8 @@ type childResult struct {
 	corrected bool
 	// restartNeeded: the object is applied but running pods keep an older policy until restarted.
 	restartNeeded bool
+	// retryAfter asks for another reconcile: restoration is backing off from a fight.
+	retryAfter time.Duration
 }
 
 // applyAll applies every desired object and reports one row per object, in render order.
@@ -77,9 +80,21 @@ func (r *MeshSecurityProfileReconciler) applyOne(ctx context.Context, p *v1alpha
 		if err := r.apply(ctx, want); err != nil {
 			return failed(res, fmt.Errorf("apply %s: %w", ref, err))
 		}
+		res.row.State = v1alpha1.ResourceInSync
+		// An object the last status listed as present was deleted by someone: that is drift too.
+		// (The previous status only classifies the event; what is applied never depends on it.)
+		if wasPresent(p, want) {
+			deleted := []drift.Change{{Path: "(object)", Want: "present"}}
+			res.drifted, res.corrected = deleted, true
+			now := metav1.Now()
+			res.row.LastCorrected, res.row.LastCorrection = &now, "recreated after deletion"
+			r.Recorder.Eventf(p, want, "Warning", "DriftDetected", "Compare", "%s was deleted", ref)
+			r.Recorder.Eventf(p, want, "Normal", "DriftCorrected", "Apply", "recreated %s", ref)
+			log.Info("recreated deleted object", "kind", want.GetKind(), "object", klog.KObj(want))
+			return res
+		}
 		r.Recorder.Eventf(p, want, "Normal", "Created", "Apply", "created %s", ref)
 		log.V(1).Info("created generated object", "kind", want.GetKind(), "object", klog.KObj(want))
-		res.row.State = v1alpha1.ResourceInSync
 		return res
 	case !ownedBy(live, p) && !(p.Spec.AdoptExisting && metav1.GetControllerOf(live) == nil):
 		res.row.State = v1alpha1.ResourceConflict
@@ -106,16 +121,25 @@ func (r *MeshSecurityProfileReconciler) applyOne(ctx context.Context, p *v1alpha
 		}
 		return res
 	}
+	if isDrift {
+		if ok, wait := r.fights.allow(live.GetUID(), r.now()); !ok {
+			res.row.State = v1alpha1.ResourceDrifted
+			res.row.Message = fmt.Sprintf("%s keeps rewriting it (%s); restoring again in %s", r.lastWriters(ctx, live), drift.Summary(changes, 3), wait.Round(time.Second))
+			res.retryAfter = wait
+			return res
+		}
+	}
 	if err := r.restore(ctx, want, live, changes); err != nil {
 		return failed(res, fmt.Errorf("apply %s: %w", ref, err))
 	}
 	res.row.State = v1alpha1.ResourceInSync
 	if isDrift {
+		r.fights.corrected(live.GetUID(), r.now())
 		res.corrected = true
 		now := metav1.Now()
 		res.row.LastCorrected = &now
 		res.row.LastCorrection = drift.Summary(changes, 3)
-		r.Recorder.Eventf(p, want, "Warning", "DriftDetected", "Compare", "%s drifted: %s", ref, drift.Summary(changes, 3))
+		r.Recorder.Eventf(p, want, "Warning", "DriftDetected", "Compare", "%s drifted (last written by %s): %s", ref, r.lastWriters(ctx, live), drift.Summary(changes, 3))
 		r.Recorder.Eventf(p, want, "Normal", "DriftCorrected", "Apply", "restored %s (%s)", ref, drift.Paths(changes))
 		log.Info("restored drifted object", "kind", want.GetKind(), "object", klog.KObj(want), "fields", drift.Paths(changes))
 	} else {
@@ -123,6 +147,16 @@ func (r *MeshSecurityProfileReconciler) applyOne(ctx context.Context, p *v1alpha
 		log.V(1).Info("updated generated object", "kind", want.GetKind(), "object", klog.KObj(want))
 	}
 	return res
+}
+
+// wasPresent is true when the profile's last status listed the object as existing.
+func wasPresent(p *v1alpha1.MeshSecurityProfile, want *unstructured.Unstructured) bool {
+	for _, r := range p.Status.Resources {
+		if r.Kind == want.GetKind() && r.Name == want.GetName() && r.APIVersion == want.GetAPIVersion() {
+			return r.State == v1alpha1.ResourceInSync || r.State == v1alpha1.ResourceDrifted
+		}
+	}
+	return false
 }
 
 func failed(res childResult, err error) childResult {

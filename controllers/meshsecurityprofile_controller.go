@@ -55,6 +55,7 @@ type MeshSecurityProfileReconciler struct {
 	cache      cache.Cache
 	mu         sync.Mutex
 	watched    map[schema.GroupVersionKind]bool
+	fights     fights
 }
 
 // +kubebuilder:rbac:groups=security.meshguard.dev,resources=meshsecurityprofiles,verbs=get;list;watch
@@ -136,6 +137,11 @@ func (r *MeshSecurityProfileReconciler) finish(ctx context.Context, before, p *v
 	r.certificateEvent(before, p)
 	if obs.pending() && (result.RequeueAfter == 0 || result.RequeueAfter > pendingRequeue) {
 		result.RequeueAfter = pendingRequeue
+	}
+	for _, row := range obs.rows {
+		if row.retryAfter > 0 && (result.RequeueAfter == 0 || row.retryAfter < result.RequeueAfter) {
+			result.RequeueAfter = row.retryAfter
+		}
 	}
 	if err := errors.Join(obs.applyErrs...); err != nil && retErr == nil {
 		retErr = err
