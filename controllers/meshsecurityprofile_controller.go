@@ -63,6 +63,7 @@ type MeshSecurityProfileReconciler struct {
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=security.istio.io,resources=peerauthentications;requestauthentications;authorizationpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=policy.linkerd.io,resources=servers;authorizationpolicies;meshtlsauthentications;networkauthentications;httproutes,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=security.istio.io,resources=peerauthentications;authorizationpolicies,verbs=list
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
@@ -121,6 +122,9 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 			obs.applyErrs = append(obs.applyErrs, err)
 		}
 	}
+
+	// Effective: a policy of someone else can undo what the profile asks; report, never touch.
+	obs.external, obs.externalErr = r.observeExternal(ctx, p)
 
 	// Certificates: mTLS is only as good as the CA behind it. Look again before the next
 	// threshold (minValidity boundary, expiry) is crossed, without waiting for a change.

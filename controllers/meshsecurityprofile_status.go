@@ -25,6 +25,8 @@ type observation struct {
 	applyErrs   []error
 	certs       *certs.Report
 	certErr     error
+	external    []v1alpha1.ExternalPolicy
+	externalErr error
 }
 
 // pending is true while some objects wait for CRDs or transient errors: worth another look soon.
@@ -84,7 +86,17 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 	inSync := inSyncCondition(o)
 	set(v1alpha1.ConditionInSync, inSync.status, inSync.reason, inSync.msg)
 	setCertificateStatus(p, o.certs, o.certErr)
-	if !meta.IsStatusConditionPresentAndEqual(p.Status.Conditions, v1alpha1.ConditionEffective, metav1.ConditionFalse) {
+	p.Status.ExternalPolicies = o.external
+	switch {
+	case o.externalErr != nil:
+		set(v1alpha1.ConditionEffective, metav1.ConditionUnknown, v1alpha1.ReasonNotChecked, o.externalErr.Error())
+	case len(o.external) > 0:
+		weak := make([]string, 0, len(o.external))
+		for _, e := range o.external {
+			weak = append(weak, fmt.Sprintf("%s %s (%s)", e.Kind, e.Name, e.Weakens))
+		}
+		set(v1alpha1.ConditionEffective, metav1.ConditionFalse, v1alpha1.ReasonWeakened, "weakened by objects meshguard does not own: "+list(weak))
+	default:
 		set(v1alpha1.ConditionEffective, metav1.ConditionTrue, v1alpha1.ReasonEffective, "no object outside meshguard weakens the profile")
 	}
 
@@ -212,7 +224,7 @@ func summarise(conds []metav1.Condition, applied, inSync cond) cond {
 	if inSync.status != metav1.ConditionTrue {
 		return cond{metav1.ConditionFalse, inSync.reason, inSync.msg}
 	}
-	if c := meta.FindStatusCondition(conds, v1alpha1.ConditionEffective); c != nil && c.Status == metav1.ConditionFalse {
+	if c := meta.FindStatusCondition(conds, v1alpha1.ConditionEffective); c != nil && c.Status != metav1.ConditionTrue {
 		return cond{metav1.ConditionFalse, c.Reason, c.Message}
 	}
 	if c := meta.FindStatusCondition(conds, v1alpha1.ConditionCertificatesHealthy); c != nil && c.Status != metav1.ConditionTrue && certBlocks(c.Reason) {

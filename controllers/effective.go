@@ -1,0 +1,46 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/effective"
+)
+
+// observeExternal finds objects meshguard does not own that weaken the profile. They are listed
+// around the cache (which holds only meshguard's objects) on each reconcile, so they are seen at
+// the latest at the next periodic recheck; they are only reported, never changed.
+func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *v1alpha1.MeshSecurityProfile) ([]v1alpha1.ExternalPolicy, error) {
+	type scope struct {
+		gvk       schema.GroupVersionKind
+		namespace string
+	}
+	scopes := []scope{{gvkNetworkPolicy, p.Namespace}}
+	if p.Spec.Mesh != v1alpha1.MeshLinkerd {
+		root := r.RenderOptions.IstioNamespace
+		scopes = append(scopes,
+			scope{gvkPeerAuthentication, p.Namespace}, scope{gvkIstioAuthzPolicy, p.Namespace},
+			scope{gvkIstioAuthzPolicy, root}, scope{gvkPeerAuthentication, root})
+	}
+	var foreign []*unstructured.Unstructured
+	for _, s := range scopes {
+		if !r.installed(s.gvk) {
+			continue
+		}
+		list := newUnstructuredList(s.gvk)
+		if err := r.APIReader.List(ctx, list, client.InNamespace(s.namespace)); err != nil {
+			return nil, fmt.Errorf("list %s in %s: %w", s.gvk.Kind, s.namespace, err)
+		}
+		for i := range list.Items {
+			if !ownedBy(&list.Items[i], p) {
+				foreign = append(foreign, &list.Items[i])
+			}
+		}
+	}
+	return effective.Find(p, foreign, effective.Options{IstioRootNamespace: r.RenderOptions.IstioNamespace, Render: r.RenderOptions}), nil
+}
