@@ -32,7 +32,9 @@ echo "starting meshguard (logs: $dir/manager.log)"
 bin/manager --metrics-bind-address=127.0.0.1:8080 --health-probe-bind-address=127.0.0.1:8081 >"$dir/manager.log" 2>&1 &
 pids+=($!)
 
-echo "applying the samples in config/samples/"
+echo "creating sample mesh CAs (no istiod or Linkerd runs here) and applying config/samples/"
+kubectl apply --server-side -f config/samples/namespaces.yaml >/dev/null
+go run ./hack/samplemesh --kubeconfig "$KUBECONFIG" --namespaces shop,legacy,api,payments
 kubectl apply --server-side -k config/samples/
 echo
 echo "waiting for the profiles to become Ready"
@@ -41,8 +43,20 @@ echo
 kubectl get msp -A -o wide
 echo
 echo "generated objects:"
-kubectl get peerauthentications,requestauthentications,authorizationpolicies.security.istio.io,networkpolicies,servers.policy.linkerd.io,authorizationpolicies.policy.linkerd.io,meshtlsauthentications,networkauthentications,httproutes.policy.linkerd.io \
-  -A -l app.kubernetes.io/managed-by=meshguard 2>/dev/null || true
+kubectl get peerauthentications,requestauthentications,authorizationpolicies.security.istio.io,networkpolicies \
+  -A -l app.kubernetes.io/managed-by=meshguard
+if kubectl get crd servers.policy.linkerd.io >/dev/null 2>&1; then
+  kubectl get servers.policy.linkerd.io,authorizationpolicies.policy.linkerd.io,meshtlsauthentications,networkauthentications,httproutes.policy.linkerd.io \
+    -A -l app.kubernetes.io/managed-by=meshguard
+fi
+echo
+echo "Linkerd default inbound policy set by meshguard:"
+kubectl get namespace payments -o jsonpath='{.metadata.name}: {.metadata.annotations.config\.linkerd\.io/default-inbound-policy}{"\n"}'
+echo
+echo "certificates of shop/baseline:"
+kubectl get msp -n shop baseline -o jsonpath='{range .status.certificates[*]}  {.role} {.subject}: {.state}, expires {.notAfter}{"\n"}{end}'
+echo "certificates of payments/baseline:"
+kubectl get msp -n payments baseline -o jsonpath='{range .status.certificates[*]}  {.role} {.subject}: {.state}, expires {.notAfter}{"\n"}{end}'
 cat <<MSG
 
 meshguard is running on the local control plane. In another shell:

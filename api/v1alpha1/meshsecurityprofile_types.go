@@ -674,7 +674,7 @@ type MeshSecurityProfileStatus struct {
 // +kubebuilder:printcolumn:name="Certs",type=string,JSONPath=`.status.conditions[?(@.type=="CertificatesHealthy")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
-// +kubebuilder:printcolumn:name="Expires",type=date,priority=1,JSONPath=`.status.nearestCertificateExpiry`
+// +kubebuilder:printcolumn:name="Expires",type=string,priority=1,JSONPath=`.status.nearestCertificateExpiry`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name must be at most 63 characters (it is used as a label value)"
 type MeshSecurityProfile struct {
 	metav1.TypeMeta   `json:",inline"`
