@@ -5,6 +5,7 @@ package main
 import (
 	"flag"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -35,6 +36,7 @@ func run() int {
 		qps                    float64
 		burst, workers         int
 		opts                   = render.DefaultOptions()
+		certRecheck            time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address the Prometheus metrics endpoint binds to; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address the /healthz and /readyz probes bind to")
@@ -45,6 +47,7 @@ func run() int {
 	flag.StringVar(&opts.TrustDomain, "trust-domain", opts.TrustDomain, "mesh trust domain for workload identities when a profile sets none")
 	flag.StringVar(&opts.IstioNamespace, "istio-namespace", opts.IstioNamespace, "namespace of istiod and the Istio CA")
 	flag.StringVar(&opts.LinkerdNamespace, "linkerd-namespace", opts.LinkerdNamespace, "namespace of the Linkerd control plane")
+	flag.DurationVar(&certRecheck, "certificate-recheck-interval", controllers.DefaultCertificateRecheck, "longest time between two checks of the mesh CA certificates (CA Secrets are not watched)")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -77,11 +80,12 @@ func run() int {
 		return 1
 	}
 	r := &controllers.MeshSecurityProfileReconciler{
-		Client:        mgr.GetClient(),
-		APIReader:     mgr.GetAPIReader(),
-		Scheme:        mgr.GetScheme(),
-		Recorder:      mgr.GetEventRecorder("meshguard"),
-		RenderOptions: opts,
+		Client:             mgr.GetClient(),
+		APIReader:          mgr.GetAPIReader(),
+		Scheme:             mgr.GetScheme(),
+		Recorder:           mgr.GetEventRecorder("meshguard"),
+		RenderOptions:      opts,
+		CertificateRecheck: certRecheck,
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
 		log.Error(err, "cannot set up controller")
