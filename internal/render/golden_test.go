@@ -57,7 +57,7 @@ func TestGolden(t *testing.T) {
 
 // loadProfile reads a profile and gives it the UID an API server would, so that ownerReferences
 // are stable in goldens.
-func loadProfile(t *testing.T, path string) *v1alpha1.MeshSecurityProfile {
+func loadProfile(t testing.TB, path string) *v1alpha1.MeshSecurityProfile {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
