@@ -62,6 +62,7 @@ verify: manifests generate fmt ## Regenerate everything and fail if the tree cha
 .PHONY: bench
 bench: controlplane ## Benchmarks (drift restoration latency on the local control plane, render).
 	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test ./test/e2e/ -run '^$$' -bench . -benchtime 200x -count=1 -timeout 30m
+	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test ./test/scale/ -run '^$$' -bench . -benchtime 1x -count=1 -timeout 30m
 	$(GO) test ./internal/render/ -run '^$$' -bench . -benchmem -count=1
 
 ##@ Build
