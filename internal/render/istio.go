@@ -222,23 +222,11 @@ func (r *renderer) istioAuthorization(az *v1alpha1.AuthorizationSpec, path *fiel
 		// policy admits. Its spec must be exactly {} (no selector, no rules).
 		r.addAuthorizationPolicy(r.name("default-deny"), &securityv1.AuthorizationPolicy{})
 	}
-	seen := map[string]bool{}
-	for i := range az.Rules {
-		rule := &az.Rules[i]
-		p := path.Child("rules").Index(i)
-		if errs := validation.IsDNS1123Label(rule.Name); len(errs) > 0 {
-			r.errs = append(r.errs, field.Invalid(p.Child("name"), rule.Name, strings.Join(errs, "; ")))
-			continue
-		}
-		if seen[rule.Name] {
-			r.errs = append(r.errs, field.Duplicate(p.Child("name"), rule.Name))
-			continue
-		}
-		seen[rule.Name] = true
+	r.forEachRule(az, path, func(rule *v1alpha1.AuthorizationRule, p *field.Path) {
 		if ap, ok := r.istioRule(rule, p); ok {
 			r.addAuthorizationPolicy(r.name("rule", rule.Name), ap)
 		}
-	}
+	})
 }
 
 // istioRule translates one rule. Every list of from goes into one source and every list of to
@@ -460,23 +448,6 @@ func (r *renderer) portSet(in []int32, path *field.Path) []string {
 		out = append(out, strconv.Itoa(p))
 	}
 	return out
-}
-
-// sortedSet returns the sorted distinct elements of in; nil for an empty list.
-func sortedSet(in []string) []string {
-	if len(in) == 0 {
-		return nil
-	}
-	out := append([]string(nil), in...)
-	sort.Strings(out)
-	n := 1
-	for i := 1; i < len(out); i++ {
-		if out[i] != out[n-1] {
-			out[n] = out[i]
-			n++
-		}
-	}
-	return out[:n]
 }
 
 func validPort(p int32) bool { return p >= 1 && p <= 65535 }

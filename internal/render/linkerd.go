@@ -226,22 +226,10 @@ func (r *renderer) linkerdMTLSOverrides(m *v1alpha1.MTLSSpec, nsMode v1alpha1.MT
 
 // linkerdRules translates the rules and attaches them to the Servers of their ports.
 func (r *renderer) linkerdRules(az *v1alpha1.AuthorizationSpec, path *field.Path, servers map[string]*lkServer) {
-	seen := map[string]bool{}
-	for i := range az.Rules {
-		rule := &az.Rules[i]
-		p := path.Child("rules").Index(i)
-		if errs := validation.IsDNS1123Label(rule.Name); len(errs) > 0 {
-			r.errs = append(r.errs, field.Invalid(p.Child("name"), rule.Name, strings.Join(errs, "; ")))
-			continue
-		}
-		if seen[rule.Name] {
-			r.errs = append(r.errs, field.Duplicate(p.Child("name"), rule.Name))
-			continue
-		}
-		seen[rule.Name] = true
+	r.forEachRule(az, path, func(rule *v1alpha1.AuthorizationRule, p *field.Path) {
 		lr, ports, ok := r.linkerdRule(rule, p)
 		if !ok {
-			continue
+			return
 		}
 		var labels map[string]string
 		if rule.Selector != nil {
@@ -251,7 +239,7 @@ func (r *renderer) linkerdRules(az *v1alpha1.AuthorizationSpec, path *field.Path
 			s := r.lkServerFor(servers, labels, port, p)
 			s.rules = append(s.rules, lr)
 		}
-	}
+	})
 }
 
 // linkerdRule validates one rule and translates what Linkerd can express; ok is false when

@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
 
@@ -208,4 +211,33 @@ func sortObjects(objs []*unstructured.Unstructured) {
 		}
 		return a.GetName() < b.GetName()
 	})
+}
+
+// forEachRule calls f for every authorization rule whose name is a valid DNS label and unique;
+// the others are errors naming the field (the CRD refuses them, so they only come from a spec
+// that slipped past admission).
+func (r *renderer) forEachRule(az *v1alpha1.AuthorizationSpec, path *field.Path, f func(rule *v1alpha1.AuthorizationRule, p *field.Path)) {
+	seen := map[string]bool{}
+	for i := range az.Rules {
+		rule := &az.Rules[i]
+		p := path.Child("rules").Index(i)
+		if errs := validation.IsDNS1123Label(rule.Name); len(errs) > 0 {
+			r.errs = append(r.errs, field.Invalid(p.Child("name"), rule.Name, strings.Join(errs, "; ")))
+			continue
+		}
+		if seen[rule.Name] {
+			r.errs = append(r.errs, field.Duplicate(p.Child("name"), rule.Name))
+			continue
+		}
+		seen[rule.Name] = true
+		f(rule, p)
+	}
+}
+
+// sortedSet returns the sorted distinct elements of in; nil for an empty list.
+func sortedSet(in []string) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	return sets.List(sets.New(in...))
 }
