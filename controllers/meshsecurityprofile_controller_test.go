@@ -302,3 +302,24 @@ var _ = Describe("Drift", func() {
 		}, "1s").Should(Equal("DISABLE"))
 	})
 })
+
+var _ = Describe("A profile the API server accepts but render refuses", func() {
+	It("stalls with a message naming the field, without a retry loop", func() {
+		ns := newNamespace()
+		p := profile(ns, "p", withNetworkDefaultDeny(v1alpha1.DirectionEgress))
+		// The CRD cannot tell that except lies outside cidr; render fails closed on it.
+		p.Spec.NetworkPolicy.Egress = []v1alpha1.EgressRule{{Name: "db",
+			To: []v1alpha1.NetworkPeer{{IPBlock: &v1alpha1.IPBlock{CIDR: "10.0.0.0/8", Except: []string{"192.168.0.0/16"}}}}}}
+		Expect(k8s.Create(ctx, p)).To(Succeed())
+		Eventually(condition(p, v1alpha1.ConditionStalled)).Should(Equal("True/InvalidSpec"))
+		cur := getProfile(p)
+		Expect(meta.FindStatusCondition(cur.Status.Conditions, v1alpha1.ConditionStalled).Message).To(ContainSubstring("spec.networkPolicy.egress[0]"))
+		Expect(condition(p, v1alpha1.ConditionReady)()).To(Equal("False/InvalidSpec"))
+		Expect(meta.FindStatusCondition(cur.Status.Conditions, v1alpha1.ConditionReconciling)).To(BeNil())
+		rv := cur.ResourceVersion
+		Consistently(func() string { return getProfile(p).ResourceVersion }, "2s").Should(Equal(rv), "no status churn: the terminal error is not retried")
+		var nps networkingv1.NetworkPolicyList
+		Expect(k8s.List(ctx, &nps, client.InNamespace(ns))).To(Succeed())
+		Expect(nps.Items).To(BeEmpty(), "nothing half-applied")
+	})
+})
