@@ -77,6 +77,14 @@ func (r *MeshSecurityProfileReconciler) applyOne(ctx context.Context, p *v1alpha
 		res.row.Message = "does not exist (Audit mode: not created)"
 		return res
 	case live == nil:
+		if wasPresent(p, want) {
+			if ok, wait := r.fights.allow(fightKey(want), r.now()); !ok {
+				res.row.State = v1alpha1.ResourceMissing
+				res.row.Message = fmt.Sprintf("deleted again and again; recreating in %s", wait.Round(time.Second))
+				res.retryAfter = wait
+				return res
+			}
+		}
 		if err := r.apply(ctx, want); err != nil {
 			return failed(res, fmt.Errorf("apply %s: %w", ref, err))
 		}
@@ -86,6 +94,7 @@ func (r *MeshSecurityProfileReconciler) applyOne(ctx context.Context, p *v1alpha
 		if wasPresent(p, want) {
 			deleted := []drift.Change{{Path: "(object)", Want: "present"}}
 			res.drifted, res.corrected = deleted, true
+			r.fights.corrected(fightKey(want), r.now())
 			now := metav1.Now()
 			res.row.LastCorrected, res.row.LastCorrection = &now, "recreated after deletion"
 			r.Recorder.Eventf(p, want, "Warning", "DriftDetected", "Compare", "%s was deleted", ref)
@@ -122,7 +131,7 @@ func (r *MeshSecurityProfileReconciler) applyOne(ctx context.Context, p *v1alpha
 		return res
 	}
 	if isDrift {
-		if ok, wait := r.fights.allow(live.GetUID(), r.now()); !ok {
+		if ok, wait := r.fights.allow(fightKey(want), r.now()); !ok {
 			res.row.State = v1alpha1.ResourceDrifted
 			res.row.Message = fmt.Sprintf("%s keeps rewriting it (%s); restoring again in %s", r.lastWriters(ctx, live), drift.Summary(changes, 3), wait.Round(time.Second))
 			res.retryAfter = wait
@@ -134,7 +143,7 @@ func (r *MeshSecurityProfileReconciler) applyOne(ctx context.Context, p *v1alpha
 	}
 	res.row.State = v1alpha1.ResourceInSync
 	if isDrift {
-		r.fights.corrected(live.GetUID(), r.now())
+		r.fights.corrected(fightKey(want), r.now())
 		res.corrected = true
 		now := metav1.Now()
 		res.row.LastCorrected = &now

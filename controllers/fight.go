@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
@@ -29,7 +28,7 @@ const (
 // simply starts counting again.
 type fights struct {
 	mu      sync.Mutex
-	objects map[types.UID]*fight
+	objects map[string]*fight
 }
 
 type fight struct {
@@ -39,10 +38,12 @@ type fight struct {
 }
 
 // allow says whether the object may be restored now, or how long to wait.
-func (f *fights) allow(uid types.UID, now time.Time) (bool, time.Duration) {
+// Objects are keyed by kind, namespace and name, not UID: a writer that keeps deleting an object
+// fights its recreated successors too.
+func (f *fights) allow(key string, now time.Time) (bool, time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st := f.objects[uid]
+	st := f.objects[key]
 	if st == nil || now.Sub(st.last) > fightWindow {
 		return true, 0
 	}
@@ -53,16 +54,16 @@ func (f *fights) allow(uid types.UID, now time.Time) (bool, time.Duration) {
 }
 
 // corrected records a restoration and sets when the next one may happen.
-func (f *fights) corrected(uid types.UID, now time.Time) {
+func (f *fights) corrected(key string, now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.objects == nil {
-		f.objects = map[types.UID]*fight{}
+		f.objects = map[string]*fight{}
 	}
-	st := f.objects[uid]
+	st := f.objects[key]
 	if st == nil || now.Sub(st.last) > fightWindow {
 		st = &fight{}
-		f.objects[uid] = st
+		f.objects[key] = st
 	}
 	st.corrections++
 	st.last = now
@@ -102,4 +103,9 @@ func (r *MeshSecurityProfileReconciler) lastWriters(ctx context.Context, obj *un
 		}
 	}
 	return "unknown field manager"
+}
+
+// fightKey identifies an object across deletions and recreations.
+func fightKey(u *unstructured.Unstructured) string {
+	return u.GroupVersionKind().GroupKind().String() + "/" + u.GetNamespace() + "/" + u.GetName()
 }

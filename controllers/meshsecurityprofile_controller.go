@@ -60,6 +60,9 @@ type MeshSecurityProfileReconciler struct {
 
 // +kubebuilder:rbac:groups=security.meshguard.dev,resources=meshsecurityprofiles,verbs=get;list;watch
 // +kubebuilder:rbac:groups=security.meshguard.dev,resources=meshsecurityprofiles/status,verbs=get;update;patch
+// Children carry blockOwnerDeletion, which OwnerReferencesPermissionEnforcement (OpenShift) allows
+// only with update on the owner's finalizers.
+// +kubebuilder:rbac:groups=security.meshguard.dev,resources=meshsecurityprofiles/finalizers,verbs=update
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=security.istio.io,resources=peerauthentications;requestauthentications;authorizationpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=policy.linkerd.io,resources=servers;authorizationpolicies;meshtlsauthentications;networkauthentications;httproutes,verbs=get;list;watch;create;update;patch;delete

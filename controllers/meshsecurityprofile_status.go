@@ -192,16 +192,14 @@ func policiesApplied(o *observation) cond {
 }
 
 func inSyncCondition(o *observation) cond {
-	var drifted, missing, corrected []string
+	var drifted, missing []string
 	for _, r := range o.rows {
 		ref := r.row.Kind + " " + r.row.Name
-		switch {
-		case r.row.State == v1alpha1.ResourceDrifted:
+		switch r.row.State {
+		case v1alpha1.ResourceDrifted:
 			drifted = append(drifted, ref+" ("+r.row.Message+")")
-		case r.row.State == v1alpha1.ResourceMissing:
+		case v1alpha1.ResourceMissing:
 			missing = append(missing, ref)
-		case r.corrected:
-			corrected = append(corrected, ref)
 		}
 	}
 	switch {
@@ -209,9 +207,9 @@ func inSyncCondition(o *observation) cond {
 		return cond{metav1.ConditionFalse, v1alpha1.ReasonDrifted, "drifted: " + strings.Join(drifted, "; ")}
 	case len(missing) > 0:
 		return cond{metav1.ConditionFalse, v1alpha1.ReasonMissing, "missing: " + list(missing)}
-	case len(corrected) > 0:
-		return cond{metav1.ConditionTrue, v1alpha1.ReasonInSync, "drift corrected on " + list(corrected)}
 	}
+	// A correction made now is recorded in its resources row (lastCorrected); the condition does
+	// not mention it, so that the next reconcile does not have to write the status again.
 	return cond{metav1.ConditionTrue, v1alpha1.ReasonInSync, "every generated object is as applied"}
 }
 

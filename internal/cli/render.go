@@ -178,6 +178,11 @@ func (c *command) file(path string) {
 	for _, e := range entries { // sorted by name
 		switch strings.ToLower(filepath.Ext(e.Name())) {
 		case ".yaml", ".yml", ".json":
+			// A kustomization in a manifests directory is not an object; kubectl skips it too.
+			if isKustomization(e.Name()) {
+				fmt.Fprintf(c.stderr, "%s: skipped (a kustomization, not an object)\n", filepath.Join(path, e.Name()))
+				continue
+			}
 			if !e.IsDir() {
 				n++
 				c.readFile(filepath.Join(path, e.Name()))
@@ -374,4 +379,12 @@ func unwrapPathError(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+func isKustomization(name string) bool {
+	switch name {
+	case "kustomization.yaml", "kustomization.yml", "Kustomization":
+		return true
+	}
+	return false
 }
