@@ -69,7 +69,7 @@ type ServiceAccountRef string
 // MeshSecurityProfileSpec is what a platform team declares for one namespace.
 //
 // +kubebuilder:validation:XValidation:rule="!(self.mesh == 'Linkerd' && has(self.requestAuthentication))",message="requestAuthentication (JWT) is not supported when mesh is Linkerd: Linkerd has no request authentication"
-// +kubebuilder:validation:XValidation:rule="!(self.mesh == 'Linkerd' && has(self.authorization) && has(self.authorization.rules) && self.authorization.rules.exists(r, has(r.from) && has(r.from.requestPrincipals)))",message="authorization.rules[].from.requestPrincipals is not supported when mesh is Linkerd: Linkerd has no JWT principals"
+// +kubebuilder:validation:XValidation:rule="!(self.mesh == 'Linkerd' && has(self.authorization) && has(self.authorization.rules) && self.authorization.rules.exists(r, has(r.from) && has(r.from.requestPrincipals) && size(r.from.requestPrincipals) > 0))",message="authorization.rules[].from.requestPrincipals is not supported when mesh is Linkerd: Linkerd has no JWT principals"
 // +kubebuilder:validation:XValidation:rule="!(self.mesh == 'Linkerd' && has(self.authorization) && has(self.authorization.rules) && self.authorization.rules.exists(r, has(r.action) && r.action == 'Deny'))",message="authorization.rules[].action Deny is not supported when mesh is Linkerd: Linkerd policies only allow"
 type MeshSecurityProfileSpec struct {
 	// mesh is the service mesh whose security objects are generated: Istio or Linkerd.
@@ -309,18 +309,17 @@ type AuthorizationRule struct {
 }
 
 // RuleSource matches the sender of a request. Every list that is set must match.
-// +kubebuilder:validation:XValidation:rule="has(self.serviceAccounts) || has(self.namespaces) || has(self.requestPrincipals) || has(self.ipBlocks)",message="from needs at least one of serviceAccounts, namespaces, requestPrincipals or ipBlocks"
+// An empty list is the same as a list left out; at least one list must have entries.
+// +kubebuilder:validation:XValidation:rule="(has(self.serviceAccounts) && size(self.serviceAccounts) > 0) || (has(self.namespaces) && size(self.namespaces) > 0) || (has(self.requestPrincipals) && size(self.requestPrincipals) > 0) || (has(self.ipBlocks) && size(self.ipBlocks) > 0)",message="from needs at least one of serviceAccounts, namespaces, requestPrincipals or ipBlocks"
 type RuleSource struct {
 	// serviceAccounts are the senders' identities, written namespace/name. They become mesh
 	// identities, for example cluster.local/ns/frontend/sa/web.
-	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=64
 	// +listType=set
 	// +optional
 	ServiceAccounts []ServiceAccountRef `json:"serviceAccounts,omitempty"`
 
 	// namespaces are the senders' namespaces.
-	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MaxLength=63
 	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
@@ -330,7 +329,6 @@ type RuleSource struct {
 
 	// requestPrincipals are JWT principals written issuer/subject ("*" for any valid token).
 	// Istio only.
-	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=512
@@ -339,7 +337,6 @@ type RuleSource struct {
 	RequestPrincipals []string `json:"requestPrincipals,omitempty"`
 
 	// ipBlocks are the senders' source addresses in CIDR notation, for example 10.0.0.0/8.
-	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MaxLength=64
 	// +kubebuilder:validation:items:XValidation:rule="isCIDR(self)",message="must be a CIDR such as 10.0.0.0/8"
@@ -349,10 +346,10 @@ type RuleSource struct {
 }
 
 // RuleTarget matches what a request asks for. Every list that is set must match.
-// +kubebuilder:validation:XValidation:rule="has(self.methods) || has(self.paths) || has(self.ports)",message="to needs at least one of methods, paths or ports"
+// An empty list is the same as a list left out; at least one list must have entries.
+// +kubebuilder:validation:XValidation:rule="(has(self.methods) && size(self.methods) > 0) || (has(self.paths) && size(self.paths) > 0) || (has(self.ports) && size(self.ports) > 0)",message="to needs at least one of methods, paths or ports"
 type RuleTarget struct {
 	// methods are HTTP methods, for example GET.
-	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:items:MaxLength=32
 	// +kubebuilder:validation:items:Pattern=`^[A-Z]+$`
@@ -361,7 +358,6 @@ type RuleTarget struct {
 	Methods []string `json:"methods,omitempty"`
 
 	// paths are HTTP paths; a trailing or leading * matches a prefix or suffix, for example /api/*.
-	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MaxLength=1024
 	// +kubebuilder:validation:items:Pattern=`^(/|\*)`
@@ -370,7 +366,6 @@ type RuleTarget struct {
 	Paths []string `json:"paths,omitempty"`
 
 	// ports are the workload ports.
-	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:Minimum=1
 	// +kubebuilder:validation:items:Maximum=65535

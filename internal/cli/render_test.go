@@ -102,7 +102,7 @@ func (f *fakeRender) render(p *v1alpha1.MeshSecurityProfile, o render.Options) (
 func designProfile(t *testing.T) string {
 	t.Helper()
 	for _, c := range fixtures.ValidProfiles {
-		if c.Name == "the profile of the design document" {
+		if strings.HasPrefix(c.Name, "the profile of the design document") {
 			return c.YAML
 		}
 	}

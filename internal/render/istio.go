@@ -267,18 +267,15 @@ func (r *renderer) istioRule(rule *v1alpha1.AuthorizationRule, path *field.Path)
 			principals = append(principals, pr)
 		}
 		src.Principals = sortedSet(principals)
-		requireNonEmpty(r, f.ServiceAccounts, fp.Child("serviceAccounts"))
 		src.Namespaces = r.dnsLabelSet(f.Namespaces, fp.Child("namespaces"))
 		src.RequestPrincipals = r.nonEmptySet(f.RequestPrincipals, fp.Child("requestPrincipals"))
-		requireNonEmpty(r, f.RequestPrincipals, fp.Child("requestPrincipals"))
 		for j, c := range f.IPBlocks {
 			if _, err := netip.ParsePrefix(c); err != nil {
 				r.errs = append(r.errs, field.Invalid(fp.Child("ipBlocks").Index(j), c, "must be a CIDR such as 10.0.0.0/8"))
 			}
 		}
 		src.IpBlocks = sortedSet(f.IPBlocks)
-		requireNonEmpty(r, f.IPBlocks, fp.Child("ipBlocks"))
-		if f.ServiceAccounts == nil && f.Namespaces == nil && f.RequestPrincipals == nil && f.IPBlocks == nil {
+		if len(f.ServiceAccounts)+len(f.Namespaces)+len(f.RequestPrincipals)+len(f.IPBlocks) == 0 {
 			r.errs = append(r.errs, field.Required(fp, "from needs at least one of serviceAccounts, namespaces, requestPrincipals or ipBlocks"))
 		}
 		ir.From = []*securityv1beta1.Rule_From{{Source: src}}
@@ -292,17 +289,14 @@ func (r *renderer) istioRule(rule *v1alpha1.AuthorizationRule, path *field.Path)
 			}
 		}
 		op.Methods = sortedSet(t.Methods)
-		requireNonEmpty(r, t.Methods, tp.Child("methods"))
 		for j, pa := range t.Paths {
 			if !strings.HasPrefix(pa, "/") && !strings.HasPrefix(pa, "*") {
 				r.errs = append(r.errs, field.Invalid(tp.Child("paths").Index(j), pa, "must start with / or *"))
 			}
 		}
 		op.Paths = sortedSet(t.Paths)
-		requireNonEmpty(r, t.Paths, tp.Child("paths"))
 		op.Ports = r.portSet(t.Ports, tp.Child("ports"))
-		requireNonEmpty(r, t.Ports, tp.Child("ports"))
-		if t.Methods == nil && t.Paths == nil && t.Ports == nil {
+		if len(t.Methods)+len(t.Paths)+len(t.Ports) == 0 {
 			r.errs = append(r.errs, field.Required(tp, "to needs at least one of methods, paths or ports"))
 		}
 		ir.To = []*securityv1beta1.Rule_To{{Operation: op}}
@@ -398,14 +392,7 @@ func istioWorkloadSelector(s *v1alpha1.WorkloadSelector) *typev1beta1.WorkloadSe
 	return &typev1beta1.WorkloadSelector{MatchLabels: m}
 }
 
-// requireNonEmpty refuses a list that is present but empty. The CRD refuses it too (minItems 1);
-// it must not be read as "not set" (which would widen an Allow rule) nor as "nothing" (which would
-// make a Deny rule deny nothing).
-func requireNonEmpty[T any](r *renderer, list []T, path *field.Path) {
-	if list != nil && len(list) == 0 {
-		r.errs = append(r.errs, field.Required(path, "must not be empty: leave the field out instead"))
-	}
-}
+
 
 // nonEmptySet sorts and dedupes a list of strings, refusing empty strings.
 func (r *renderer) nonEmptySet(in []string, path *field.Path) []string {
@@ -425,7 +412,6 @@ func (r *renderer) dnsLabelSet(in []string, path *field.Path) []string {
 			r.errs = append(r.errs, field.Invalid(path.Index(j), s, strings.Join(errs, "; ")))
 		}
 	}
-	requireNonEmpty(r, in, path)
 	return sortedSet(in)
 }
 

@@ -273,7 +273,7 @@ func (r *renderer) linkerdRule(rule *v1alpha1.AuthorizationRule, path *field.Pat
 
 	tp := path.Child("to")
 	t := rule.To
-	if t == nil || t.Ports == nil {
+	if t == nil || len(t.Ports) == 0 {
 		// A Server has one port, and Linkerd has no policy for "every port of a pod" short of the
 		// pod's default policy, which meshguard does not own.
 		r.unsupported = append(r.unsupported, tp.Child("ports").String()+
@@ -282,7 +282,7 @@ func (r *renderer) linkerdRule(rule *v1alpha1.AuthorizationRule, path *field.Pat
 	if t != nil {
 		ports = r.linkerdPorts(t.Ports, tp.Child("ports"))
 		lr.matches = r.linkerdMatches(t, tp)
-		if t.Methods == nil && t.Paths == nil && t.Ports == nil {
+		if len(t.Methods)+len(t.Paths)+len(t.Ports) == 0 {
 			r.errs = append(r.errs, field.Required(tp, "to needs at least one of methods, paths or ports"))
 		}
 	}
@@ -294,15 +294,14 @@ func (r *renderer) linkerdRule(rule *v1alpha1.AuthorizationRule, path *field.Pat
 
 // linkerdRuleFrom translates the senders of a rule.
 func (r *renderer) linkerdRuleFrom(f *v1alpha1.RuleSource, fp *field.Path, lr *lkRule) {
-	if f.ServiceAccounts == nil && f.Namespaces == nil && f.RequestPrincipals == nil && f.IPBlocks == nil {
+	if len(f.ServiceAccounts)+len(f.Namespaces)+len(f.RequestPrincipals)+len(f.IPBlocks) == 0 {
 		r.errs = append(r.errs, field.Required(fp, "from needs at least one of serviceAccounts, namespaces, requestPrincipals or ipBlocks"))
 		return
 	}
-	if f.RequestPrincipals != nil {
+	if len(f.RequestPrincipals) > 0 {
 		r.unsupported = append(r.unsupported, fp.Child("requestPrincipals").String()+
 			": Linkerd does not authenticate requests by JSON Web Token; name the senders by serviceAccounts or namespaces")
 	}
-	requireNonEmpty(r, f.ServiceAccounts, fp.Child("serviceAccounts"))
 	namespaces := r.dnsLabelSet(f.Namespaces, fp.Child("namespaces"))
 	inNamespaces := map[string]bool{}
 	for _, ns := range namespaces {
@@ -320,16 +319,16 @@ func (r *renderer) linkerdRuleFrom(f *v1alpha1.RuleSource, fp *field.Path, lr *l
 		// of the namespaces. Linkerd ANDs the authentications of a policy, but two
 		// MeshTLSAuthentications (accounts; *.namespace) would need one client identity to be in
 		// both, which is exactly this intersection, so it is computed here into one list.
-		if f.Namespaces != nil && !inNamespaces[ns] {
+		if len(f.Namespaces) > 0 && !inNamespaces[ns] {
 			continue
 		}
 		ids = append(ids, id)
 	}
 	switch {
-	case f.ServiceAccounts != nil:
+	case len(f.ServiceAccounts) > 0:
 		lr.identities = sortedSet(ids)
 		lr.noSender = len(lr.identities) == 0
-	case f.Namespaces != nil:
+	case len(f.Namespaces) > 0:
 		for _, ns := range namespaces {
 			// "*." matches every service account of the namespace; Linkerd matches the * against
 			// one DNS label only.
@@ -343,7 +342,6 @@ func (r *renderer) linkerdRuleFrom(f *v1alpha1.RuleSource, fp *field.Path, lr *l
 			r.errs = append(r.errs, field.Invalid(fp.Child("ipBlocks").Index(j), c, "must be a CIDR such as 10.0.0.0/8"))
 		}
 	}
-	requireNonEmpty(r, f.IPBlocks, fp.Child("ipBlocks"))
 	lr.networks = sortedSet(f.IPBlocks)
 }
 
@@ -366,7 +364,6 @@ func (r *renderer) linkerdIdentitySuffix(ns string) string {
 
 // linkerdPorts validates, sorts and dedupes a rule's ports.
 func (r *renderer) linkerdPorts(in []int32, path *field.Path) []int32 {
-	requireNonEmpty(r, in, path)
 	seen := map[int32]bool{}
 	var out []int32
 	for j, p := range in {
@@ -396,8 +393,6 @@ func (r *renderer) linkerdPorts(in []int32, path *field.Path) []int32 {
 //   - a suffix ("*.json") is unsupported: HTTPRoute has no suffix match;
 //   - anything else is an Exact path.
 func (r *renderer) linkerdMatches(t *v1alpha1.RuleTarget, tp *field.Path) []map[string]any {
-	requireNonEmpty(r, t.Methods, tp.Child("methods"))
-	requireNonEmpty(r, t.Paths, tp.Child("paths"))
 	for j, m := range t.Methods {
 		if !isUpperAlpha(m) {
 			r.errs = append(r.errs, field.Invalid(tp.Child("methods").Index(j), m, "must be an HTTP method in capitals, for example GET"))
