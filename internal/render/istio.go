@@ -392,8 +392,6 @@ func istioWorkloadSelector(s *v1alpha1.WorkloadSelector) *typev1beta1.WorkloadSe
 	return &typev1beta1.WorkloadSelector{MatchLabels: m}
 }
 
-
-
 // nonEmptySet sorts and dedupes a list of strings, refusing empty strings.
 func (r *renderer) nonEmptySet(in []string, path *field.Path) []string {
 	for j, s := range in {
