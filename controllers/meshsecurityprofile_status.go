@@ -228,7 +228,11 @@ func summarise(conds []metav1.Condition, applied, inSync cond) cond {
 	if c := meta.FindStatusCondition(conds, v1alpha1.ConditionCertificatesHealthy); c != nil && c.Status != metav1.ConditionTrue && certBlocks(c.Reason) {
 		return cond{metav1.ConditionFalse, c.Reason, c.Message}
 	}
-	return cond{metav1.ConditionTrue, v1alpha1.ReasonSucceeded, "the namespace is protected as the profile says"}
+	msg := "the namespace is protected as the profile says"
+	if c := meta.FindStatusCondition(conds, v1alpha1.ConditionCertificatesHealthy); c != nil && c.Reason == v1alpha1.ReasonCertExpiringSoon {
+		msg += "; warning: " + c.Message
+	}
+	return cond{metav1.ConditionTrue, v1alpha1.ReasonSucceeded, msg}
 }
 
 // certBlocks says whether a CertificatesHealthy reason makes the profile not Ready: everything but

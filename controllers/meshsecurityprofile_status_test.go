@@ -97,6 +97,7 @@ func TestReadyIgnoresCertificatesExpiringSoon(t *testing.T) {
 	applyStatus(p, &observation{rows: rows, certs: &certs.Report{Reason: v1alpha1.ReasonCertExpiringSoon, Message: "root expires in 9d"}})
 	g.Expect(meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ConditionReady)).To(BeTrue())
 	g.Expect(meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionCertificatesHealthy).Status).To(Equal(metav1.ConditionFalse))
+	g.Expect(meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady).Message).To(ContainSubstring("warning: root expires in 9d"), "the warning shows in Ready's message (kubectl get -o wide, Argo CD)")
 
 	applyStatus(p, &observation{rows: rows, certs: &certs.Report{Reason: v1alpha1.ReasonCertExpired, Message: "root expired", Blocking: true}})
 	g.Expect(meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady).Reason).To(Equal(v1alpha1.ReasonCertExpired))
