@@ -29,10 +29,11 @@ type observation struct {
 	externalErr error
 }
 
-// pending is true while some objects wait for CRDs or transient errors: worth another look soon.
+// pending is true while some objects wait for CRDs or pods for a restart: worth another look soon.
 func (o *observation) pending() bool {
 	for _, r := range o.rows {
-		if r.pendingOn != "" {
+		// Pods are not watched: look again soon for restarted ones.
+		if r.pendingOn != "" || r.restartNeeded {
 			return true
 		}
 	}
