@@ -6,6 +6,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -89,6 +90,17 @@ var _ = Describe("Certificate health", Ordered, func() {
 		clk.Set(3 * 24 * time.Hour) // 59 days left < 60 days minValidity
 		Eventually(condition(p, v1alpha1.ConditionCertificatesHealthy)).Should(Equal("False/ExpiringSoon"))
 		Expect(condition(p, v1alpha1.ConditionReady)()).NotTo(HavePrefix("False/Expiring"), "ExpiringSoon must not block Ready")
+		Eventually(func() []string {
+			var evs eventsv1.EventList
+			Expect(k8s.List(ctx, &evs, client.InNamespace(ns))).To(Succeed())
+			var reasons []string
+			for _, e := range evs.Items {
+				if e.Regarding.Name == "p" && e.Type == "Warning" {
+					reasons = append(reasons, e.Reason)
+				}
+			}
+			return reasons
+		}).Should(ContainElement("CertificateExpiringSoon"), "a Warning event when a certificate starts expiring soon")
 
 		clk.Set(63 * 24 * time.Hour)
 		Eventually(condition(p, v1alpha1.ConditionCertificatesHealthy)).Should(Equal("False/Expired"))
