@@ -112,12 +112,6 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 	set(v1alpha1.ConditionReady, ready.status, ready.reason, ready.msg)
 }
 
-// previousRows returns the rows the status had before this reconcile. The status is rebuilt from
-// the observation; only correction records (history, not state) are carried over.
-func previousRows(p *v1alpha1.MeshSecurityProfile) []v1alpha1.ResourceStatus {
-	return p.Status.Resources
-}
-
 type cond struct {
 	status metav1.ConditionStatus
 	reason string

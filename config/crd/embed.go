@@ -18,14 +18,11 @@ import (
 // MeshSecurityProfileName is the name of the MeshSecurityProfile CRD: <plural>.<group>.
 const MeshSecurityProfileName = "meshsecurityprofiles.security.meshguard.dev"
 
-// MeshSecurityProfileFile is the path of the MeshSecurityProfile CRD manifest inside Files.
+// MeshSecurityProfileFile is the path of the MeshSecurityProfile CRD manifest among the embedded files.
 const MeshSecurityProfileFile = "bases/security.meshguard.dev_meshsecurityprofiles.yaml"
 
 //go:embed bases/*.yaml
 var files embed.FS
-
-// Files returns the embedded bases/*.yaml manifests, read-only.
-func Files() fs.FS { return files }
 
 // MeshSecurityProfileYAML returns the MeshSecurityProfile CRD manifest exactly as controller-gen
 // wrote it. The slice is a copy the caller may modify.
