@@ -19,15 +19,18 @@ import (
 // defaultMinValidity is spec.certificates.minValidity when the profile sets none (linkerd check's 60 days).
 const defaultMinValidity = 1440 * time.Hour
 
-// DefaultCertificateRecheck bounds how long a certificate change that meshguard does not watch
-// (the CA Secrets, which it never caches) can go unnoticed.
+// DefaultCertificateRecheck is the longest time between two checks of a profile's certificates.
+// Changes of the CA objects are watched and trigger a check at once; this bounds what a missed
+// event could cost.
 const DefaultCertificateRecheck = 5 * time.Minute
 
-// The CA objects are read by name, around the cache: Secrets are never cached, so no cluster-wide
-// (or even namespace-wide) Secret informer exists and RBAC can be limited to these names.
+// The CA objects are watched by name, each by an informer of its own restricted to that object
+// (casources.go): no cluster-wide or namespace-wide Secret informer exists, RBAC is limited to these
+// names (list and watch are authorized by resourceNames because they select metadata.name), and
+// private keys are stripped before anything is cached.
 // +kubebuilder:rbac:groups="",resources=configmaps,resourceNames=istio-ca-root-cert;linkerd-identity-trust-roots,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",namespace=istio-system,resources=secrets,resourceNames=cacerts;istio-ca-secret,verbs=get
-// +kubebuilder:rbac:groups="",namespace=linkerd,resources=secrets,resourceNames=linkerd-identity-issuer,verbs=get
+// +kubebuilder:rbac:groups="",namespace=istio-system,resources=secrets,resourceNames=cacerts;istio-ca-secret,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",namespace=linkerd,resources=secrets,resourceNames=linkerd-identity-issuer,verbs=get;list;watch
 
 // observeCertificates checks the mesh CA certificates the profile's namespace relies on.
 func (r *MeshSecurityProfileReconciler) observeCertificates(ctx context.Context, p *v1alpha1.MeshSecurityProfile) (certs.Report, error) {
@@ -66,7 +69,11 @@ func (r *MeshSecurityProfileReconciler) observeCertificates(ctx context.Context,
 // checker, which reads certificate keys and ignores private keys.
 func (r *MeshSecurityProfileReconciler) source(ctx context.Context, obj client.Object, namespace, name string) (certs.Source, error) {
 	src := certs.Source{Namespace: namespace, Name: name}
-	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, obj)
+	var reader client.Reader = r.APIReader
+	if s := r.caSourceFor(namespace, name); s != nil {
+		reader = s.cache
+	}
+	err := reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, obj)
 	switch o := obj.(type) {
 	case *corev1.ConfigMap:
 		src.Kind = "ConfigMap"

@@ -56,6 +56,7 @@ type MeshSecurityProfileReconciler struct {
 	mu         sync.Mutex
 	watched    map[schema.GroupVersionKind]bool
 	fights     fights
+	caSources  []*caSource
 }
 
 // +kubebuilder:rbac:groups=security.meshguard.dev,resources=meshsecurityprofiles,verbs=get;list;watch
@@ -212,6 +213,11 @@ func (r *MeshSecurityProfileReconciler) olderProfile(ctx context.Context, p *v1a
 func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	r.mapper = mgr.GetRESTMapper()
 	r.cache = mgr.GetCache()
+	srcs, err := newCASources(mgr, r.RenderOptions.IstioNamespace, r.RenderOptions.LinkerdNamespace)
+	if err != nil {
+		return err
+	}
+	r.caSources = srcs
 	r.watched = map[schema.GroupVersionKind]bool{}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.MeshSecurityProfile{}, builder.WithPredicates(predicate.Or[client.Object](
@@ -227,6 +233,10 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.namespaceProfiles)).
 		WithOptions(opts).
 		Named("meshsecurityprofile")
+	// A change of a mesh CA object rechecks the profiles of that mesh at once.
+	for _, s := range r.caSources {
+		b = b.WatchesRawSource(s.watch(r))
+	}
 	// Owns() on a kind whose CRD is missing would stop the manager from starting; kinds that are
 	// installed later are watched from the first reconcile that finds them (ensureWatch).
 	for _, gvk := range generatedKinds {
