@@ -69,9 +69,13 @@ func (r *MeshSecurityProfileReconciler) observeCertificates(ctx context.Context,
 // checker, which reads certificate keys and ignores private keys.
 func (r *MeshSecurityProfileReconciler) source(ctx context.Context, obj client.Object, namespace, name string) (certs.Source, error) {
 	src := certs.Source{Namespace: namespace, Name: name}
+	// Every source is cached: the namespace roots by the manager's cache (field selector), the CA
+	// objects by their own informers. The API reader is only a fallback for unknown names.
 	var reader client.Reader = r.APIReader
 	if s := r.caSourceFor(namespace, name); s != nil {
 		reader = s.cache
+	} else if _, ok := obj.(*corev1.ConfigMap); ok && name == certs.IstioRootConfigMap {
+		reader = r.Client
 	}
 	err := reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, obj)
 	switch o := obj.(type) {
