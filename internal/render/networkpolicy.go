@@ -58,45 +58,43 @@ func (r *renderer) networkPolicies() {
 	seen := map[string]bool{}
 	for i, rule := range np.Ingress {
 		p := path.Child("ingress").Index(i)
-		if !r.npRuleName(rule.Name, p.Child("name"), seen) {
-			continue
+		if sel, peers, ports, ok := r.npRule(rule.Name, rule.Selector, rule.From, rule.Ports, p, "from", seen); ok {
+			r.add(gvkNetworkPolicy, r.name("ingress", rule.Name), &networkingv1.NetworkPolicy{
+				Spec: networkingv1.NetworkPolicySpec{
+					PodSelector: sel,
+					PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+					Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: peers, Ports: ports}},
+				},
+			})
 		}
-		nerr := len(r.errs)
-		sel := r.npPodSelector(rule.Selector, p.Child("selector"))
-		peers := r.npPeers(rule.From, p.Child("from"))
-		ports := r.npPorts(rule.Ports, p.Child("ports"))
-		if len(r.errs) > nerr {
-			continue
-		}
-		r.add(gvkNetworkPolicy, r.name("ingress", rule.Name), &networkingv1.NetworkPolicy{
-			Spec: networkingv1.NetworkPolicySpec{
-				PodSelector: sel,
-				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-				Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: peers, Ports: ports}},
-			},
-		})
 	}
 	seen = map[string]bool{}
 	for i, rule := range np.Egress {
 		p := path.Child("egress").Index(i)
-		if !r.npRuleName(rule.Name, p.Child("name"), seen) {
-			continue
+		if sel, peers, ports, ok := r.npRule(rule.Name, rule.Selector, rule.To, rule.Ports, p, "to", seen); ok {
+			r.add(gvkNetworkPolicy, r.name("egress", rule.Name), &networkingv1.NetworkPolicy{
+				Spec: networkingv1.NetworkPolicySpec{
+					PodSelector: sel,
+					PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+					Egress:      []networkingv1.NetworkPolicyEgressRule{{To: peers, Ports: ports}},
+				},
+			})
 		}
-		nerr := len(r.errs)
-		sel := r.npPodSelector(rule.Selector, p.Child("selector"))
-		peers := r.npPeers(rule.To, p.Child("to"))
-		ports := r.npPorts(rule.Ports, p.Child("ports"))
-		if len(r.errs) > nerr {
-			continue
-		}
-		r.add(gvkNetworkPolicy, r.name("egress", rule.Name), &networkingv1.NetworkPolicy{
-			Spec: networkingv1.NetworkPolicySpec{
-				PodSelector: sel,
-				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
-				Egress:      []networkingv1.NetworkPolicyEgressRule{{To: peers, Ports: ports}},
-			},
-		})
 	}
+}
+
+// npRule validates and converts the parts of one ingress or egress rule; ok is false when any of
+// them is invalid (the errors name the fields), so that no half-valid rule is generated.
+func (r *renderer) npRule(name string, selector *metav1.LabelSelector, peers []v1alpha1.NetworkPeer, ports []v1alpha1.NetworkPort,
+	p *field.Path, peersField string, seen map[string]bool) (metav1.LabelSelector, []networkingv1.NetworkPolicyPeer, []networkingv1.NetworkPolicyPort, bool) {
+	if !r.npRuleName(name, p.Child("name"), seen) {
+		return metav1.LabelSelector{}, nil, nil, false
+	}
+	nerr := len(r.errs)
+	sel := r.npPodSelector(selector, p.Child("selector"))
+	np := r.npPeers(peers, p.Child(peersField))
+	npPorts := r.npPorts(ports, p.Child("ports"))
+	return sel, np, npPorts, len(r.errs) == nerr
 }
 
 // policyTypes returns the directions in a fixed order (Ingress, Egress), each once.
