@@ -119,13 +119,18 @@ func (r *MeshSecurityProfileReconciler) applyOne(ctx context.Context, p *v1alpha
 	// The same hash on a different object means someone else changed it: drift. A different hash
 	// means the profile changed (or the object is being adopted): an update.
 	isDrift := ownedBy(live, p) && live.GetAnnotations()[AnnotationRenderedHash] == want.GetAnnotations()[AnnotationRenderedHash]
+	writer := ""
 	if isDrift {
 		res.drifted = changes
+		// Who wrote it, read before meshguard takes the fields back (which drops their ownership).
+		writer = r.lastWriters(ctx, live)
 	}
 	if r.audit(p) {
 		res.row.State = v1alpha1.ResourceDrifted
 		res.row.Message = drift.Summary(changes, 3)
-		if !isDrift {
+		if isDrift {
+			res.row.Message += " (last written by " + writer + ")"
+		} else {
 			res.row.Message = "differs from the profile (Audit mode: not updated): " + res.row.Message
 		}
 		return res
@@ -133,7 +138,7 @@ func (r *MeshSecurityProfileReconciler) applyOne(ctx context.Context, p *v1alpha
 	if isDrift {
 		if ok, wait := r.fights.allow(fightKey(want), r.now()); !ok {
 			res.row.State = v1alpha1.ResourceDrifted
-			res.row.Message = fmt.Sprintf("%s keeps rewriting it (%s); restoring again in %s", r.lastWriters(ctx, live), drift.Summary(changes, 3), wait.Round(time.Second))
+			res.row.Message = fmt.Sprintf("%s keeps rewriting it (%s); restoring again in %s", writer, drift.Summary(changes, 3), wait.Round(time.Second))
 			res.retryAfter = wait
 			return res
 		}
@@ -148,7 +153,7 @@ func (r *MeshSecurityProfileReconciler) applyOne(ctx context.Context, p *v1alpha
 		now := metav1.Now()
 		res.row.LastCorrected = &now
 		res.row.LastCorrection = drift.Summary(changes, 3)
-		r.Recorder.Eventf(p, want, "Warning", "DriftDetected", "Compare", "%s drifted (last written by %s): %s", ref, r.lastWriters(ctx, live), drift.Summary(changes, 3))
+		r.Recorder.Eventf(p, want, "Warning", "DriftDetected", "Compare", "%s drifted (last written by %s): %s", ref, writer, drift.Summary(changes, 3))
 		r.Recorder.Eventf(p, want, "Normal", "DriftCorrected", "Apply", "restored %s (%s)", ref, drift.Paths(changes))
 		log.Info("restored drifted object", "kind", want.GetKind(), "object", klog.KObj(want), "fields", drift.Paths(changes))
 	} else {

@@ -291,10 +291,12 @@ var _ = Describe("Drift", func() {
 		pa, err := child(gvkPA, ns, "p-mtls")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(unstructured.SetNestedField(pa.Object, "DISABLE", "spec", "mtls", "mode")).To(Succeed())
-		Expect(k8s.Update(ctx, pa)).To(Succeed())
+		Expect(k8s.Update(ctx, pa, client.FieldOwner("auditor-test"))).To(Succeed())
 
 		Eventually(condition(p, v1alpha1.ConditionInSync)).Should(Equal("False/Drifted"))
 		Expect(resourceState(p, "PeerAuthentication", "p-mtls")()).To(Equal("Drifted"))
+		Expect(getProfile(p).Status.Resources).To(ContainElement(HaveField("Message",
+			And(ContainSubstring("spec.mtls.mode: STRICT → DISABLE"), ContainSubstring(`"auditor-test"`)))), "the drifted field and who wrote it")
 		Consistently(func() string {
 			pa, _ := child(gvkPA, ns, "p-mtls")
 			m, _, _ := unstructured.NestedString(pa.Object, "spec", "mtls", "mode")
