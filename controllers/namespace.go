@@ -116,7 +116,13 @@ func (r *MeshSecurityProfileReconciler) cleanupNamespace(ctx context.Context, p 
 	if !controllerutil.ContainsFinalizer(p, FinalizerNamespaceAnnotations) {
 		return nil
 	}
-	if p.Spec.Enforcement != v1alpha1.EnforcementAudit {
+	// An apply to a Namespace that is gone would create it: look first.
+	err := r.APIReader.Get(ctx, types.NamespacedName{Name: p.Namespace}, &corev1.Namespace{})
+	if client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("get Namespace %s: %w", p.Namespace, err)
+	}
+	// Removed whatever the enforcement: what meshguard set must not outlive the profile.
+	if err == nil {
 		if err := r.applyNamespace(ctx, p, nil); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("remove annotations from Namespace %s: %w", p.Namespace, err)
 		}
