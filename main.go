@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
@@ -33,6 +34,7 @@ func run() int {
 	var (
 		metricsAddr, probeAddr string
 		leaderElect            bool
+		secureMetrics          bool
 		qps                    float64
 		burst, workers         int
 		opts                   = render.DefaultOptions()
@@ -41,6 +43,7 @@ func run() int {
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address the Prometheus metrics endpoint binds to; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address the /healthz and /readyz probes bind to")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader so that only one replica reconciles")
+	flag.BoolVar(&secureMetrics, "metrics-secure", false, "serve metrics over HTTPS, only to clients the API server authenticates and authorizes for GET /metrics (the deployment turns it on)")
 	flag.Float64Var(&qps, "kube-api-qps", 50, "client-side rate limit for requests to the API server (requests per second)")
 	flag.IntVar(&burst, "kube-api-burst", 100, "client-side burst for requests to the API server")
 	flag.IntVar(&workers, "max-concurrent-reconciles", 4, "profiles reconciled in parallel")
@@ -68,7 +71,7 @@ func run() int {
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
+		Metrics:                metricsOptions(metricsAddr, secureMetrics),
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         leaderElect,
 		LeaderElectionID:       "meshguard.security.meshguard.dev",
@@ -105,4 +108,16 @@ func run() int {
 		return 1
 	}
 	return 0
+}
+
+// metricsOptions serve the metrics endpoint; secure, it is HTTPS (a self-signed certificate unless
+// one is mounted) and every request is checked with TokenReview and SubjectAccessReview, as the
+// kubebuilder scaffold does.
+func metricsOptions(addr string, secure bool) metricsserver.Options {
+	opts := metricsserver.Options{BindAddress: addr}
+	if secure {
+		opts.SecureServing = true
+		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return opts
 }

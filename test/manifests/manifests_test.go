@@ -105,6 +105,7 @@ func TestTheManagerRunsHardened(t *testing.T) {
 	g.Expect(c.SecurityContext.Capabilities.Drop).To(ContainElement(BeEquivalentTo("ALL")))
 	g.Expect(c.Resources.Limits.Memory().IsZero()).To(BeFalse())
 	g.Expect(c.Args).To(ContainElement("--leader-elect"))
+	g.Expect(c.Args).To(ContainElement("--metrics-secure"), "metrics over HTTPS with authentication and authorization")
 }
 
 func contains(l []string, s string) bool {
