@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
@@ -26,15 +27,9 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden.yaml from the
 // A case whose profile cannot be rendered has the error message as its golden, prefixed with
 // "error: "; one whose fields the mesh cannot express lists them prefixed with "unsupported: ".
 func TestGolden(t *testing.T) {
-	cases, err := filepath.Glob("testdata/*.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cases := profileCases(t, "testdata/*.yaml")
 	n := 0
 	for _, in := range cases {
-		if strings.HasSuffix(in, ".golden.yaml") {
-			continue
-		}
 		n++
 		name := strings.TrimSuffix(filepath.Base(in), ".yaml")
 		t.Run(name, func(t *testing.T) {
@@ -113,4 +108,31 @@ func renderText(p *v1alpha1.MeshSecurityProfile) []byte {
 		buf.Write(b)
 	}
 	return buf.Bytes()
+}
+
+// profileCases lists the testdata profiles matching pattern, goldens excluded.
+func profileCases(t testing.TB, pattern string) []string {
+	t.Helper()
+	all, err := filepath.Glob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, in := range all {
+		if !strings.HasSuffix(in, ".golden.yaml") {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+// renderByKindName renders a profile that must render and indexes its objects by "Kind/name".
+func renderByKindName(g Gomega, p *v1alpha1.MeshSecurityProfile) map[string]*unstructured.Unstructured {
+	res, err := Render(p, DefaultOptions())
+	g.Expect(err).NotTo(HaveOccurred())
+	byName := map[string]*unstructured.Unstructured{}
+	for _, o := range res.Objects {
+		byName[o.GetKind()+"/"+o.GetName()] = o
+	}
+	return byName
 }

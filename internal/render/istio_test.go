@@ -134,13 +134,8 @@ func TestIstioJSON(t *testing.T) {
 			To:   &v1alpha1.RuleTarget{Ports: []int32{8080}},
 		}},
 	}
-	res, err := Render(p, DefaultOptions())
 	g := NewWithT(t)
-	g.Expect(err).NotTo(HaveOccurred())
-	byName := map[string]*unstructured.Unstructured{}
-	for _, o := range res.Objects {
-		byName[o.GetKind()+"/"+o.GetName()] = o
-	}
+	byName := renderByKindName(g, p)
 
 	tests := []struct {
 		name   string

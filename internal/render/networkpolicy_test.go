@@ -46,13 +46,8 @@ func TestNetworkPolicyDefaults(t *testing.T) {
 			Ports: []v1alpha1.NetworkPort{{Port: 8080}},
 		}},
 	}
-	res, err := Render(p, DefaultOptions())
 	g := NewWithT(t)
-	g.Expect(err).NotTo(HaveOccurred())
-	byName := map[string]*unstructured.Unstructured{}
-	for _, o := range res.Objects {
-		byName[o.GetKind()+"/"+o.GetName()] = o
-	}
+	byName := renderByKindName(g, p)
 
 	tests := []struct {
 		name   string
