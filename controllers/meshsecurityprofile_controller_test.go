@@ -29,6 +29,18 @@ func child(gvk schema.GroupVersionKind, ns, name string) (*unstructured.Unstruct
 	return u, err
 }
 
+// liveMTLSMode polls spec.mtls.mode of a PeerAuthentication (or the read error).
+func liveMTLSMode(ns, name string) func() string {
+	return func() string {
+		pa, err := child(gvkPA, ns, name)
+		if err != nil {
+			return err.Error()
+		}
+		m, _, _ := unstructured.NestedString(pa.Object, "spec", "mtls", "mode")
+		return m
+	}
+}
+
 func getProfile(p *v1alpha1.MeshSecurityProfile) *v1alpha1.MeshSecurityProfile {
 	out := &v1alpha1.MeshSecurityProfile{}
 	Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), out)).To(Succeed())
@@ -126,14 +138,7 @@ var _ = Describe("MeshSecurityProfile reconciliation", func() {
 		cur.Spec.Authorization.Rules = nil
 		Expect(k8s.Update(ctx, cur)).To(Succeed())
 
-		Eventually(func() string {
-			pa, err := child(gvkPA, ns, "p-mtls")
-			if err != nil {
-				return err.Error()
-			}
-			m, _, _ := unstructured.NestedString(pa.Object, "spec", "mtls", "mode")
-			return m
-		}).Should(Equal("PERMISSIVE"))
+		Eventually(liveMTLSMode(ns, "p-mtls")).Should(Equal("PERMISSIVE"))
 		Eventually(func() bool {
 			_, err := child(gvkAP, ns, "p-rule-a")
 			return apierrors.IsNotFound(err)
@@ -244,14 +249,7 @@ var _ = Describe("Drift", func() {
 		Expect(unstructured.SetNestedField(pa.Object, "PERMISSIVE", "spec", "mtls", "mode")).To(Succeed())
 		Expect(k8s.Update(ctx, pa, client.FieldOwner("kubectl-edit"))).To(Succeed())
 
-		Eventually(func() string {
-			pa, err := child(gvkPA, ns, "p-mtls")
-			if err != nil {
-				return err.Error()
-			}
-			m, _, _ := unstructured.NestedString(pa.Object, "spec", "mtls", "mode")
-			return m
-		}).Should(Equal("STRICT"))
+		Eventually(liveMTLSMode(ns, "p-mtls")).Should(Equal("STRICT"))
 		Eventually(func() string {
 			for _, r := range getProfile(p).Status.Resources {
 				if r.Name == "p-mtls" && r.LastCorrected != nil {
