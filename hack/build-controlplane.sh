@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Builds the local control plane (etcd, kube-apiserver, kube-controller-manager, kubectl) from the
 # Go module proxy into bin/controlplane-<kubernetes version>/ and prints that directory.
-# The versions are pinned in hack/controlplane/go.mod. Binaries already built are reused, and a
-# KUBEBUILDER_ASSETS directory that already holds etcd and kube-apiserver is used as it is.
+# The versions are pinned in hack/controlplane/go.mod. A cached binary is reused only when the
+# version it reports matches the pin (a stale or foreign binary is rebuilt), and a KUBEBUILDER_ASSETS
+# directory that already holds etcd and kube-apiserver is used as it is.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mod="$root/hack/controlplane"
 version=$(awk '$1=="k8s.io/kubernetes"{print $2; exit}' "$mod/go.mod")
+etcd_version=$(awk '$1=="go.etcd.io/etcd/server/v3"{print $2; exit}' "$mod/go.mod")
 out="$root/bin/controlplane-$version"
 bins=(etcd kube-apiserver kube-controller-manager kubectl)
 
@@ -16,8 +18,23 @@ if [[ -n "${KUBEBUILDER_ASSETS:-}" && -x "$KUBEBUILDER_ASSETS/etcd" && -x "$KUBE
   exit 0
 fi
 
+# pinned reports whether a cached binary was built from the pinned version. Every binary is built
+# with -trimpath from hack/controlplane, so `go version -m` names the module version it came from.
+pinned() {
+  local b=$1 want
+  case "$b" in
+    etcd) want="go.etcd.io/etcd/server/v3	$etcd_version" ;;
+    *) want="k8s.io/kubernetes	$version" ;;
+  esac
+  go version -m "$out/$b" 2>/dev/null | grep -qF "$want"
+}
+
 missing=()
-for b in "${bins[@]}"; do [[ -x "$out/$b" ]] || missing+=("$b"); done
+for b in "${bins[@]}"; do
+  if [[ -x "$out/$b" ]] && pinned "$b"; then continue; fi
+  [[ -e "$out/$b" ]] && echo "  $out/$b is not built from the pinned version: rebuilding it" >&2
+  missing+=("$b")
+done
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "$out"
   exit 0
