@@ -68,7 +68,7 @@ func TestLinkerdAuthorizationDocExamples(t *testing.T) {
 	authors := Destination{Namespace: "booksapp", PodLabels: lbls("app", "authors", "project", "booksapp"), Port: 7001, PortName: "service"}
 	runLayerCases(t, []layerCase{
 		{name: "restricting access: web may call the voting Server", objects: linkerdEmojivoto,
-			req: Request{From: pod("emojivoto", "web"), To: voting, HTTP: &HTTP{Method: "POST", Path: "/emojivoto.v1.VotingService/VoteDoughnut"}},
+			req:   Request{From: pod("emojivoto", "web"), To: voting, HTTP: &HTTP{Method: "POST", Path: "/emojivoto.v1.VotingService/VoteDoughnut"}},
 			layer: LayerAuthorization, want: Allowed, deciding: []string{"AuthorizationPolicy emojivoto/voting-policy"}, overall: Allowed},
 		{name: "restricting access: vote-bot is refused by the Server's default deny", objects: linkerdEmojivoto,
 			req: Request{From: pod("emojivoto", "default"), To: voting}, layer: LayerAuthorization, want: Denied,
@@ -76,17 +76,17 @@ func TestLinkerdAuthorizationDocExamples(t *testing.T) {
 		{name: "restricting access: an unmeshed client has no identity and is refused", objects: linkerdEmojivoto,
 			req: Request{From: Source{Namespace: "emojivoto", ServiceAccount: "web", Unmeshed: true}, To: voting}, layer: LayerAuthorization, want: Denied},
 		{name: "restricting access: without the port's name the named Server port is unknown", objects: linkerdEmojivoto,
-			req: Request{From: pod("emojivoto", "web"), To: Destination{Namespace: "emojivoto", PodLabels: lbls("app", "voting-svc"), Port: 8080}},
+			req:   Request{From: pod("emojivoto", "web"), To: Destination{Namespace: "emojivoto", PodLabels: lbls("app", "voting-svc"), Port: 8080}},
 			layer: LayerAuthorization, want: Unknown},
 		{name: "per-route policy: webapp may GET /authors.json", objects: linkerdBooksapp,
-			req: Request{From: pod("booksapp", "webapp"), To: authors, HTTP: get("/authors.json")},
+			req:   Request{From: pod("booksapp", "webapp"), To: authors, HTTP: get("/authors.json")},
 			layer: LayerAuthorization, want: Allowed, deciding: []string{"AuthorizationPolicy booksapp/authors-get-policy"}},
 		{name: "per-route policy: books may GET /authors/1", objects: linkerdBooksapp,
 			req: Request{From: pod("booksapp", "books"), To: authors, HTTP: get("/authors/1")}, layer: LayerAuthorization, want: Allowed},
 		{name: "per-route policy: traffic may not GET /authors/1 (only webapp and books)", objects: linkerdBooksapp,
 			req: Request{From: pod("booksapp", "traffic"), To: authors, HTTP: get("/authors/1")}, layer: LayerAuthorization, want: Denied},
 		{name: "per-route policy: DELETE matches no route and is refused (404)", objects: linkerdBooksapp,
-			req: Request{From: pod("booksapp", "webapp"), To: authors, HTTP: &HTTP{Method: "DELETE", Path: "/authors/1.json"}},
+			req:   Request{From: pod("booksapp", "webapp"), To: authors, HTTP: &HTTP{Method: "DELETE", Path: "/authors/1.json"}},
 			layer: LayerAuthorization, want: Denied, deciding: []string{"Server booksapp/authors-server", "HTTPRoute booksapp/authors-get-route"}},
 		{name: "default policy deny on the namespace refuses a pod without Server", objects: `
 apiVersion: v1

@@ -61,11 +61,11 @@ func TestNetworkPolicyLayers(t *testing.T) {
 		{name: "docs example: db's egress to an address in 10.0.0.0/24 on 5978 is allowed",
 			objects: k8sDocsExample,
 			req:     Request{From: pod("default", "", "role", "db"), To: Destination{IP: "10.0.0.7", Port: 5978}}, opts: Options{Mesh: MeshNone},
-			layer:   LayerEgress, want: Allowed},
+			layer: LayerEgress, want: Allowed},
 		{name: "a pod without a given IP against an ipBlock-only egress rule is unknown, not guessed",
 			objects: k8sDocsExample,
 			req:     Request{From: pod("default", "", "role", "db"), To: Destination{Namespace: "default", Port: 5978}}, opts: Options{Mesh: MeshNone},
-			layer:   LayerEgress, want: Unknown},
+			layer: LayerEgress, want: Unknown},
 		{name: "docs default deny ingress: an empty podSelector with no rules isolates every pod",
 			objects: `
 apiVersion: networking.k8s.io/v1
