@@ -70,6 +70,9 @@ type explainOptions struct {
 	toUnmeshed                                      bool
 	method, path, host, principal                   string
 
+	// fromLabelsSet and toLabelsSet: the flags were given (an empty value is a pod without labels).
+	fromLabelsSet, toLabelsSet bool
+
 	mesh          string
 	cniEnforces   string
 	render        render.Options
@@ -179,11 +182,11 @@ func parseExplainFlags(args []string, stderr io.Writer) (*explainOptions, bool) 
 	fs.StringVar(&o.from, "from", "", "the source as NAMESPACE/SERVICEACCOUNT (short for --from-namespace and --from-sa)")
 	fs.StringVar(&o.fromNamespace, "from-namespace", "", "namespace of the source pod")
 	fs.StringVar(&o.fromSA, "from-sa", "", "service account of the source pod (its mesh identity)")
-	fs.StringVar(&o.fromLabels, "from-labels", "", "labels of the source pod, k=v,k=v")
+	fs.StringVar(&o.fromLabels, "from-labels", "", "labels of the source pod, k=v,k=v; when not given they are unknown and NetworkPolicy selectors on them make the answer undetermined (--from-labels '' for a pod without labels)")
 	fs.StringVar(&o.fromIP, "from-ip", "", "IP of the source: an address outside the cluster's pods, or the source pod's IP")
 	fs.BoolVar(&o.fromUnmeshed, "from-unmeshed", false, "the source has no mesh proxy (plaintext, no identity); implied for --from-ip without a namespace")
 	fs.StringVar(&o.toNamespace, "to-namespace", "", "namespace of the destination pod (default: the profile's)")
-	fs.StringVar(&o.toLabels, "to-labels", "", "labels of the destination pod, k=v,k=v")
+	fs.StringVar(&o.toLabels, "to-labels", "", "labels of the destination pod, k=v,k=v (required for a pod; --to-labels '' for a pod without labels)")
 	fs.StringVar(&o.toIP, "to-ip", "", "IP of the destination pod, or with no --to-namespace an address outside the cluster")
 	fs.IntVar(&port, "port", 0, "destination (container) port (required)")
 	fs.StringVar(&o.portName, "port-name", "", "name of the destination container port (named ports in NetworkPolicies and Linkerd Servers)")
@@ -221,6 +224,7 @@ func parseExplainFlags(args []string, stderr io.Writer) (*explainOptions, bool) 
 		return fail("--port %d: a port between 1 and 65535 is required", port)
 	}
 	o.port = int32(port)
+	o.fromLabelsSet, o.toLabelsSet = fs.Changed("from-labels"), fs.Changed("to-labels")
 	switch o.output {
 	case "table", "json":
 	default:
@@ -275,9 +279,12 @@ func (o *explainOptions) request(profileNS string) (explain.Request, error) {
 	if toNS == "" && o.toIP == "" {
 		return explain.Request{}, errors.New("--to-namespace is required (no profile among the inputs gives one)")
 	}
+	if toNS != "" && !o.toLabelsSet {
+		return explain.Request{}, errors.New("--to-labels is required for a destination pod (--to-labels '' for a pod without labels): Istio, Linkerd and NetworkPolicy selectors look at them")
+	}
 	req := explain.Request{
 		From: explain.Source{Namespace: o.fromNamespace, ServiceAccount: o.fromSA, PodLabels: fromLabels, IP: o.fromIP,
-			Unmeshed: o.fromUnmeshed || o.fromNamespace == ""},
+			LabelsUnknown: o.fromNamespace != "" && !o.fromLabelsSet, Unmeshed: o.fromUnmeshed || o.fromNamespace == ""},
 		To: explain.Destination{Namespace: toNS, PodLabels: toLabels, IP: o.toIP, Port: o.port, PortName: o.portName,
 			Protocol: strings.ToUpper(o.protocol), Unmeshed: o.toUnmeshed},
 	}

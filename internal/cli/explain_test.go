@@ -49,6 +49,15 @@ func TestExplainOfflineAnswersLayerByLayerWithExitCodes(t *testing.T) {
 		{"allowDNS lets a pod of the namespace reach kube-dns on UDP 53",
 			[]string{"--from", "shop/api", "--from-labels", "app=api", "--to-namespace", "kube-system", "--to-labels", "k8s-app=kube-dns", "--port", "53", "--protocol", "UDP", "--to-unmeshed"},
 			ExplainAllowed, []string{"NetworkPolicy shop/baseline-allow-dns[0]", "Result: Allowed"}},
+		{"source labels not given: the egress default deny selects every pod anyway, so the answer stands",
+			[]string{"--from", "shop/api", "--to-namespace", "frontend", "--to-labels", "app=web", "--port", "80", "--to-unmeshed"},
+			ExplainDenied, []string{"NetworkPolicy shop/baseline-default-deny", "Denied by the egress NetworkPolicy layer"}},
+		{"source labels not given and a DNS rule for every pod: allowed",
+			[]string{"--from", "shop/api", "--to-namespace", "kube-system", "--to-labels", "k8s-app=kube-dns", "--port", "53", "--protocol", "UDP", "--to-unmeshed"},
+			ExplainAllowed, []string{"NetworkPolicy shop/baseline-allow-dns[0]"}},
+		{"source labels not given and only a rule on app=web could admit it: undetermined (exit 4)",
+			[]string{"--from", "frontend/web", "--from-ip", "10.244.0.9", "--to-labels", "app=backend", "--port", "8080", "--mesh", "None"},
+			ExplainUnknown, []string{"the labels of the pod in frontend were not given", "Result: Undetermined"}},
 		{"with --mesh None only the NetworkPolicy layers answer",
 			[]string{"--from", "frontend/web", "--to-labels", "app=api", "--port", "8080", "--mesh", "None"},
 			ExplainDenied, []string{"Mesh: none (NetworkPolicy layers only)", "Denied by the ingress NetworkPolicy layer"}},
@@ -125,10 +134,10 @@ kind: NetworkPolicy
 metadata: {name: named, namespace: shop}
 spec: {podSelector: {}, ingress: [{ports: [{port: http}]}]}
 `)
-	r := explainRun(t, "", "-f", policy, "--from", "web/web", "--to-namespace", "shop", "--port", "8080")
+	r := explainRun(t, "", "-f", policy, "--from", "web/web", "--to-namespace", "shop", "--to-labels", "", "--port", "8080")
 	g.Expect(r.code).To(Equal(ExplainUnknown), "stdout: %s", r.stdout)
 	g.Expect(r.stdout).To(ContainSubstring(`named port "http"`))
-	r = explainRun(t, "", "-f", policy, "--from", "web/web", "--to-namespace", "shop", "--port", "8080", "--port-name", "http")
+	r = explainRun(t, "", "-f", policy, "--from", "web/web", "--to-namespace", "shop", "--to-labels", "", "--port", "8080", "--port-name", "http")
 	g.Expect(r.code).To(Equal(ExplainAllowed), "stdout: %s", r.stdout)
 }
 
@@ -145,6 +154,7 @@ func TestExplainRefusesBadCommandLinesAndInputsWithExitOne(t *testing.T) {
 		"missing file":             {[]string{"-f", "nope.yaml", "--from", "a/b", "--port", "80"}, "nope.yaml"},
 		"invalid profile":          {[]string{"-f", "-", "--from", "a/b", "--port", "80"}, "spec.mtls.mode"},
 		"no destination namespace": {[]string{"-f", "-", "--from", "a/b", "--port", "80"}, "--to-namespace is required"},
+		"no destination labels":    {[]string{"-f", shopSample, "--from", "a/b", "--port", "80"}, "--to-labels is required"},
 	}
 	stdin := map[string]string{
 		"invalid profile":          "apiVersion: security.meshguard.dev/v1alpha1\nkind: MeshSecurityProfile\nmetadata: {name: p, namespace: a}\nspec: {mtls: {mode: Sometimes}}\n",
@@ -183,7 +193,7 @@ spec: {action: DENY, rules: [{from: [{source: {principals: ["cluster.local/ns/fr
 `), &u.Object)).To(Succeed())
 	f := &fakeReader{objs: []*unstructured.Unstructured{u}}
 	var out, errOut bytes.Buffer
-	code := runExplain([]string{"--kubeconfig", "kc", "--from", "frontend/web", "--to-namespace", "shop", "--port", "80"},
+	code := runExplain([]string{"--kubeconfig", "kc", "--from", "frontend/web", "--to-namespace", "shop", "--to-labels", "app=x", "--port", "80"},
 		nil, &out, &errOut, func(kc, ctx string) (ClusterReader, error) {
 			g.Expect(kc).To(Equal("kc"))
 			return f, nil

@@ -57,7 +57,7 @@ func (x Expectation) Request(namespace string) (Request, error) {
 		if !ok || ns == "" || sa == "" {
 			return req, fmt.Errorf("from.serviceAccount: %q must be written namespace/name", f.ServiceAccount)
 		}
-		req.From = Source{Namespace: ns, ServiceAccount: sa, PodLabels: f.PodLabels}
+		req.From = Source{Namespace: ns, ServiceAccount: sa, PodLabels: f.PodLabels, LabelsUnknown: f.PodLabels == nil}
 	}
 	if f.Namespace != "" {
 		n++

@@ -107,7 +107,7 @@ func validate(req Request) error {
 
 func (e *evaluator) source() endpoint {
 	s := e.req.From
-	ep := endpoint{pod: s.Namespace != "", namespace: s.Namespace, labels: s.PodLabels}
+	ep := endpoint{pod: s.Namespace != "", namespace: s.Namespace, labels: s.PodLabels, labelsUnknown: s.LabelsUnknown}
 	if ep.pod {
 		ep.nsLabels = e.objs.namespaceLabels(s.Namespace)
 	}

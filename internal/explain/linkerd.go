@@ -16,9 +16,10 @@ import (
 // policy.linkerd.io or gateway.networking.k8s.io).
 type linkerdServer struct {
 	Spec struct {
-		PodSelector  *metav1.LabelSelector `json:"podSelector,omitempty"`
-		Port         intstr.IntOrString    `json:"port"`
-		AccessPolicy string                `json:"accessPolicy,omitempty"`
+		PodSelector   *metav1.LabelSelector `json:"podSelector,omitempty"`
+		Port          intstr.IntOrString    `json:"port"`
+		AccessPolicy  string                `json:"accessPolicy,omitempty"`
+		ProxyProtocol string                `json:"proxyProtocol,omitempty"`
 	} `json:"spec"`
 }
 
@@ -167,7 +168,16 @@ func (e *evaluator) linkerdAuthz(st *linkerdState) LayerResult {
 
 	var route *unstructured.Unstructured
 	routes := e.linkerdRoutes(server.GetName())
-	if len(routes) > 0 && e.req.HTTP != nil {
+	opaque := spec.Spec.ProxyProtocol == "opaque" || spec.Spec.ProxyProtocol == "TLS"
+	if len(routes) > 0 && e.req.HTTP == nil && !opaque {
+		// The proxy detects HTTP on this port and would route it: whether a route matches
+		// decides (404 otherwise), so a plain TCP question has no single answer.
+		res.Decision = Unknown
+		res.Deciding = []Ref{refOf(server)}
+		res.Reason = fmt.Sprintf("HTTPRoutes are attached to Server %s: give the HTTP method and path (requests matching no route are refused)", server.GetName())
+		return res
+	}
+	if len(routes) > 0 && e.req.HTTP != nil && !opaque {
 		var why string
 		route, why = e.linkerdMatchRoute(routes)
 		if route == nil {

@@ -88,6 +88,8 @@ func TestLinkerdAuthorizationDocExamples(t *testing.T) {
 		{name: "per-route policy: DELETE matches no route and is refused (404)", objects: linkerdBooksapp,
 			req:   Request{From: pod("booksapp", "webapp"), To: authors, HTTP: &HTTP{Method: "DELETE", Path: "/authors/1.json"}},
 			layer: LayerAuthorization, want: Denied, deciding: []string{"Server booksapp/authors-server", "HTTPRoute booksapp/authors-get-route"}},
+		{name: "per-route policy: a plain TCP question on a Server with routes is unknown (the route decides)", objects: linkerdBooksapp,
+			req: Request{From: pod("booksapp", "webapp"), To: authors}, layer: LayerAuthorization, want: Unknown},
 		{name: "default policy deny on the namespace refuses a pod without Server", objects: `
 apiVersion: v1
 kind: Namespace

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -18,7 +19,9 @@ type endpoint struct {
 	namespace string
 	nsLabels  map[string]string
 	labels    map[string]string
-	ip        netip.Addr // invalid when not known
+	// labelsUnknown: the pod's labels were not given (a source named by service account).
+	labelsUnknown bool
+	ip            netip.Addr // invalid when not known
 }
 
 func (e endpoint) describe() string {
@@ -51,68 +54,92 @@ func (e *evaluator) npLayer(ingress bool, target, peer endpoint) LayerResult {
 		res.Reason = "the " + map[bool]string{true: "destination", false: "source"}[ingress] + " is not a pod: NetworkPolicies select pods only"
 		return res
 	}
-	var selecting []*unstructured.Unstructured
-	var policies []*networkingv1.NetworkPolicy
+	// Three-valued: a policy may select the pod (yes), not, or depend on labels not given.
+	type selected struct {
+		u   *unstructured.Unstructured
+		np  *networkingv1.NetworkPolicy
+		sel tri
+	}
+	var policies []selected
 	for _, u := range e.objs.in(groupNetworking, "NetworkPolicy", target.namespace) {
 		np := &networkingv1.NetworkPolicy{}
 		if err := decode(u, np); err != nil {
 			res.Notes = append(res.Notes, fmt.Sprintf("%s ignored: %v", refOf(u), err))
 			continue
 		}
-		if !hasPolicyType(np, dir) || !selectorMatches(&np.Spec.PodSelector, target.labels) {
+		if !hasPolicyType(np, dir) {
 			continue
 		}
-		selecting = append(selecting, u)
-		policies = append(policies, np)
+		if sel := e.podSelected(&np.Spec.PodSelector, target); sel != no {
+			policies = append(policies, selected{u, np, sel})
+		}
 	}
 	e.cniNote(&res)
-	if len(selecting) == 0 {
-		res.Decision = Allowed
-		res.Reason = fmt.Sprintf("no NetworkPolicy with %s in policyTypes selects this pod: it is not isolated for %s", dir, strings.ToLower(string(dir)))
-		return res
-	}
-	var allowing, undecided []Ref
-	for i, np := range policies {
-		u := selecting[i]
-		n := len(np.Spec.Egress)
+	isolated, allowedBy := no, no
+	var allowing, undecided, isolating []Ref
+	for _, p := range policies {
+		isolated = isolated.or(p.sel)
+		if p.sel == yes {
+			isolating = append(isolating, refOf(p.u))
+		} else {
+			undecided = append(undecided, refOf(p.u))
+		}
+		n := len(p.np.Spec.Egress)
 		if ingress {
-			n = len(np.Spec.Ingress)
+			n = len(p.np.Spec.Ingress)
 		}
 		for j := 0; j < n; j++ {
 			var peers []networkingv1.NetworkPolicyPeer
 			var ports []networkingv1.NetworkPolicyPort
 			if ingress {
-				peers, ports = np.Spec.Ingress[j].From, np.Spec.Ingress[j].Ports
+				peers, ports = p.np.Spec.Ingress[j].From, p.np.Spec.Ingress[j].Ports
 			} else {
-				peers, ports = np.Spec.Egress[j].To, np.Spec.Egress[j].Ports
+				peers, ports = p.np.Spec.Egress[j].To, p.np.Spec.Egress[j].Ports
 			}
-			m := e.npPeersMatch(peers, u.GetNamespace(), peer).and(e.npPortsMatch(ports))
+			m := p.sel.and(e.npPeersMatch(peers, p.u.GetNamespace(), peer)).and(e.npPortsMatch(ports))
+			allowedBy = allowedBy.or(m)
 			switch m {
 			case yes:
-				allowing = append(allowing, ruleRef(u, j))
+				allowing = append(allowing, ruleRef(p.u, j))
 			case unknown:
-				undecided = append(undecided, ruleRef(u, j))
+				undecided = append(undecided, ruleRef(p.u, j))
 			}
 		}
 	}
-	switch {
-	case len(allowing) > 0:
+	switch isolated.not().or(allowedBy) {
+	case yes:
 		res.Decision = Allowed
-		res.Deciding = allowing
-		res.Reason = fmt.Sprintf("%d NetworkPolicy rule(s) allow it (%d policies select the pod)", len(allowing), len(selecting))
-	case len(undecided) > 0:
-		res.Decision = Unknown
-		res.Deciding = undecided
-		res.Reason = "the pod is isolated and only these rules could allow it; whether they match depends on what was not given: " + strings.Join(e.npUnknowns, "; ")
-	default:
-		res.Decision = Denied
-		for _, u := range selecting {
-			res.Deciding = append(res.Deciding, refOf(u))
+		if allowedBy == yes {
+			res.Deciding = allowing
+			res.Reason = fmt.Sprintf("%d NetworkPolicy rule(s) allow it", len(allowing))
+		} else {
+			res.Reason = fmt.Sprintf("no NetworkPolicy with %s in policyTypes selects this pod: it is not isolated for %s", dir, strings.ToLower(string(dir)))
 		}
+	case no:
+		res.Decision = Denied
+		res.Deciding = isolating
 		res.Reason = fmt.Sprintf("these NetworkPolicies isolate the pod for %s and none of their rules allows %s on %s",
 			strings.ToLower(string(dir)), peer.describe(), e.portString())
+	default:
+		res.Decision = Unknown
+		res.Deciding = undecided
+		res.Reason = "whether these policies select the pod or allow the peer depends on what was not given: " + strings.Join(e.npUnknowns, "; ")
 	}
 	return res
+}
+
+// podSelected is whether a policy's podSelector selects the target pod; unknown when the pod's
+// labels were not given and the selector is not empty.
+func (e *evaluator) podSelected(s *metav1.LabelSelector, target endpoint) tri {
+	if target.labelsUnknown && !selectsEverything(s) {
+		e.unknownf("the labels of the pod in %s were not given", target.namespace)
+		return unknown
+	}
+	return triOf(selectorMatches(s, target.labels))
+}
+
+func selectsEverything(s *metav1.LabelSelector) bool {
+	return s != nil && len(s.MatchLabels) == 0 && len(s.MatchExpressions) == 0
 }
 
 func (e *evaluator) cniNote(res *LayerResult) {
@@ -181,10 +208,10 @@ func (e *evaluator) npPeerMatch(p networkingv1.NetworkPolicyPeer, policyNS strin
 	} else if peer.namespace != policyNS {
 		return no
 	}
-	if p.PodSelector != nil && !selectorMatches(p.PodSelector, peer.labels) {
-		return no
+	if p.PodSelector == nil {
+		return yes
 	}
-	return yes
+	return e.podSelected(p.PodSelector, peer)
 }
 
 // npPortsMatch: an empty list matches every port; a port without protocol is TCP; a named port

@@ -27,6 +27,9 @@ type Source struct {
 	ServiceAccount string `json:"serviceAccount,omitempty"`
 	// PodLabels of the source pod.
 	PodLabels map[string]string `json:"podLabels,omitempty"`
+	// LabelsUnknown says the source pod's labels are not known (a source named only by its
+	// service account): NetworkPolicy selectors that look at them make the answer Unknown.
+	LabelsUnknown bool `json:"labelsUnknown,omitempty"`
 	// IP of the source; required for an external source, optional for a pod (ipBlock peers,
 	// Istio ipBlocks and Linkerd networks need it).
 	IP string `json:"ip,omitempty"`
