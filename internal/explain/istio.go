@@ -195,11 +195,13 @@ func (e *evaluator) istioMTLS(st *istioState) LayerResult {
 	if from != nil {
 		res.Deciding = []Ref{refOf(from)}
 	}
+	// A source outside the cluster's pods has no sidecar either.
+	unmeshed := e.req.From.Unmeshed || e.req.From.Namespace == ""
 	switch {
-	case e.req.From.Unmeshed && mode == modeStrict:
+	case unmeshed && mode == modeStrict:
 		res.Decision = Denied
 		res.Reason = fmt.Sprintf("mode STRICT (%s) accepts only mutual TLS; the source has no proxy and sends plaintext", level)
-	case e.req.From.Unmeshed:
+	case unmeshed:
 		res.Decision = Allowed
 		res.Reason = fmt.Sprintf("mode %s (%s) accepts plaintext; the connection carries no peer identity", mode, level)
 	case mode == modeDisable:

@@ -219,6 +219,8 @@ func TestIstioPeerAuthenticationDocExamples(t *testing.T) {
 		{name: "mesh STRICT applies in a namespace without its own policy", objects: istioPeerAuthn,
 			req: Request{From: plain, To: to("bar", 80)}, layer: LayerMTLS, want: Denied,
 			deciding: []string{"PeerAuthentication istio-system/default"}},
+		{name: "an address outside the cluster's pods has no sidecar: STRICT refuses it", objects: istioPeerAuthn,
+			req: Request{From: Source{IP: "203.0.113.9"}, To: to("bar", 80)}, layer: LayerMTLS, want: Denied},
 		{name: "no PeerAuthentication: Istio's default is PERMISSIVE", objects: istioAllowAll,
 			req: Request{From: plain, To: to("bar", 80)}, layer: LayerMTLS, want: Allowed, deciding: []string{}},
 		{name: "a selector in the root namespace is not a mesh-wide policy", objects: `
