@@ -44,7 +44,7 @@ spec:
       from: [{namespaces: [shop, frontend]}]
 `
 
-func renderSeed(t *testing.T) []*unstructured.Unstructured {
+func renderSeed(t testing.TB) []*unstructured.Unstructured {
 	t.Helper()
 	p := &v1alpha1.MeshSecurityProfile{}
 	if err := yaml.Unmarshal([]byte(seedProfile), p); err != nil {

@@ -477,6 +477,10 @@ func strField(v value, pos, neg []string, name string, match func(pattern, v str
 		return yes, nil
 	}
 	if !v.known {
+		// A present value matches the presence pattern "*" whatever it is.
+		if v.present && len(neg) == 0 && allStar(pos) {
+			return yes, nil
+		}
 		return unknown, []string{name + " is not known"}
 	}
 	m := yes
@@ -612,4 +616,13 @@ func dedupe(in []string) []string {
 		}
 	}
 	return out
+}
+
+func allStar(patterns []string) bool {
+	for _, p := range patterns {
+		if p != "*" {
+			return false
+		}
+	}
+	return len(patterns) > 0
 }

@@ -174,6 +174,18 @@ func TestIstioAuthorizationDocExamples(t *testing.T) {
 			req: Request{From: Source{Namespace: "test", ServiceAccount: "any", Unmeshed: true}, To: httpbin, HTTP: &HTTP{Method: "POST", Path: "/data"}}, layer: LayerAuthorization, want: Denied},
 		{name: "reference example without when: a meshed source of unknown service account is unknown for principals", objects: istioAllowReadNoWhen,
 			req: Request{From: pod("default", ""), To: httpbin, HTTP: get("/info")}, layer: LayerAuthorization, want: Unknown},
+		{name: "principals [\"*\"] admits any mTLS peer, even of unknown service account", objects: `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: mtls-only, namespace: foo}
+spec: {rules: [{from: [{source: {principals: ["*"]}}]}]}`,
+			req: Request{From: pod("default", ""), To: httpbin, HTTP: get("/")}, layer: LayerAuthorization, want: Allowed},
+		{name: "principals [\"*\"] refuses a plaintext peer", objects: `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: mtls-only, namespace: foo}
+spec: {rules: [{from: [{source: {principals: ["*"]}}]}]}`,
+			req: Request{From: Source{Namespace: "legacy", Unmeshed: true}, To: httpbin, HTTP: get("/")}, layer: LayerAuthorization, want: Denied},
 		{name: "reference DENY example: POST from dev is denied", objects: istioDenyDevPost,
 			req: Request{From: pod("dev", "x"), To: httpbin, HTTP: &HTTP{Method: "POST", Path: "/"}}, layer: LayerAuthorization, want: Denied,
 			deciding: []string{"AuthorizationPolicy foo/httpbin[0]"}},
