@@ -47,6 +47,14 @@ controlplane: ## Build (once) the local control plane binaries into bin/controlp
 test: manifests generate vet controlplane ## Unit, golden, envtest integration and end-to-end tests.
 	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test ./... -count=1 -timeout 40m
 
+# The NetworkPolicy cross-check against np-guard's netpol-analyzer lives in its own module
+# (test/crosscheck); the analyzer's module is not in the checksum database.
+.PHONY: test-crosscheck
+test-crosscheck: ## Cross-check rendered NetworkPolicies and `manager explain` with netpol-analyzer on generated profiles.
+	cd test/crosscheck && GONOSUMDB=github.com/np-guard $(GO) test ./... -count=1 -timeout 20m -v -run . | grep -v '^=== RUN'
+
+test: test-crosscheck
+
 .PHONY: test-unit
 test-unit: ## Only the tests that need no control plane.
 	$(GO) test ./api/... ./internal/... ./config/... -count=1

@@ -1,5 +1,6 @@
 // Command manager runs the meshguard operator, or, as `manager render -f profile.yaml`, prints
-// the objects a MeshSecurityProfile would generate.
+// the objects a MeshSecurityProfile would generate, or, as `manager explain`, says whether a
+// request gets through the policies, layer by layer.
 package main
 
 import (
@@ -26,6 +27,9 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "render" {
 		os.Exit(cli.Render(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "explain" {
+		os.Exit(cli.Explain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(run())
 }

@@ -1,0 +1,24 @@
+// Package explain answers "would this request get through?" for a set of policy objects:
+// Kubernetes NetworkPolicies (egress of the source, ingress of the destination), the mesh's
+// transport layer (Istio PeerAuthentication; Linkerd's automatic mTLS), request authentication
+// (Istio RequestAuthentication) and authorization (Istio AuthorizationPolicy CUSTOM → DENY →
+// ALLOW; Linkerd Server, HTTPRoute, AuthorizationPolicy, MeshTLSAuthentication,
+// NetworkAuthentication and the default inbound policy).
+//
+// It is pure: no client, no clock. Evaluate takes the objects (as the API server returns them,
+// unstructured) and a Request, and returns a Decision per layer naming the deciding objects and
+// rule indexes. What a layer's answer depends on but the package does not model (a CNI that
+// ignores NetworkPolicy, an EnvoyFilter, a CUSTOM authorization provider, request headers) makes
+// the layer Unknown with the reason, never a guess.
+//
+// Semantics follow the upstream references, cited next to each decision:
+//   - https://kubernetes.io/docs/concepts/services-networking/network-policies/
+//   - https://istio.io/latest/docs/reference/config/security/peer_authentication/
+//   - https://istio.io/latest/docs/reference/config/security/request_authentication/
+//   - https://istio.io/latest/docs/reference/config/security/authorization-policy/
+//   - https://istio.io/latest/docs/concepts/security/#authorization
+//   - https://linkerd.io/2/reference/authorization-policy/ and https://linkerd.io/2/features/server-policy/
+//
+// EvaluateExpectation takes an expectation-shaped request ({from, to, want}), the form a
+// profile's spec.expectations[] entries will have.
+package explain

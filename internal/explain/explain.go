@@ -1,0 +1,151 @@
+package explain
+
+import (
+	"fmt"
+	"net/netip"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// evaluator holds one evaluation's inputs.
+type evaluator struct {
+	objs *objects
+	req  Request
+	opts Options
+	// npUnknowns collect what a NetworkPolicy layer needed but was not given.
+	npUnknowns []string
+}
+
+// Evaluate decides whether req gets through the policies among objs, layer by layer: egress
+// NetworkPolicy of the source, ingress NetworkPolicy of the destination, then, for a meshed
+// destination, the mesh's mTLS, request authentication and authorization layers.
+//
+// objs are NetworkPolicies, Istio PeerAuthentications, RequestAuthentications and
+// AuthorizationPolicies (of the destination's namespace and Istio's root namespace), Linkerd
+// Servers, HTTPRoutes, AuthorizationPolicies, MeshTLSAuthentications and
+// NetworkAuthentications, and Namespace objects (their labels for namespaceSelectors, Linkerd's
+// default-inbound-policy annotation). Other objects are ignored, except EnvoyFilters and
+// Linkerd ServerAuthorizations, which the answer names as not modelled.
+//
+// An invalid request (no destination port, an unparsable IP) is an error.
+func Evaluate(objs []*unstructured.Unstructured, req Request, opts Options) (*Result, error) {
+	if err := validate(req); err != nil {
+		return nil, err
+	}
+	e := &evaluator{objs: index(objs), req: req, opts: opts.withDefaults()}
+	res := &Result{Mesh: e.mesh()}
+
+	src, dst := e.source(), e.destination()
+	e.npUnknowns = nil
+	res.Layers = append(res.Layers, e.npLayer(false, src, dst))
+	e.npUnknowns = nil
+	res.Layers = append(res.Layers, e.npLayer(true, dst, src))
+
+	switch {
+	case !dst.pod:
+		res.Layers = append(res.Layers, LayerResult{Layer: LayerAuthorization, Decision: NotApplicable,
+			Reason: "the destination is outside the cluster's pods: no mesh layer applies"})
+	case req.To.Unmeshed:
+		res.Layers = append(res.Layers, LayerResult{Layer: LayerAuthorization, Decision: NotApplicable,
+			Reason: "the destination has no mesh proxy: mesh policies are not enforced on it"})
+	case res.Mesh == MeshIstio:
+		res.Layers = append(res.Layers, e.istioLayers()...)
+	case res.Mesh == MeshLinkerd:
+		res.Layers = append(res.Layers, e.linkerdLayers()...)
+	default:
+		res.Layers = append(res.Layers, LayerResult{Layer: LayerAuthorization, Decision: NotApplicable,
+			Reason: "no mesh: no Istio or Linkerd policy object among the inputs and no --mesh given"})
+	}
+
+	res.Decision = Allowed
+	for _, l := range res.Layers {
+		switch l.Decision {
+		case Denied:
+			res.Decision = Denied
+		case Unknown:
+			if res.Decision != Denied {
+				res.Decision = Unknown
+			}
+		}
+	}
+	return res, nil
+}
+
+func validate(req Request) error {
+	if req.To.Port < 1 || req.To.Port > 65535 {
+		return fmt.Errorf("to.port: %d is not a port (1-65535)", req.To.Port)
+	}
+	switch req.To.Protocol {
+	case "", "TCP", "UDP", "SCTP", "tcp", "udp", "sctp":
+	default:
+		return fmt.Errorf("to.protocol: %q is not TCP, UDP or SCTP", req.To.Protocol)
+	}
+	if req.From.IP != "" {
+		if _, err := netip.ParseAddr(req.From.IP); err != nil {
+			return fmt.Errorf("from.ip: %q is not an IP address", req.From.IP)
+		}
+	}
+	if req.To.IP != "" {
+		if _, err := netip.ParseAddr(req.To.IP); err != nil {
+			return fmt.Errorf("to.ip: %q is not an IP address", req.To.IP)
+		}
+	}
+	if req.From.Namespace == "" && req.From.IP == "" {
+		return fmt.Errorf("from: a namespace (a pod) or an ip (outside the cluster's pods) is required")
+	}
+	if req.To.Namespace == "" && req.To.IP == "" {
+		return fmt.Errorf("to: a namespace (a pod) or an ip (outside the cluster's pods) is required")
+	}
+	if req.From.Namespace == "" && req.From.ServiceAccount != "" {
+		return fmt.Errorf("from.serviceAccount: needs from.namespace")
+	}
+	if req.HTTP != nil && req.To.Protocol != "" && req.To.Protocol != "TCP" && req.To.Protocol != "tcp" {
+		return fmt.Errorf("http: HTTP runs over TCP, not %s", req.To.Protocol)
+	}
+	return nil
+}
+
+func (e *evaluator) source() endpoint {
+	s := e.req.From
+	ep := endpoint{pod: s.Namespace != "", namespace: s.Namespace, labels: s.PodLabels, labelsUnknown: s.LabelsUnknown}
+	if ep.pod {
+		ep.nsLabels = e.objs.namespaceLabels(s.Namespace)
+	}
+	if s.IP != "" {
+		ep.ip, _ = netip.ParseAddr(s.IP)
+	}
+	return ep
+}
+
+func (e *evaluator) destination() endpoint {
+	d := e.req.To
+	ep := endpoint{pod: d.Namespace != "", namespace: d.Namespace, labels: d.PodLabels}
+	if ep.pod {
+		ep.nsLabels = e.objs.namespaceLabels(d.Namespace)
+	}
+	if d.IP != "" {
+		ep.ip, _ = netip.ParseAddr(d.IP)
+	}
+	return ep
+}
+
+// mesh is the configured mesh, or the one whose objects are among the inputs.
+func (e *evaluator) mesh() Mesh {
+	if e.opts.Mesh != MeshAuto {
+		return e.opts.Mesh
+	}
+	for _, k := range []string{"PeerAuthentication", "RequestAuthentication", "AuthorizationPolicy"} {
+		if e.objs.has(groupIstioSecurity, k) {
+			return MeshIstio
+		}
+	}
+	for _, k := range []string{"Server", "AuthorizationPolicy", "MeshTLSAuthentication", "NetworkAuthentication", "HTTPRoute", "ServerAuthorization"} {
+		if e.objs.has(groupLinkerdPolicy, k) {
+			return MeshLinkerd
+		}
+	}
+	if _, ok := e.objs.namespaceAnnotation(e.req.To.Namespace, annotationLinkerdDefaultPolicy); ok {
+		return MeshLinkerd
+	}
+	return MeshNone
+}
