@@ -104,4 +104,3 @@ func lkSelectorText(labels map[string]string) string {
 	sort.Strings(pairs)
 	return strings.Join(pairs, ",")
 }
-
