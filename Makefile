@@ -10,6 +10,14 @@ CONTROLLER_GEN := $(GO) tool controller-gen
 # The control plane binaries (etcd, kube-apiserver, kube-controller-manager, kubectl), built from the
 # Go module proxy and cached under bin/; KUBEBUILDER_ASSETS wins when set.
 ASSETS = $(shell hack/build-controlplane.sh)
+# Linkerd's CRD chart for test, run-local, bench and CI: ../shared/linkerd-crds (linkerd2's
+# charts/linkerd-crds at the commit test/crds pins; test/crds refuses a copy of another commit)
+# when it exists beside the clone, because the Go module proxy may not serve linkerd2. Without
+# it the pinned module is downloaded; when neither works the Linkerd tests fail and say how to
+# provide the chart, unless MESHGUARD_SKIP_LINKERD=1 is set on purpose.
+SHARED_LINKERD_CRDS := $(abspath $(wildcard $(dir $(abspath $(lastword $(MAKEFILE_LIST))))../shared/linkerd-crds))
+MESHGUARD_LINKERD_CRDS_CHART ?= $(SHARED_LINKERD_CRDS)
+export MESHGUARD_LINKERD_CRDS_CHART
 
 .PHONY: all
 all: build

@@ -58,7 +58,8 @@ func (r *MeshSecurityProfileReconciler) applyOne(ctx context.Context, p *v1alpha
 	if !r.installed(gvk) {
 		res.pendingOn = meshOf(gvk)
 		res.row.State = v1alpha1.ResourcePending
-		res.row.Message = fmt.Sprintf("%s is not served by the API server: install the %s CRDs", gvk.GroupKind(), res.pendingOn)
+		// The version is named: an older Linkerd or Istio has the CRD but does not serve it.
+		res.row.Message = fmt.Sprintf("%s %s is not served by the API server: install or upgrade the %s CRDs", gvk.GroupVersion(), gvk.Kind, res.pendingOn)
 		return res
 	}
 	if err := r.ensureWatch(gvk); err != nil {

@@ -26,6 +26,9 @@ func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *
 		scopes = append(scopes,
 			scope{gvkPeerAuthentication, p.Namespace}, scope{gvkIstioAuthzPolicy, p.Namespace},
 			scope{gvkIstioAuthzPolicy, root}, scope{gvkPeerAuthentication, root})
+	} else {
+		// Linkerd gives a pod port to one Server: a foreign one may take the profile's.
+		scopes = append(scopes, scope{gvkLinkerdServer, p.Namespace})
 	}
 	var foreign []*unstructured.Unstructured
 	for _, s := range scopes {

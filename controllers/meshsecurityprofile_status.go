@@ -175,7 +175,7 @@ func policiesApplied(o *observation) cond {
 		for _, c := range pendingMesh {
 			n += c
 		}
-		return cond{metav1.ConditionFalse, reason, fmt.Sprintf("the %s CRDs are not installed: %d objects wait for them; the other %d objects were applied", strings.Join(meshes, " and "), n, len(o.rows)-n)}
+		return cond{metav1.ConditionFalse, reason, fmt.Sprintf("the %s CRDs are not installed (or too old to serve the versions meshguard writes): %d objects wait for them; the other %d objects were applied", strings.Join(meshes, " and "), n, len(o.rows)-n)}
 	case len(restart) > 0:
 		return cond{metav1.ConditionFalse, v1alpha1.ReasonRestartRequired, strings.Join(restart, "; ")}
 	case o.audit && len(missing)+len(drifted) > 0:

@@ -8,6 +8,11 @@ cd "$root"
 dir="$root/bin/local"
 mkdir -p "$dir"
 assets=$(hack/build-controlplane.sh)
+# Linkerd's CRDs (installed by bin/localcluster through test/testenv): make exports the chart; when
+# the script runs on its own, use ../shared/linkerd-crds as make would.
+if [[ -z "${MESHGUARD_LINKERD_CRDS_CHART:-}" && -d "$root/../shared/linkerd-crds" ]]; then
+  export MESHGUARD_LINKERD_CRDS_CHART="$(cd "$root/../shared/linkerd-crds" && pwd)"
+fi
 export PATH="$assets:$PATH"
 export KUBECONFIG="$dir/kubeconfig"
 rm -f "$KUBECONFIG"

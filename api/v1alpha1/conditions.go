@@ -39,7 +39,8 @@ const (
 	ReasonProfileConflict = "ProfileConflict"
 	// ReasonIstioNotInstalled: the Istio security CRDs are not installed in the cluster.
 	ReasonIstioNotInstalled = "IstioNotInstalled"
-	// ReasonLinkerdNotInstalled: the Linkerd policy CRDs are not installed in the cluster.
+	// ReasonLinkerdNotInstalled: the Linkerd policy CRDs are not installed in the cluster, or are
+	// too old to serve the versions meshguard writes (Server policy.linkerd.io/v1beta3: Linkerd 2.16+).
 	ReasonLinkerdNotInstalled = "LinkerdNotInstalled"
 	// ReasonUnsupportedByMesh: the profile asks for something the selected mesh cannot express.
 	ReasonUnsupportedByMesh = "UnsupportedByMesh"

@@ -21,6 +21,8 @@
 //     workloads is not reported.
 //   - NetworkPolicy: policies are a union, so any rule another policy adds opens traffic in a
 //     direction the profile denies by default, unless the profile itself allows that traffic.
+//   - Server (Linkerd): one Server per pod port; a foreign Server that may select a pod port of a
+//     Server of the profile competes with it, whatever its accessPolicy.
 //
-// A Linkerd profile is judged on NetworkPolicies only.
+// A Linkerd profile is judged on NetworkPolicies and Servers.
 package effective

@@ -43,8 +43,8 @@ type Options struct {
 // by kind, name and what they weaken. An object may appear once per part of the profile it
 // weakens (a NetworkPolicy that opens both ingress and egress appears twice).
 //
-// foreign are live PeerAuthentications, AuthorizationPolicies (security.istio.io) and
-// NetworkPolicies (networking.k8s.io) of the profile's namespace and of the Istio root namespace
+// foreign are live PeerAuthentications, AuthorizationPolicies (security.istio.io), Servers
+// (policy.linkerd.io) and NetworkPolicies (networking.k8s.io) of the profile's namespace and of the Istio root namespace
 // that the profile does not control; objects of other kinds or namespaces are ignored. Objects
 // the profile does control are skipped as well: those with a controller ownerReference to the
 // profile's UID, and those of the profile's namespace labelled as generated for it. An object
@@ -74,6 +74,8 @@ func Find(p *v1alpha1.MeshSecurityProfile, foreign []*unstructured.Unstructured,
 			out = append(out, f.peerAuthentication(u)...)
 		case gvk.Group == groupIstioSecurity && gvk.Kind == kindAuthorizationPolicy && f.istio:
 			out = append(out, f.authorizationPolicy(u)...)
+		case gvk.Group == groupLinkerdPolicy && gvk.Kind == kindServer && !f.istio && ns == p.Namespace:
+			out = append(out, f.linkerdServer(u)...)
 		case gvk.Group == groupNetworking && gvk.Kind == kindNetworkPolicy && ns == p.Namespace:
 			// A NetworkPolicy only selects pods of its own namespace.
 			out = append(out, f.networkPolicy(u)...)
@@ -94,6 +96,8 @@ type finder struct {
 	authz map[string]bool
 	// ingress and egress are the rules of the profile's rendered NetworkPolicies.
 	ingress, egress []netRule
+	// lkServers are the pod ports the profile's rendered Linkerd Servers select.
+	lkServers []lkServer
 }
 
 func newFinder(p *v1alpha1.MeshSecurityProfile, opts Options) *finder {
@@ -113,6 +117,9 @@ func newFinder(p *v1alpha1.MeshSecurityProfile, opts Options) *finder {
 		f.authz = profileAuthorization(renderPart(p, opts.Render, func(s *v1alpha1.MeshSecurityProfileSpec) {
 			s.Authorization = p.Spec.Authorization
 		}))
+	}
+	if !f.istio {
+		f.lkServers = linkerdServers(p, opts.Render)
 	}
 	if p.Spec.NetworkPolicy != nil {
 		f.ingress, f.egress = profileNetworkRules(renderPart(p, opts.Render, func(s *v1alpha1.MeshSecurityProfileSpec) {

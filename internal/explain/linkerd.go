@@ -3,6 +3,7 @@ package explain
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -536,6 +537,20 @@ func (e *evaluator) routeMatch(m httpRouteMatch) (bool, [3]int, bool) {
 		if !(h.Path == v || strings.HasPrefix(h.Path, v+"/") || v == "") {
 			return false, score, false
 		}
+	case "RegularExpression":
+		// Linkerd's proxy accepts a regex match only when it spans the whole path, and ranks it
+		// by the path's length (linkerd2-proxy linkerd/http/route/src/http/match/path.rs,
+		// MatchPath::Regex). meshguard renders /api/* as a quoted prefix followed by .*, which
+		// Go's RE2 reads as Rust's regex crate does; a pattern RE2 cannot compile is undetermined.
+		re, err := regexp.Compile(`^(?:` + val + `)$`)
+		if err != nil {
+			return false, score, true
+		}
+		if !re.MatchString(h.Path) {
+			return false, score, false
+		}
+		score[1] = len(h.Path)
+		return true, score, false
 	default:
 		return false, score, true
 	}

@@ -141,3 +141,48 @@ spec:
 			req: Request{From: Source{IP: "203.0.113.9", Unmeshed: true}, To: to("booksapp", 7001, "app", "authors")}, layer: LayerAuthorization, want: Denied},
 	})
 }
+
+// meshguard renders an Istio-style /api/* as a whole-path RegularExpression (Linkerd's PathPrefix
+// /api/ would also match /api).
+const linkerdRegexRoute = `
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {namespace: shop, name: api}
+spec: {podSelector: {matchLabels: {app: api}}, port: 8080}
+---
+apiVersion: policy.linkerd.io/v1beta3
+kind: HTTPRoute
+metadata: {namespace: shop, name: api-route}
+spec:
+  parentRefs: [{name: api, kind: Server, group: policy.linkerd.io}]
+  rules:
+  - matches:
+    - {path: {type: RegularExpression, value: "/api/.*"}, method: GET}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {namespace: shop, name: api-policy}
+spec:
+  targetRef: {group: policy.linkerd.io, kind: HTTPRoute, name: api-route}
+  requiredAuthenticationRefs:
+  - {name: web, kind: MeshTLSAuthentication, group: policy.linkerd.io}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: MeshTLSAuthentication
+metadata: {namespace: shop, name: web}
+spec:
+  identities: ["web.frontend.serviceaccount.identity.linkerd.cluster.local"]`
+
+func TestLinkerdRegularExpressionRoutesMatchTheWholePath(t *testing.T) {
+	api := to("shop", 8080, "app", "api")
+	runLayerCases(t, []layerCase{
+		{name: "GET /api/v1 matches /api/.*", objects: linkerdRegexRoute,
+			req: Request{From: pod("frontend", "web"), To: api, HTTP: get("/api/v1")}, layer: LayerAuthorization, want: Allowed},
+		{name: "GET /api/ matches /api/.*", objects: linkerdRegexRoute,
+			req: Request{From: pod("frontend", "web"), To: api, HTTP: get("/api/")}, layer: LayerAuthorization, want: Allowed},
+		{name: "GET /api does not: the regex spans the whole path", objects: linkerdRegexRoute,
+			req: Request{From: pod("frontend", "web"), To: api, HTTP: get("/api")}, layer: LayerAuthorization, want: Denied},
+		{name: "GET /x/api/v1 does not: the regex is anchored at the start", objects: linkerdRegexRoute,
+			req: Request{From: pod("frontend", "web"), To: api, HTTP: get("/x/api/v1")}, layer: LayerAuthorization, want: Denied},
+	})
+}

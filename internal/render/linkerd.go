@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,11 +59,22 @@ const (
 	linkerdAllUnauthenticated = "all-unauthenticated"
 	linkerdDeny               = "deny"
 
+	// linkerdProxyProtocolUnknown is the Server's default proxyProtocol: Linkerd detects HTTP/1,
+	// HTTP/2 and gRPC, and treats the rest as opaque TCP.
+	linkerdProxyProtocolUnknown = "unknown"
+
 	// linkerdMaxMatchesPerRule and linkerdMaxMatches keep an HTTPRoute within the Gateway API
 	// limits that Linkerd's HTTPRoute schema inherits across its versions (8 matches per rule
 	// in the oldest, 128 matches in a route in the newest).
 	linkerdMaxMatchesPerRule = 8
 	linkerdMaxMatches        = 128
+	// linkerdMaxPathLength is the maxLength of an HTTPRoute match's path value.
+	linkerdMaxPathLength = 1024
+
+	// HTTPRoute path match types (Gateway API's HTTPPathMatch, as policy.linkerd.io copies it).
+	linkerdPathExact             = "Exact"
+	linkerdPathPrefix            = "PathPrefix"
+	linkerdPathRegularExpression = "RegularExpression"
 )
 
 // linkerdHTTPMethods are the methods an HTTPRoute match accepts.
@@ -384,14 +396,26 @@ func (r *renderer) linkerdPorts(in []int32, path *field.Path) []int32 {
 // match ANDs its path and method; the matches of a route are ORed). It returns nil when the rule
 // admits every request.
 //
-// Paths are Istio-style:
+// Paths are Istio-style, and each becomes the Linkerd match that admits exactly the same request
+// paths, never more:
 //   - "*" is any path;
-//   - "/api/*" is a prefix: PathPrefix "/api/". Gateway API prefixes match whole path segments,
-//     so this matches "/api/..." and also "/api" itself, which Istio's "/api/*" does not;
-//   - a prefix that does not end at a segment ("/api*") is unsupported: PathPrefix "/api" would
-//     not match "/apis", which Istio's "/api*" does;
+//   - "/*" is every path: PathPrefix "/";
+//   - "/api/*" is, in Istio, every path that starts with the string "/api/" (and not "/api").
+//     Linkerd's PathPrefix cannot say that: the proxy trims trailing slashes from the prefix and
+//     the path before comparing whole segments, so PathPrefix "/api/" also matches "/api"
+//     (linkerd2-proxy linkerd/http/route/src/http/match/path.rs, MatchPath::Prefix; its test
+//     path_prefix asserts that "/foo/" matches "/foo"). So it becomes RegularExpression
+//     "/api/.*": the policy controller passes it to the proxy as a regex
+//     (policy-controller/k8s/index/src/routes/http.rs, path_match), and the proxy only accepts a
+//     regex match that spans the whole path (path.rs, MatchPath::Regex: start 0, end len);
+//   - a prefix that does not end at a segment ("/api*") is unsupported: Istio's "/api*" also
+//     matches "/apis", and meshguard keeps Linkerd's routes to whole segments;
 //   - a suffix ("*.json") is unsupported: HTTPRoute has no suffix match;
-//   - anything else is an Exact path.
+//   - anything else is an Exact path (the proxy compares it with the whole path, as Istio does).
+//
+// In a regex, every character of the prefix is quoted (regexp.QuoteMeta; the quoted characters
+// are metacharacters of Rust's regex crate too), so a "*" inside a path stays a literal "*", as it
+// is for Istio.
 func (r *renderer) linkerdMatches(t *v1alpha1.RuleTarget, tp *field.Path) []map[string]any {
 	for j, m := range t.Methods {
 		if !isUpperAlpha(m) {
@@ -418,13 +442,21 @@ func (r *renderer) linkerdMatches(t *v1alpha1.RuleTarget, tp *field.Path) []map[
 		case strings.HasPrefix(pa, "*"):
 			r.unsupported = append(r.unsupported, pp.String()+
 				": Linkerd's HTTPRoute has no suffix match; list the exact paths or a prefix such as /api/*")
+		case pa == "/*":
+			paths = append(paths, pathMatch{linkerdPathPrefix, "/"})
 		case strings.HasSuffix(pa, "/*"):
-			paths = append(paths, pathMatch{"PathPrefix", strings.TrimSuffix(pa, "*")})
+			re := regexp.QuoteMeta(strings.TrimSuffix(pa, "*")) + ".*"
+			if len(re) > linkerdMaxPathLength {
+				r.unsupported = append(r.unsupported, pp.String()+fmt.Sprintf(
+					": as a Linkerd regular expression (%d characters) it exceeds the %d characters of an HTTPRoute path", len(re), linkerdMaxPathLength))
+				continue
+			}
+			paths = append(paths, pathMatch{linkerdPathRegularExpression, re})
 		case strings.HasSuffix(pa, "*"):
 			r.unsupported = append(r.unsupported, pp.String()+
 				": Linkerd matches path prefixes by whole segments; end the prefix with /* (for example /api/*)")
 		default:
-			paths = append(paths, pathMatch{"Exact", pa})
+			paths = append(paths, pathMatch{linkerdPathExact, pa})
 		}
 	}
 	if anyPath {
@@ -453,8 +485,11 @@ func (r *renderer) linkerdMatches(t *v1alpha1.RuleTarget, tp *field.Path) []map[
 	}
 	switch {
 	case len(paths) == 0:
+		// A match without a path is stored with the CRD's default path, PathPrefix "/" (every
+		// path): written here so that the live object equals the rendered one.
+		every := pathMatch{linkerdPathPrefix, "/"}
 		for _, m := range methods {
-			addMatch(nil, m)
+			addMatch(&every, m)
 		}
 	case len(methods) == 0:
 		for i := range paths {
@@ -553,10 +588,13 @@ func (r *renderer) linkerdServer(s *lkServer, nsMode v1alpha1.MTLSMode, defaultD
 	if len(s.labels) > 0 {
 		selector["matchLabels"] = copyLabels(s.labels)
 	}
+	// proxyProtocol "unknown" (protocol detection) is what the Server CRD defaults it to: written
+	// here so that the live object equals the rendered one (a defaulted field would read as drift).
 	r.add(gvkLinkerdServer, s.name, map[string]any{"spec": map[string]any{
-		"podSelector":  selector,
-		"port":         int64(s.port),
-		"accessPolicy": access,
+		"podSelector":   selector,
+		"port":          int64(s.port),
+		"accessPolicy":  access,
+		"proxyProtocol": linkerdProxyProtocolUnknown,
 	}})
 
 	hasRoutes := false
@@ -591,7 +629,7 @@ func (r *renderer) linkerdServer(s *lkServer, nsMode v1alpha1.MTLSMode, defaultD
 			// way they are never admitted beyond their own rule.
 			if anyRoute == "" {
 				anyRoute = s.name + "-any"
-				r.linkerdHTTPRoute(anyRoute, s.name, []map[string]any{{"path": map[string]any{"type": "PathPrefix", "value": "/"}}})
+				r.linkerdHTTPRoute(anyRoute, s.name, []map[string]any{{"path": map[string]any{"type": linkerdPathPrefix, "value": "/"}}})
 			}
 			r.linkerdAuthorizationPolicy(name+"-any", gvkLinkerdHTTPRoute.Kind, anyRoute, refs)
 		}

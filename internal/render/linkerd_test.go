@@ -2,6 +2,7 @@ package render
 
 import (
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -274,9 +275,19 @@ func TestLinkerdPathMatches(t *testing.T) {
 		unsupported string
 	}{
 		{
-			name: "an Istio prefix /api/* is the segment prefix /api/",
+			name: "an Istio prefix /api/* is a regular expression, since Linkerd's PathPrefix /api/ also matches /api",
 			to:   v1alpha1.RuleTarget{Paths: []string{"/api/*"}},
-			want: []map[string]any{{"path": map[string]any{"type": "PathPrefix", "value": "/api/"}}},
+			want: []map[string]any{{"path": map[string]any{"type": "RegularExpression", "value": "/api/.*"}}},
+		},
+		{
+			name: "the prefix of a regular expression is quoted, so a * or . inside it stays literal as in Istio",
+			to:   v1alpha1.RuleTarget{Paths: []string{"/v1.0/a*b/(x)/*"}},
+			want: []map[string]any{{"path": map[string]any{"type": "RegularExpression", "value": `/v1\.0/a\*b/\(x\)/.*`}}},
+		},
+		{
+			name: "the Istio prefix /* is every path, Linkerd's PathPrefix /",
+			to:   v1alpha1.RuleTarget{Paths: []string{"/*"}},
+			want: []map[string]any{{"path": map[string]any{"type": "PathPrefix", "value": "/"}}},
 		},
 		{
 			name: "a plain path is exact",
@@ -294,9 +305,9 @@ func TestLinkerdPathMatches(t *testing.T) {
 			},
 		},
 		{
-			name: "methods alone match any path",
+			name: "methods alone match any path, written as the CRD's default path PathPrefix / so that it is not drift",
 			to:   v1alpha1.RuleTarget{Methods: []string{"GET"}},
-			want: []map[string]any{{"method": "GET"}},
+			want: []map[string]any{{"path": map[string]any{"type": "PathPrefix", "value": "/"}, "method": "GET"}},
 		},
 		{
 			name: "the any-path * needs no route at all",
@@ -306,10 +317,12 @@ func TestLinkerdPathMatches(t *testing.T) {
 		{
 			name: "the any-path * beside other paths makes the rule match every path",
 			to:   v1alpha1.RuleTarget{Paths: []string{"*", "/api/*"}, Methods: []string{"GET"}},
-			want: []map[string]any{{"method": "GET"}},
+			want: []map[string]any{{"path": map[string]any{"type": "PathPrefix", "value": "/"}, "method": "GET"}},
 		},
 		{name: "a suffix is unsupported", to: v1alpha1.RuleTarget{Paths: []string{"*.json"}}, unsupported: "spec.to.paths[0]: Linkerd's HTTPRoute has no suffix match"},
 		{name: "a prefix inside a segment is unsupported", to: v1alpha1.RuleTarget{Paths: []string{"/api*"}}, unsupported: "spec.to.paths[0]: Linkerd matches path prefixes by whole segments"},
+		{name: "a prefix longer than an HTTPRoute path once quoted is unsupported", to: v1alpha1.RuleTarget{Paths: []string{"/" + strings.Repeat(".", 600) + "/*"}},
+			unsupported: "spec.to.paths[0]: as a Linkerd regular expression (1204 characters) it exceeds the 1024 characters"},
 		{name: "a non-standard method is unsupported", to: v1alpha1.RuleTarget{Methods: []string{"PURGE"}}, unsupported: "spec.to.methods[0]: Linkerd's HTTPRoute matches only the standard methods"},
 	}
 	for _, tt := range tests {
@@ -325,6 +338,79 @@ func TestLinkerdPathMatches(t *testing.T) {
 			g.Expect(r.unsupported).To(BeEmpty())
 			g.Expect(got).To(Equal(tt.want))
 		})
+	}
+}
+
+// linkerdProxyPathMatch is how Linkerd's proxy matches a request path against an HTTPRoute path
+// match (linkerd2-proxy, linkerd/http/route/src/http/match/path.rs, MatchPath::match_length):
+// Exact compares whole strings; PathPrefix "/" matches every path, and any other prefix is
+// compared by whole segments after trailing slashes are trimmed from both; a regular expression
+// must match the whole path.
+func linkerdProxyPathMatch(typ, value, path string) bool {
+	switch typ {
+	case "Exact":
+		return value == path
+	case "PathPrefix":
+		if value == "/" {
+			return true
+		}
+		prefix := strings.TrimRight(value, "/")
+		suffix, ok := strings.CutPrefix(strings.TrimRight(path, "/"), prefix)
+		return ok && (suffix == "" || strings.HasPrefix(suffix, "/"))
+	case "RegularExpression":
+		return regexp.MustCompile(`^(?:` + value + `)$`).MatchString(path)
+	}
+	panic("unknown path match type " + typ)
+}
+
+// istioPathMatch is how Istio's AuthorizationPolicy matches a path of to.operation.paths: "*" is
+// any path, a trailing "*" a prefix, a leading "*" a suffix, anything else an exact string
+// (istio.io/latest/docs/reference/config/security/authorization-policy/, Operation.paths).
+func istioPathMatch(pattern, path string) bool {
+	switch {
+	case pattern == "*":
+		return true
+	case strings.HasSuffix(pattern, "*"):
+		return strings.HasPrefix(path, strings.TrimSuffix(pattern, "*"))
+	case strings.HasPrefix(pattern, "*"):
+		return strings.HasSuffix(path, strings.TrimPrefix(pattern, "*"))
+	}
+	return pattern == path
+}
+
+// TestLinkerdPathsMeanWhatIstioPathsMean replays request paths through the proxy's matching of the
+// rendered HTTPRoute matches and through Istio's matching of the profile's paths: Linkerd must
+// admit exactly the paths Istio admits, never one more (and never one fewer).
+func TestLinkerdPathsMeanWhatIstioPathsMean(t *testing.T) {
+	requests := []string{"/", "/api", "/api/", "/api/v1", "/api/v1/", "/api//x", "/apis", "/apix/y", "/v1.0/x", "/v1x0/x",
+		"/healthz", "/healthz/", "/healthz/x", "/a*b/c", "/ab/c", "/aXb/c", "/other"}
+	for _, pattern := range []string{"/api/*", "/api/v1/*", "/healthz", "/*", "/v1.0/*", "/a*b/*"} {
+		t.Run(pattern, func(t *testing.T) {
+			g := NewWithT(t)
+			r := &renderer{p: lkProfile(), opts: DefaultOptions()}
+			matches := r.linkerdMatches(&v1alpha1.RuleTarget{Paths: []string{pattern}}, newPath("spec", "to"))
+			g.Expect(r.errs).To(BeEmpty())
+			g.Expect(r.unsupported).To(BeEmpty())
+			g.Expect(matches).To(HaveLen(1))
+			pm := matches[0]["path"].(map[string]any)
+			for _, req := range requests {
+				g.Expect(linkerdProxyPathMatch(pm["type"].(string), pm["value"].(string), req)).To(Equal(istioPathMatch(pattern, req)),
+					"request %s against %s rendered as %s %q", req, pattern, pm["type"], pm["value"])
+			}
+		})
+	}
+}
+
+// TestLinkerdProxyPathMatchFollowsTheProxy checks the test's model of the proxy against the cases
+// of the proxy's own test path_prefix: PathPrefix /foo/ matches /foo (why /api/* is not rendered
+// as PathPrefix /api/).
+func TestLinkerdProxyPathMatchFollowsTheProxy(t *testing.T) {
+	g := NewWithT(t)
+	for _, prefix := range []string{"/", "/foo", "/foo/"} {
+		for _, path := range []string{"/foo", "/foo/", "/foo/bar", "/foo/bar/qux"} {
+			g.Expect(linkerdProxyPathMatch("PathPrefix", prefix, path)).To(BeTrue(), "%s must match %s", prefix, path)
+		}
+		g.Expect(linkerdProxyPathMatch("PathPrefix", prefix, "/foobar")).To(Equal(prefix == "/"), "%s against /foobar", prefix)
 	}
 }
 

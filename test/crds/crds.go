@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -40,13 +41,27 @@ const (
 	LinkerdChartDir = "charts/linkerd-crds"
 
 	// LinkerdChartEnv, when set, names a charts/linkerd-crds directory LinkerdCRDs reads instead
-	// of the pinned module (a linkerd2 checkout, for trying another Linkerd version).
+	// of the pinned module (a linkerd2 checkout, for trying another Linkerd version). The
+	// Makefile sets it to ../shared/linkerd-crds when that directory exists.
 	LinkerdChartEnv = "MESHGUARD_LINKERD_CRDS_CHART"
+
+	// SkipLinkerdEnv, set to 1, is the only way to run the tests (and make run-local) without
+	// Linkerd's CRDs: without it, a missing chart fails them instead of skipping Linkerd quietly.
+	SkipLinkerdEnv = "MESHGUARD_SKIP_LINKERD"
+
+	// LinkerdHint says how to provide Linkerd's CRDs; it ends every "unavailable" error.
+	LinkerdHint = "set " + LinkerdChartEnv + " to the charts/linkerd-crds directory of linkerd2 " +
+		LinkerdVersion + " (make uses ../shared/linkerd-crds when it exists), or " + SkipLinkerdEnv +
+		"=1 to run without Linkerd on purpose"
 )
 
-// ErrLinkerdUnavailable is returned (wrapped, with the go command's message) when the pinned
-// linkerd2 module cannot be downloaded, for example because the module proxy does not serve it.
+// ErrLinkerdUnavailable is returned (wrapped, with the go command's message and LinkerdHint) when
+// the pinned linkerd2 module cannot be downloaded, for example because the module proxy does not
+// serve it, and no chart directory is named.
 var ErrLinkerdUnavailable = errors.New("linkerd2 module not available")
+
+// SkipLinkerd reports whether MESHGUARD_SKIP_LINKERD=1 asks to go on without Linkerd's CRDs.
+func SkipLinkerd() bool { return os.Getenv(SkipLinkerdEnv) == "1" }
 
 // IstioCRDs returns Istio's CRDs from the istio.io/api module that meshguard's go.mod requires.
 // It must run inside meshguard's module (any package directory, as `go test` does); the module
@@ -77,8 +92,34 @@ func LinkerdCRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 			return nil, err
 		}
 		chart = filepath.Join(dir, filepath.FromSlash(LinkerdChartDir))
+	} else if err := checkChartSource(chart); err != nil {
+		return nil, err
 	}
 	return LinkerdCRDsFromChart(chart)
+}
+
+// commitRE finds a full git commit hash in a chart's SOURCE.md.
+var commitRE = regexp.MustCompile(`\b[0-9a-f]{40}\b`)
+
+// checkChartSource refuses a chart copy whose SOURCE.md (written beside a copied chart, as in
+// ../shared/linkerd-crds) names another linkerd2 commit than LinkerdVersion, so that the copy the
+// Makefile picks up can never silently test other CRDs than the pinned ones. A chart without
+// SOURCE.md (a linkerd2 checkout, to try another version) is taken as it is.
+func checkChartSource(chart string) error {
+	b, err := os.ReadFile(filepath.Join(chart, "SOURCE.md"))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	pin := LinkerdVersion[strings.LastIndex(LinkerdVersion, "-")+1:]
+	commit := commitRE.FindString(string(b))
+	if commit != "" && !strings.HasPrefix(commit, pin) {
+		return fmt.Errorf("%s=%s holds linkerd2 commit %s (its SOURCE.md), but test/crds pins %s (%s): update the copy or the pin",
+			LinkerdChartEnv, chart, commit, LinkerdVersion, pin)
+	}
+	return nil
 }
 
 // LinkerdCRDsFromChart resolves the templates of a linkerd-crds chart directory (with Chart.yaml,
@@ -265,7 +306,7 @@ func downloadModule(module, version string) (string, error) {
 			msg = err.Error()
 		}
 		if module == LinkerdModule {
-			return "", fmt.Errorf("%w: go mod download %s@%s: %s", ErrLinkerdUnavailable, module, version, msg)
+			return "", fmt.Errorf("%w: go mod download %s@%s: %s; %s", ErrLinkerdUnavailable, module, version, strings.TrimSpace(msg), LinkerdHint)
 		}
 		return "", fmt.Errorf("go mod download %s@%s: %s", module, version, msg)
 	}

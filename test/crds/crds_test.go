@@ -52,12 +52,13 @@ func TestIstioCRDs(t *testing.T) {
 	}
 }
 
-// linkerdCRDs skips the test when the pinned linkerd2 module cannot be downloaded here.
+// linkerdCRDs fails the test when Linkerd's CRDs cannot be had, unless MESHGUARD_SKIP_LINKERD=1
+// asks to skip it: a Linkerd test is never skipped silently.
 func linkerdCRDs(t *testing.T) []*apiextensionsv1.CustomResourceDefinition {
 	t.Helper()
 	crds, err := LinkerdCRDs()
-	if errors.Is(err, ErrLinkerdUnavailable) {
-		t.Skipf("Linkerd %s cannot be downloaded here (set %s to a linkerd2 charts/linkerd-crds directory to run this test): %v", LinkerdVersion, LinkerdChartEnv, err)
+	if errors.Is(err, ErrLinkerdUnavailable) && SkipLinkerd() {
+		t.Skipf("%s=1: Linkerd's CRDs not checked: %v", SkipLinkerdEnv, err)
 	}
 	NewWithT(t).Expect(err).NotTo(HaveOccurred())
 	return crds
@@ -215,7 +216,7 @@ func TestRenderedObjectsMatchTheMeshCRDs(t *testing.T) {
 	all := istio
 	linkerd, err := LinkerdCRDs()
 	haveLinkerd := err == nil
-	if !haveLinkerd && !errors.Is(err, ErrLinkerdUnavailable) {
+	if !haveLinkerd && !(errors.Is(err, ErrLinkerdUnavailable) && SkipLinkerd()) {
 		t.Fatal(err)
 	}
 	all = append(all, linkerd...)
@@ -257,7 +258,7 @@ func TestRenderedObjectsMatchTheMeshCRDs(t *testing.T) {
 	if haveLinkerd {
 		g.Expect(checked).To(HaveKey("policy.linkerd.io"), "no Linkerd object was checked")
 	} else {
-		t.Logf("Linkerd objects not checked: Linkerd %s cannot be downloaded here", LinkerdVersion)
+		t.Logf("%s=1: Linkerd objects not checked", SkipLinkerdEnv)
 	}
 }
 
@@ -277,4 +278,42 @@ func TestWriteAll(t *testing.T) {
 		_, serr := os.Stat(filepath.Join(dir, "servers.policy.linkerd.io.yaml"))
 		g.Expect(serr).NotTo(HaveOccurred())
 	}
+}
+
+func TestAChartCopyMustBeOfThePinnedCommit(t *testing.T) {
+	pin := LinkerdVersion[strings.LastIndex(LinkerdVersion, "-")+1:]
+	tests := []struct {
+		name    string
+		source  string // SOURCE.md; "" for none
+		wantErr string
+	}{
+		{name: "a copy of the pinned commit is taken", source: "charts/linkerd-crds at commit " + pin + "0123456789abcdef0123456789ab\n"},
+		{name: "a copy of another commit is refused, naming both", source: "at commit 0123456789abcdef0123456789abcdef01234567\n",
+			wantErr: "holds linkerd2 commit 0123456789abcdef0123456789abcdef01234567 (its SOURCE.md), but test/crds pins " + LinkerdVersion},
+		{name: "a checkout without SOURCE.md (to try another version) is taken as it is"},
+		{name: "a SOURCE.md that names no commit is taken as it is", source: "copied by hand\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			dir := t.TempDir()
+			if tt.source != "" {
+				g.Expect(os.WriteFile(filepath.Join(dir, "SOURCE.md"), []byte(tt.source), 0o644)).To(Succeed())
+			}
+			err := checkChartSource(dir)
+			if tt.wantErr == "" {
+				g.Expect(err).NotTo(HaveOccurred())
+				return
+			}
+			g.Expect(err).To(MatchError(ContainSubstring(tt.wantErr)))
+		})
+	}
+}
+
+func TestTheSharedChartCopyIsOfThePinnedCommit(t *testing.T) {
+	dir := os.Getenv(LinkerdChartEnv)
+	if dir == "" {
+		t.Skipf("%s is not set: the chart comes from the pinned module", LinkerdChartEnv)
+	}
+	NewWithT(t).Expect(checkChartSource(dir)).To(Succeed())
 }

@@ -9,6 +9,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel"
+	structuraldefaulting "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
 	apiservervalidation "k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -63,8 +64,10 @@ func NewValidator(crds ...*apiextensionsv1.CustomResourceDefinition) (*Validator
 	return v, nil
 }
 
-// Validate returns what the API server would refuse in obj, or drop from it; nil when it would
-// store obj as it is.
+// Validate returns what the API server would refuse in obj, drop from it, or add to it by
+// defaulting; nil when it would store obj as it is. A defaulted field matters as much as a dropped
+// one: meshguard compares live objects with what it rendered field by field, so a field the API
+// server adds would read as drift forever (render writes defaults itself).
 func (v *Validator) Validate(obj *unstructured.Unstructured) field.ErrorList {
 	gvk := obj.GroupVersionKind()
 	vs, ok := v.versions[gvk]
@@ -83,7 +86,47 @@ func (v *Validator) Validate(obj *unstructured.Unstructured) field.ErrorList {
 	for _, p := range pruned {
 		errs = append(errs, field.Forbidden(field.NewPath(p), "unknown field: the API server would drop it"))
 	}
+	defaulted := obj.DeepCopy().UnstructuredContent()
+	structuraldefaulting.Default(defaulted, vs.structural)
+	for _, p := range addedFields("", obj.UnstructuredContent(), defaulted) {
+		errs = append(errs, field.Required(field.NewPath(p), "the API server would default it: render must write it, or it reads as drift"))
+	}
 	return errs
+}
+
+// addedFields lists the paths of fields that are in after but not in before (defaulting only
+// adds fields), walking maps and lists of equal length.
+func addedFields(path string, before, after any) []string {
+	var out []string
+	switch a := after.(type) {
+	case map[string]any:
+		b, _ := before.(map[string]any)
+		keys := make([]string, 0, len(a))
+		for k := range a {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			bv, ok := b[k]
+			if !ok {
+				out = append(out, p)
+				continue
+			}
+			out = append(out, addedFields(p, bv, a[k])...)
+		}
+	case []any:
+		b, _ := before.([]any)
+		if len(b) == len(a) {
+			for i := range a {
+				out = append(out, addedFields(fmt.Sprintf("%s[%d]", path, i), b[i], a[i])...)
+			}
+		}
+	}
+	return out
 }
 
 func (v *Validator) kinds() []string {

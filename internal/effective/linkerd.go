@@ -1,0 +1,106 @@
+package effective
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/render"
+)
+
+const (
+	groupLinkerdPolicy = "policy.linkerd.io"
+	kindServer         = "Server"
+)
+
+// lkServer is a pod port a Server of the profile selects.
+type lkServer struct {
+	name   string
+	labels map[string]string
+	port   int64
+}
+
+// linkerdServers are the Servers the profile renders (mTLS overrides and rules), for judging
+// foreign Servers; nil when that part of the profile cannot be rendered.
+func linkerdServers(p *v1alpha1.MeshSecurityProfile, opts render.Options) []lkServer {
+	objs := renderPart(p, opts, func(s *v1alpha1.MeshSecurityProfileSpec) {
+		s.MTLS = p.Spec.MTLS
+		s.Authorization = p.Spec.Authorization
+	})
+	var out []lkServer
+	for _, o := range objs {
+		if o.GetKind() != kindServer {
+			continue
+		}
+		labels, _, _ := unstructured.NestedStringMap(o.Object, "spec", "podSelector", "matchLabels")
+		port, _, _ := unstructured.NestedInt64(o.Object, "spec", "port")
+		out = append(out, lkServer{name: o.GetName(), labels: labels, port: port})
+	}
+	return out
+}
+
+// linkerdServer judges a foreign Server. Linkerd gives a pod port to one Server only (Servers
+// "must not overlap: they must not select the same pod/port pairs", Linkerd's authorization policy
+// reference; its admission webhook refuses only identical selectors), so a foreign Server that
+// may select a pod port of one of the profile's Servers competes with it: if Linkerd picks the
+// foreign one, its accessPolicy and the policies that target it apply instead of the profile's.
+// It is reported whatever its accessPolicy. A selector may select the same pods unless the two
+// label sets contradict (same key, other value); matchExpressions and named ports cannot be
+// resolved without the pods, so they are taken as overlapping (fail closed). A Server that selects
+// ExternalWorkloads, not pods, competes with none.
+func (f *finder) linkerdServer(u *unstructured.Unstructured) []v1alpha1.ExternalPolicy {
+	var spec struct {
+		PodSelector *struct {
+			MatchLabels      map[string]string `json:"matchLabels"`
+			MatchExpressions []any             `json:"matchExpressions"`
+		} `json:"podSelector"`
+		Port         intstr.IntOrString `json:"port"`
+		AccessPolicy string             `json:"accessPolicy"`
+	}
+	if !decodeSpec(u, &spec) || spec.PodSelector == nil {
+		return nil
+	}
+	access := spec.AccessPolicy
+	if access == "" {
+		access = "deny"
+	}
+	var out []v1alpha1.ExternalPolicy
+	for _, s := range f.lkServers {
+		if spec.Port.Type == intstr.Int && int64(spec.Port.IntVal) != s.port {
+			continue
+		}
+		if len(spec.PodSelector.MatchExpressions) == 0 && labelsContradict(spec.PodSelector.MatchLabels, s.labels) {
+			continue
+		}
+		out = append(out, f.report(u, fmt.Sprintf(
+			"Server %s (port %d of pods %s): Linkerd applies one Server per pod port, and this one (port %s, accessPolicy %s) may select the same; its policies would apply instead of the profile's",
+			s.name, s.port, lkSelectorText(s.labels), spec.Port.String(), access)))
+	}
+	return out
+}
+
+// labelsContradict says whether no pod can carry both label sets.
+func labelsContradict(a, b map[string]string) bool {
+	for k, v := range a {
+		if w, ok := b[k]; ok && w != v {
+			return true
+		}
+	}
+	return false
+}
+
+func lkSelectorText(labels map[string]string) string {
+	if len(labels) == 0 {
+		return "(all)"
+	}
+	pairs := make([]string, 0, len(labels))
+	for k, v := range labels {
+		pairs = append(pairs, k+"="+v)
+	}
+	sort.Strings(pairs)
+	return strings.Join(pairs, ",")
+}
