@@ -56,6 +56,7 @@ func Find(p *v1alpha1.MeshSecurityProfile, foreign []*unstructured.Unstructured,
 		return nil
 	}
 	f := newFinder(p, opts)
+	f.meshMode = meshWideMode(foreign, f.root)
 	var out []v1alpha1.ExternalPolicy
 	for _, u := range foreign {
 		if u == nil || f.ownedByProfile(u) {
@@ -92,6 +93,9 @@ type finder struct {
 
 	// nsMode is the profile's namespace-wide mTLS mode.
 	nsMode mode
+	// meshMode is the mesh-wide mode a namespace-wide PeerAuthentication without a mode falls
+	// back to.
+	meshMode mode
 	// authz are the rules of the profile's rendered ALLOW AuthorizationPolicies, by ruleKey.
 	authz map[string]bool
 	// ingress and egress are the rules of the profile's rendered NetworkPolicies.
