@@ -621,7 +621,9 @@ metadata: {name: allow-all}
 spec: {rules: [{}]}`,
 		},
 		{
-			name:    "a Linkerd profile ignores Istio AuthorizationPolicies, and Linkerd's own kind is not Istio's",
+			// Linkerd's own AuthorizationPolicy is judged as Linkerd's (issue 9, point 8): one that
+			// targets the Namespace authorizes what defaultDeny denies.
+			name:    "a Linkerd profile ignores Istio AuthorizationPolicies, and judges Linkerd's own kind as Linkerd's",
 			profile: profile(withMesh(v1alpha1.MeshLinkerd), withAuthorization(true)),
 			objects: `
 apiVersion: security.istio.io/v1
@@ -633,6 +635,8 @@ apiVersion: policy.linkerd.io/v1alpha1
 kind: AuthorizationPolicy
 metadata: {name: linkerd-policy}
 spec: {targetRef: {kind: Namespace, name: shop}, requiredAuthenticationRefs: []}`,
+			want: []v1alpha1.ExternalPolicy{{APIVersion: "policy.linkerd.io/v1alpha1", Kind: "AuthorizationPolicy", Name: "linkerd-policy",
+				Weakens: "authorization: authorizes any client on every Server of the namespace"}},
 		},
 		{
 			name:    "an Istio profile ignores Linkerd AuthorizationPolicies",
