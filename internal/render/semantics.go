@@ -306,3 +306,34 @@ func hasNetworkPort(ports []v1alpha1.NetworkPort, port int32) bool {
 	}
 	return false
 }
+
+// LinkerdPolicyAdmitsMore says whether Linkerd's default inbound policy got admits some
+// connection that want refuses (linkerd.io/2/reference/authorization-policy, "Default
+// policies"): deny admits nothing; all-authenticated admits mTLS clients from anywhere,
+// cluster-authenticated only from the cluster networks; all-unauthenticated admits everything,
+// cluster-unauthenticated everything from the cluster networks; audit admits everything. An
+// unknown policy is taken to admit everything.
+func LinkerdPolicyAdmitsMore(got, want string) bool {
+	type access struct{ none, authenticated, clusterOnly bool }
+	read := func(p string) access {
+		switch p {
+		case linkerdDeny:
+			return access{none: true}
+		case linkerdAllAuthenticated:
+			return access{authenticated: true}
+		case "cluster-authenticated":
+			return access{authenticated: true, clusterOnly: true}
+		case "cluster-unauthenticated":
+			return access{clusterOnly: true}
+		}
+		return access{}
+	}
+	g, w := read(got), read(want)
+	switch {
+	case g.none:
+		return false
+	case w.none:
+		return true
+	}
+	return (w.authenticated && !g.authenticated) || (w.clusterOnly && !g.clusterOnly)
+}
