@@ -53,6 +53,7 @@ func run() int {
 	flag.IntVar(&workers, "max-concurrent-reconciles", 4, "profiles reconciled in parallel")
 	flag.StringVar(&opts.TrustDomain, "trust-domain", opts.TrustDomain, "mesh trust domain for workload identities when a profile sets none")
 	flag.StringVar(&opts.IstioNamespace, "istio-namespace", opts.IstioNamespace, "namespace of istiod and the Istio CA")
+	flag.StringVar(&opts.IstioRootNamespace, "istio-root-namespace", "", "Istio's meshConfig.rootNamespace, whose policies are mesh-wide (default: --istio-namespace); profiles there are refused")
 	flag.StringVar(&opts.LinkerdNamespace, "linkerd-namespace", opts.LinkerdNamespace, "namespace of the Linkerd control plane")
 	flag.DurationVar(&certRecheck, "certificate-recheck-interval", controllers.DefaultCertificateRecheck, "longest time between two checks of the mesh CA certificates (CA Secrets are not watched)")
 	zapOpts := zap.Options{}

@@ -21,14 +21,18 @@ func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *
 		namespace string
 	}
 	scopes := []scope{{gvkNetworkPolicy, p.Namespace}}
+	root := r.istioRootNamespace()
 	if p.Spec.Mesh != v1alpha1.MeshLinkerd {
-		root := r.RenderOptions.IstioNamespace
 		scopes = append(scopes,
 			scope{gvkPeerAuthentication, p.Namespace}, scope{gvkIstioAuthzPolicy, p.Namespace},
-			scope{gvkIstioAuthzPolicy, root}, scope{gvkPeerAuthentication, root})
+			scope{gvkRequestAuthentication, p.Namespace},
+			scope{gvkIstioAuthzPolicy, root}, scope{gvkPeerAuthentication, root}, scope{gvkRequestAuthentication, root})
 	} else {
-		// Linkerd gives a pod port to one Server: a foreign one may take the profile's.
-		scopes = append(scopes, scope{gvkLinkerdServer, p.Namespace})
+		// Linkerd's policy objects only act in their own namespace.
+		scopes = append(scopes,
+			scope{gvkLinkerdServer, p.Namespace}, scope{gvkLinkerdAuthzPolicy, p.Namespace},
+			scope{gvkLinkerdMeshTLSAuthn, p.Namespace}, scope{gvkLinkerdNetworkAuthn, p.Namespace},
+			scope{gvkLinkerdHTTPRoute, p.Namespace})
 	}
 	var foreign []*unstructured.Unstructured
 	for _, s := range scopes {
@@ -45,5 +49,14 @@ func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *
 			}
 		}
 	}
-	return effective.Find(p, foreign, effective.Options{IstioRootNamespace: r.RenderOptions.IstioNamespace, Render: r.RenderOptions}), nil
+	return effective.Find(p, foreign, effective.Options{IstioRootNamespace: root, Render: r.RenderOptions}), nil
+}
+
+// istioRootNamespace is Istio's meshConfig.rootNamespace: --istio-root-namespace, else the Istio
+// namespace.
+func (r *MeshSecurityProfileReconciler) istioRootNamespace() string {
+	if r.RenderOptions.IstioRootNamespace != "" {
+		return r.RenderOptions.IstioRootNamespace
+	}
+	return r.RenderOptions.IstioNamespace
 }

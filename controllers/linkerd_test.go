@@ -87,7 +87,7 @@ var _ = Describe("Linkerd default inbound policy on the Namespace", Ordered, fun
 		p := profile(ns, "p", withMesh(v1alpha1.MeshLinkerd), withMTLS(v1alpha1.MTLSStrict))
 		Expect(k8s.Create(ctx, p)).To(Succeed())
 		Eventually(condition(p, v1alpha1.ConditionPoliciesApplied)).Should(Equal("False/RestartRequired"))
-		Expect(getProfile(p).Status.Resources).To(ContainElement(HaveField("Message", ContainSubstring("web-0 (all-unauthenticated)"))))
+		Expect(getProfile(p).Status.Resources).To(ContainElement(HaveField("Message", ContainSubstring("web-0 (all-unauthenticated, from its proxy environment)"))))
 		Expect(namespaceAnnotation(ns, inboundPolicy)()).To(Equal("all-authenticated"))
 	})
 

@@ -117,6 +117,9 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 		return ctrl.Result{}, nil
 	}
 
+	// Warnings: where the mesh is stricter than the profile reads; said in PoliciesApplied.
+	obs.warnings = res.Warnings
+
 	// Apply creates or restores each desired object, leaving objects it does not own untouched.
 	obs.rows = r.applyAll(ctx, p, res.Objects)
 	if row := r.applyNamespaceAnnotations(ctx, p, res.NamespaceAnnotations); row != nil {

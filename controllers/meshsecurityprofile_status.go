@@ -21,6 +21,7 @@ type observation struct {
 	governedBy  string
 	invalid     error
 	unsupported []string
+	warnings    []string
 	rows        []childResult
 	applyErrs   []error
 	certs       *certs.Report
@@ -83,6 +84,10 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 	}
 
 	applied := policiesApplied(o)
+	if len(o.warnings) > 0 {
+		// The mesh enforces these parts more strictly than the profile reads: never silent.
+		applied.msg += "; warnings: " + strings.Join(o.warnings, "; ")
+	}
 	set(v1alpha1.ConditionPoliciesApplied, applied.status, applied.reason, applied.msg)
 	inSync := inSyncCondition(o)
 	set(v1alpha1.ConditionInSync, inSync.status, inSync.reason, inSync.msg)
@@ -109,6 +114,9 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 	}
 
 	ready := summarise(p.Status.Conditions, applied, inSync)
+	if ready.status == metav1.ConditionTrue && len(o.warnings) > 0 {
+		ready.msg += fmt.Sprintf("; %d warnings where the mesh is stricter than the profile reads (see PoliciesApplied)", len(o.warnings))
+	}
 	set(v1alpha1.ConditionReady, ready.status, ready.reason, ready.msg)
 }
 

@@ -106,6 +106,21 @@ func TestReadyIgnoresCertificatesExpiringSoon(t *testing.T) {
 	g.Expect(meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionFalse), "a CA that cannot be read fails closed")
 }
 
+// Where the mesh enforces a profile more strictly than it reads (issue 9: HTTP-only Deny rules on
+// TCP, Allow by identity under Disable, Linkerd ports), the profile stays Ready but says so.
+func TestRenderWarningsAreSaidInPoliciesAppliedAndReady(t *testing.T) {
+	g := NewWithT(t)
+	p := &v1alpha1.MeshSecurityProfile{}
+	rows := []childResult{row("AuthorizationPolicy", "p-rule-x", v1alpha1.ResourceInSync)}
+	applyStatus(p, &observation{rows: rows, warnings: []string{"spec.authorization.rules[x].to: also denies TCP"}})
+	applied := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionPoliciesApplied)
+	g.Expect(applied.Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(applied.Message).To(ContainSubstring("warnings: spec.authorization.rules[x].to: also denies TCP"))
+	ready := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady)
+	g.Expect(ready.Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(ready.Message).To(ContainSubstring("1 warnings"))
+}
+
 func TestCorrectionRecordsSurviveLaterReconciles(t *testing.T) {
 	g := NewWithT(t)
 	p := &v1alpha1.MeshSecurityProfile{}

@@ -87,7 +87,8 @@ func (r *MeshSecurityProfileReconciler) applyNamespaceAnnotations(ctx context.Co
 	res.row.State = v1alpha1.ResourceInSync
 	if stale := r.podsWithOlderPolicy(ctx, p.Namespace, want[render.LinkerdDefaultInboundPolicyAnnotation]); len(stale) > 0 {
 		res.row.State = v1alpha1.ResourcePending
-		res.row.Message = fmt.Sprintf("meshed pods started with another default inbound policy and keep it until restarted: %s", list(stale))
+		res.row.Message = fmt.Sprintf("meshed pods run with a default inbound policy that admits more than %s until they are restarted (or, if their workload sets its own config.linkerd.io/default-inbound-policy, until it is removed): %s",
+			want[render.LinkerdDefaultInboundPolicyAnnotation], list(stale))
 		res.restartNeeded = true
 	}
 	return res
@@ -147,8 +148,8 @@ func (r *MeshSecurityProfileReconciler) patchFinalizer(ctx context.Context, p *v
 	return nil
 }
 
-// podsWithOlderPolicy lists running meshed pods whose proxy was started with another default
-// inbound policy than the namespace now has (and that do not set their own).
+// podsWithOlderPolicy lists running meshed pods whose default inbound policy admits more than
+// the namespace's now does.
 func (r *MeshSecurityProfileReconciler) podsWithOlderPolicy(ctx context.Context, namespace, policy string) []string {
 	if policy == "" {
 		return nil
@@ -157,21 +158,40 @@ func (r *MeshSecurityProfileReconciler) podsWithOlderPolicy(ctx context.Context,
 	if err := r.APIReader.List(ctx, &pods, client.InNamespace(namespace), client.HasLabels{"linkerd.io/control-plane-ns"}); err != nil {
 		return nil
 	}
-	var stale []string
-	for _, pod := range pods.Items {
-		if pod.DeletionTimestamp != nil || pod.Annotations[render.LinkerdDefaultInboundPolicyAnnotation] != "" {
+	return looserPods(pods.Items, policy)
+}
+
+// looserPods names the pods whose default inbound policy admits more than want, with their
+// policy. Linkerd's proxy injector copies the namespace's config.linkerd.io/default-inbound-policy
+// onto each pod it injects, and the policy controller reads the pod's annotation (else the
+// namespace's): a pod keeps the value it was injected with until it is recreated, and a
+// workload can set its own. So the pod's annotation is its policy, else the proxy's environment
+// variable, which the injector fills from it. A pod stricter than the profile is not listed: it
+// fails closed (it picks the profile's policy up at its next restart, unless it sets its own).
+func looserPods(pods []corev1.Pod, want string) []string {
+	var out []string
+	for _, pod := range pods {
+		if pod.DeletionTimestamp != nil {
 			continue
 		}
-		for _, c := range pod.Spec.Containers {
-			for _, e := range c.Env {
-				if e.Name == linkerdProxyPolicyEnv && e.Value != policy {
-					stale = append(stale, fmt.Sprintf("%s (%s)", pod.Name, e.Value))
+		got, source := pod.Annotations[render.LinkerdDefaultInboundPolicyAnnotation], "annotation"
+		if got == "" {
+			source = "proxy environment"
+			for _, c := range pod.Spec.Containers {
+				for _, e := range c.Env {
+					if e.Name == linkerdProxyPolicyEnv {
+						got = e.Value
+					}
 				}
 			}
 		}
+		if got == "" || got == want || !render.LinkerdPolicyAdmitsMore(got, want) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s (%s, from its %s)", pod.Name, got, source))
 	}
-	sort.Strings(stale)
-	return stale
+	sort.Strings(out)
+	return out
 }
 
 func managerOf(ns *corev1.Namespace, key string) string {

@@ -71,6 +71,13 @@ type ServiceAccountRef string
 // +kubebuilder:validation:XValidation:rule="!(self.mesh == 'Linkerd' && has(self.requestAuthentication))",message="requestAuthentication (JWT) is not supported when mesh is Linkerd: Linkerd has no request authentication"
 // +kubebuilder:validation:XValidation:rule="!(self.mesh == 'Linkerd' && has(self.authorization) && has(self.authorization.rules) && self.authorization.rules.exists(r, has(r.from) && has(r.from.requestPrincipals) && size(r.from.requestPrincipals) > 0))",message="authorization.rules[].from.requestPrincipals is not supported when mesh is Linkerd: Linkerd has no JWT principals"
 // +kubebuilder:validation:XValidation:rule="!(self.mesh == 'Linkerd' && has(self.authorization) && has(self.authorization.rules) && self.authorization.rules.exists(r, has(r.action) && r.action == 'Deny'))",message="authorization.rules[].action Deny is not supported when mesh is Linkerd: Linkerd policies only allow"
+// Istio matches namespaces and service accounts (principals) only on mutual TLS connections: a
+// plaintext request carries no identity, so a DENY rule by identity never matches it and the
+// request is let through (ISTIO-SECURITY-2021-004, istio.io/latest/news/security/istio-security-2021-004;
+// "Note: ... principals ... only available with mutual TLS enabled" in the AuthorizationPolicy
+// reference). Overrides that weaken mTLS for some workloads are refused by render (it needs the
+// selectors), this rule refuses the namespace-wide case at admission.
+// +kubebuilder:validation:XValidation:rule="!(has(self.mtls) && has(self.mtls.mode) && self.mtls.mode != 'Strict' && has(self.authorization) && has(self.authorization.rules) && self.authorization.rules.exists(r, has(r.action) && r.action == 'Deny' && has(r.from) && ((has(r.from.namespaces) && size(r.from.namespaces) > 0) || (has(r.from.serviceAccounts) && size(r.from.serviceAccounts) > 0))))",fieldPath=".authorization.rules",message="a Deny rule by from.namespaces or from.serviceAccounts needs mtls.mode Strict: Istio only sees the identity of mutual TLS connections, so plaintext from those senders would not be denied (ISTIO-SECURITY-2021-004)"
 type MeshSecurityProfileSpec struct {
 	// mesh is the service mesh whose security objects are generated: Istio or Linkerd.
 	// +kubebuilder:default=Istio
@@ -357,10 +364,14 @@ type RuleTarget struct {
 	// +optional
 	Methods []string `json:"methods,omitempty"`
 
-	// paths are HTTP paths; a trailing or leading * matches a prefix or suffix, for example /api/*.
+	// paths are HTTP paths; a trailing or leading * matches a prefix or suffix, for example /api/*,
+	// and * alone matches every path. A * anywhere else is refused: Istio reads it as a literal
+	// character (AuthorizationPolicy reference, "Operation": "exact match, prefix match, suffix
+	// match and presence match"), so /users/*/delete would match no real request.
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MaxLength=1024
 	// +kubebuilder:validation:items:Pattern=`^(/|\*)`
+	// +kubebuilder:validation:items:XValidation:rule="self == '*' || ((size(self) <= 2 || !self.substring(1, size(self) - 1).contains('*')) && !(size(self) > 1 && self.startsWith('*') && self.endsWith('*')))",message="* may only be the whole path, its first character (suffix match) or its last (prefix match), for example /api/* or *.json"
 	// +listType=set
 	// +optional
 	Paths []string `json:"paths,omitempty"`

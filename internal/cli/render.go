@@ -44,6 +44,8 @@ would generate for them, as YAML documents in a stable order (apiVersion, kind, 
 FILE is a YAML or JSON file with one or more documents separated by ---, a directory (its
 *.yaml, *.yml and *.json files), or - for standard input. Documents of other kinds are skipped.
 Errors are printed on stderr as <file>: <kind>/<name>: <field>: <message>, and the exit code is 1.
+Warnings (where the mesh enforces a profile more strictly than it reads) are printed on stderr as
+<file>: <kind>/<name>: warning: <field>: <message>; they do not change the exit code.
 
 Flags:
 `
@@ -76,6 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	fs.StringVarP(&o.namespace, "namespace", "n", "", `namespace of the profiles whose manifest sets none (default "default"); a manifest that sets another is an error, as with kubectl`)
 	fs.StringVar(&o.render.TrustDomain, "trust-domain", o.render.TrustDomain, "mesh trust domain, unless a profile sets spec.trustDomain")
 	fs.StringVar(&o.render.IstioNamespace, "istio-namespace", o.render.IstioNamespace, "namespace where istiod runs")
+	fs.StringVar(&o.render.IstioRootNamespace, "istio-root-namespace", "", "Istio's meshConfig.rootNamespace (default: --istio-namespace); profiles there are refused")
 	fs.StringVar(&o.render.LinkerdNamespace, "linkerd-namespace", o.render.LinkerdNamespace, "namespace of the Linkerd control plane")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -290,6 +293,9 @@ func (c *command) object(src, where string, obj *unstructured.Unstructured) {
 			c.errorf("%s: not supported by %s: %s", prefix, p.Spec.Mesh, u)
 		}
 		return
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(c.stderr, "%s: warning: %s\n", prefix, w)
 	}
 	if err := c.print(src, p, res); err != nil {
 		c.errorf("%s: %v", prefix, err)

@@ -115,7 +115,9 @@ func TestAValidIstioProfileRendersAsYAMLDocumentsOfTheExpectedKinds(t *testing.T
 	path := writeFile(t, t.TempDir(), "profile.yaml", designProfile(t))
 	r := renderReal(t, "", "-f", path)
 	g.Expect(r.code).To(Equal(ExitOK), r.stderr)
-	g.Expect(r.stderr).To(BeEmpty())
+	// The design profile requires tokens: its only stderr line is the warning that this also
+	// denies plain TCP connections.
+	g.Expect(strings.Split(strings.TrimSpace(r.stderr), "\n")).To(ConsistOf(ContainSubstring("warning: spec.requestAuthentication.requireToken")))
 	g.Expect(r.stdout).To(HavePrefix("---\n# Source: " + path + "\n# MeshSecurityProfile default/baseline: mesh Istio, enforcement Enforce,"))
 
 	objs := documents(g, r.stdout)
@@ -278,6 +280,29 @@ func TestFieldsTheMeshCannotExpressExitOne(t *testing.T) {
 	g.Expect(r.code).To(Equal(ExitInvalid))
 	g.Expect(r.stdout).To(BeEmpty())
 	g.Expect(r.stderr).To(Equal("<stdin>: MeshSecurityProfile/p: not supported by Linkerd: spec.authorization.rules[0].action: Linkerd has no deny policies\n"))
+}
+
+func TestWarningsArePrintedOnStandardErrorAndKeepTheExitCode(t *testing.T) {
+	g := NewWithT(t)
+	r := renderReal(t, manifest("p", "shop", `spec:
+  authorization:
+    rules:
+    - name: no-delete
+      action: Deny
+      to: {methods: [DELETE]}
+`), "-f", "-")
+	g.Expect(r.code).To(Equal(ExitOK), r.stderr)
+	g.Expect(r.stderr).To(HavePrefix("<stdin>: MeshSecurityProfile/p: warning: spec.authorization.rules[no-delete].to: a Deny rule with methods or paths and no ports also denies every non-HTTP (TCP) connection"))
+	g.Expect(r.stdout).To(ContainSubstring("kind: AuthorizationPolicy"))
+}
+
+func TestProfilesInTheMeshRootAndControlPlaneNamespacesAreRefused(t *testing.T) {
+	for _, ns := range []string{"istio-system", "linkerd", "mesh-root"} {
+		g := NewWithT(t)
+		r := renderReal(t, manifest("p", ns, ""), "-f", "-", "--istio-root-namespace", "mesh-root")
+		g.Expect(r.code).To(Equal(ExitInvalid), ns)
+		g.Expect(r.stderr).To(ContainSubstring("metadata.namespace: Forbidden: a profile cannot govern namespace %q", ns))
+	}
 }
 
 func TestRenderErrorsNameTheFieldLikeValidationErrors(t *testing.T) {

@@ -43,8 +43,10 @@ type Options struct {
 // by kind, name and what they weaken. An object may appear once per part of the profile it
 // weakens (a NetworkPolicy that opens both ingress and egress appears twice).
 //
-// foreign are live PeerAuthentications, AuthorizationPolicies (security.istio.io), Servers
-// (policy.linkerd.io) and NetworkPolicies (networking.k8s.io) of the profile's namespace and of the Istio root namespace
+// foreign are live PeerAuthentications, RequestAuthentications, AuthorizationPolicies
+// (security.istio.io), Linkerd's Servers, AuthorizationPolicies, HTTPRoutes,
+// MeshTLSAuthentications and NetworkAuthentications (policy.linkerd.io) and NetworkPolicies
+// (networking.k8s.io) of the profile's namespace and of the Istio root namespace
 // that the profile does not control; objects of other kinds or namespaces are ignored. Objects
 // the profile does control are skipped as well: those with a controller ownerReference to the
 // profile's UID, and those of the profile's namespace labelled as generated for it. An object
@@ -56,6 +58,15 @@ func Find(p *v1alpha1.MeshSecurityProfile, foreign []*unstructured.Unstructured,
 		return nil
 	}
 	f := newFinder(p, opts)
+	f.meshMode = meshWideMode(foreign, f.root)
+	// Linkerd authentications are judged through the AuthorizationPolicies that require them.
+	authns := map[string]*unstructured.Unstructured{}
+	for _, u := range foreign {
+		if u != nil && !f.ownedByProfile(u) && f.namespaceOf(u) == p.Namespace && (u.GetKind() == kindMeshTLSAuthn || u.GetKind() == kindNetworkAuthn) {
+			authns[u.GetKind()+"/"+u.GetName()] = u
+		}
+	}
+	routeParents := linkerdRouteParents(foreign, p.Namespace)
 	var out []v1alpha1.ExternalPolicy
 	for _, u := range foreign {
 		if u == nil || f.ownedByProfile(u) {
@@ -74,8 +85,15 @@ func Find(p *v1alpha1.MeshSecurityProfile, foreign []*unstructured.Unstructured,
 			out = append(out, f.peerAuthentication(u)...)
 		case gvk.Group == groupIstioSecurity && gvk.Kind == kindAuthorizationPolicy && f.istio:
 			out = append(out, f.authorizationPolicy(u)...)
+		case gvk.Group == groupIstioSecurity && gvk.Kind == kindRequestAuthentication && f.istio:
+			out = append(out, f.requestAuthentication(u)...)
 		case gvk.Group == groupLinkerdPolicy && gvk.Kind == kindServer && !f.istio && ns == p.Namespace:
+			// One Server per pod port: it competes with the profile's Servers (linkerd.go), and
+			// elsewhere replaces the namespace default (linkerdpolicy.go).
 			out = append(out, f.linkerdServer(u)...)
+			out = append(out, f.linkerdForeignServer(u)...)
+		case gvk.Group == groupLinkerd && gvk.Kind == kindAuthorizationPolicy && f.linkerd != nil && ns == p.Namespace:
+			out = append(out, f.linkerdAuthorizationPolicy(u, authns, routeParents)...)
 		case gvk.Group == groupNetworking && gvk.Kind == kindNetworkPolicy && ns == p.Namespace:
 			// A NetworkPolicy only selects pods of its own namespace.
 			out = append(out, f.networkPolicy(u)...)
@@ -92,12 +110,17 @@ type finder struct {
 
 	// nsMode is the profile's namespace-wide mTLS mode.
 	nsMode mode
+	// meshMode is the mesh-wide mode a namespace-wide PeerAuthentication without a mode falls
+	// back to.
+	meshMode mode
 	// authz are the rules of the profile's rendered ALLOW AuthorizationPolicies, by ruleKey.
 	authz map[string]bool
-	// ingress and egress are the rules of the profile's rendered NetworkPolicies.
-	ingress, egress []netRule
+	// linkerd is what the profile's rendered Linkerd objects declare; nil for Istio.
+	linkerd *linkerdIntent
 	// lkServers are the pod ports the profile's rendered Linkerd Servers select.
 	lkServers []lkServer
+	// ingress and egress are the rules of the profile's rendered NetworkPolicies.
+	ingress, egress []netRule
 }
 
 func newFinder(p *v1alpha1.MeshSecurityProfile, opts Options) *finder {
@@ -120,6 +143,9 @@ func newFinder(p *v1alpha1.MeshSecurityProfile, opts Options) *finder {
 	}
 	if !f.istio {
 		f.lkServers = linkerdServers(p, opts.Render)
+		f.linkerd = newLinkerdIntent(p, renderPart(p, opts.Render, func(s *v1alpha1.MeshSecurityProfileSpec) {
+			s.MTLS, s.Authorization = p.Spec.MTLS, p.Spec.Authorization
+		}))
 	}
 	if p.Spec.NetworkPolicy != nil {
 		f.ingress, f.egress = profileNetworkRules(renderPart(p, opts.Render, func(s *v1alpha1.MeshSecurityProfileSpec) {

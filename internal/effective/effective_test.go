@@ -189,7 +189,9 @@ metadata: {name: default}
 spec: {mtls: {mode: STRICT}}`,
 		},
 		{
-			name:    "a namespace-wide policy without a mode inherits and is not reported",
+			// Istio applies the oldest namespace-wide policy whatever its mode; UNSET falls back to
+			// the mesh-wide mode, PERMISSIVE by default (PeerAuthentication reference).
+			name:    "a namespace-wide policy without a mode falls back to the mesh default PERMISSIVE and is reported",
 			profile: profile(withMTLS(v1alpha1.MTLSStrict)),
 			objects: `
 apiVersion: security.istio.io/v1
@@ -201,6 +203,71 @@ apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: empty}
 spec: {}`,
+			want: []v1alpha1.ExternalPolicy{
+				pa("default", "mtls.mode Strict: namespace-wide UNSET, which falls back to the mesh-wide PERMISSIVE"),
+				pa("empty", "mtls.mode Strict: namespace-wide UNSET, which falls back to the mesh-wide PERMISSIVE"),
+			},
+		},
+		{
+			name:    "a namespace-wide policy without a mode inherits the oldest mesh-wide STRICT policy and is not reported",
+			profile: profile(withMTLS(v1alpha1.MTLSStrict)),
+			objects: `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: empty}
+spec: {}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: mesh, namespace: istio-system, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: newer, namespace: istio-system, creationTimestamp: "2026-06-01T00:00:00Z"}
+spec: {mtls: {mode: DISABLE}}`,
+		},
+		{
+			name:    "a namespace-wide policy without a mode under an older mesh-wide DISABLE policy is reported",
+			profile: profile(withMTLS(v1alpha1.MTLSPermissive)),
+			objects: `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: empty}
+spec: {}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: mesh, namespace: istio-system, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec: {mtls: {mode: DISABLE}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: newer, namespace: istio-system, creationTimestamp: "2026-06-01T00:00:00Z"}
+spec: {mtls: {mode: STRICT}}`,
+			want: []v1alpha1.ExternalPolicy{pa("empty", "mtls.mode Permissive: namespace-wide UNSET, which falls back to the mesh-wide DISABLE")},
+		},
+		{
+			// Istio applies the oldest workload policy of a pod, not the most specific: on the pods
+			// app=db,tier=primary the foreign policy wins whenever it is older than the override's.
+			name:    "a broader workload policy is judged against a narrower override it can displace (oldest wins, not most specific)",
+			profile: profile(withMTLS(v1alpha1.MTLSPermissive, override("primary", "app=db,tier=primary", v1alpha1.MTLSStrict))),
+			objects: `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: db}
+spec: {selector: {matchLabels: {app: db}}, mtls: {mode: PERMISSIVE}}`,
+			want: []v1alpha1.ExternalPolicy{pa("db", "mtls.overrides[primary]: PERMISSIVE for pods app=db")},
+		},
+		{
+			name:    "a workload policy on other labels is judged against every override it may share pods with",
+			profile: profile(withMTLS(v1alpha1.MTLSStrict, override("legacy", "app=legacy", v1alpha1.MTLSPermissive))),
+			objects: `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: metrics}
+spec: {selector: {matchLabels: {tier: metrics}}, mtls: {mode: PERMISSIVE}}`,
+			want: []v1alpha1.ExternalPolicy{pa("metrics", "mtls.mode Strict: PERMISSIVE for pods tier=metrics")},
 		},
 		{
 			name:    "a namespace-wide PERMISSIVE policy is not weaker than a Permissive profile",
@@ -554,7 +621,9 @@ metadata: {name: allow-all}
 spec: {rules: [{}]}`,
 		},
 		{
-			name:    "a Linkerd profile ignores Istio AuthorizationPolicies, and Linkerd's own kind is not Istio's",
+			// Linkerd's own AuthorizationPolicy is judged as Linkerd's (issue 9, point 8): one that
+			// targets the Namespace authorizes what defaultDeny denies.
+			name:    "a Linkerd profile ignores Istio AuthorizationPolicies, and judges Linkerd's own kind as Linkerd's",
 			profile: profile(withMesh(v1alpha1.MeshLinkerd), withAuthorization(true)),
 			objects: `
 apiVersion: security.istio.io/v1
@@ -566,6 +635,8 @@ apiVersion: policy.linkerd.io/v1alpha1
 kind: AuthorizationPolicy
 metadata: {name: linkerd-policy}
 spec: {targetRef: {kind: Namespace, name: shop}, requiredAuthenticationRefs: []}`,
+			want: []v1alpha1.ExternalPolicy{{APIVersion: "policy.linkerd.io/v1alpha1", Kind: "AuthorizationPolicy", Name: "linkerd-policy",
+				Weakens: "authorization: authorizes any client on every Server of the namespace"}},
 		},
 		{
 			name:    "an Istio profile ignores Linkerd AuthorizationPolicies",

@@ -35,10 +35,12 @@ func TestLinkerdServers(t *testing.T) {
 			profile: linkerdAPIOn8080(), server: `{podSelector: {matchLabels: {app: api}}, port: http}`, want: "(port http, accessPolicy deny)"},
 		{name: "match expressions may select the same pods (fail closed)",
 			profile: linkerdAPIOn8080(), server: `{podSelector: {matchExpressions: [{key: app, operator: In, values: [web]}]}, port: 8080}`, want: "port 8080 of pods app=api"},
+		// Not competing; with the namespace default's accessPolicy (Strict: all-authenticated), a
+		// looser one there is reported against the namespace default (linkerdpolicy.go).
 		{name: "another port does not compete",
-			profile: linkerdAPIOn8080(), server: `{podSelector: {matchLabels: {app: api}}, port: 9090, accessPolicy: all-unauthenticated}`},
+			profile: linkerdAPIOn8080(), server: `{podSelector: {matchLabels: {app: api}}, port: 9090, accessPolicy: all-authenticated}`},
 		{name: "other pods do not compete",
-			profile: linkerdAPIOn8080(), server: `{podSelector: {matchLabels: {app: web}}, port: 8080, accessPolicy: all-unauthenticated}`},
+			profile: linkerdAPIOn8080(), server: `{podSelector: {matchLabels: {app: web}}, port: 8080, accessPolicy: all-authenticated}`},
 		{name: "a Server of ExternalWorkloads selects no pod",
 			profile: linkerdAPIOn8080(), server: `{externalWorkloadSelector: {matchLabels: {app: api}}, port: 8080, accessPolicy: all-unauthenticated}`},
 		{name: "an Istio profile ignores Linkerd Servers",

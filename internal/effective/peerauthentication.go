@@ -93,6 +93,13 @@ func (s *peerAuthenticationSpec) mode() mode {
 
 // peerAuthentication judges a PeerAuthentication of the profile's namespace or of the root
 // namespace.
+//
+// Istio's precedence (PeerAuthentication reference; pilot/pkg/security/authn): a workload-level
+// policy beats the namespace-level one, which beats the mesh-level one (namespace-wide in the
+// root namespace); among several at one level, the oldest wins ("if there are more than one ...
+// the oldest one is used"), whatever its mode. A foreign policy is reported when it would weaken
+// what the profile wants if it won, whatever its age today: meshguard recreates a deleted object
+// of its own, which then becomes the youngest and loses.
 func (f *finder) peerAuthentication(u *unstructured.Unstructured) []v1alpha1.ExternalPolicy {
 	var spec peerAuthenticationSpec
 	if !decodeSpec(u, &spec) {
@@ -102,13 +109,19 @@ func (f *finder) peerAuthentication(u *unstructured.Unstructured) []v1alpha1.Ext
 	sel := spec.Selector.labels()
 	if sel == nil {
 		// A mesh-wide policy (root namespace) never overrides meshguard's namespace-wide one. A
-		// namespace-wide one competes with it: Istio applies the oldest, so it weakens the
-		// profile whenever it is weaker, whatever its age. Istio ignores portLevelMtls here.
+		// namespace-wide one competes with it. Istio ignores portLevelMtls here. UNSET (or no
+		// mtls at all) inherits the mesh-wide mode, PERMISSIVE when the mesh sets none.
 		if ns != f.p.Namespace {
 			return nil
 		}
-		if m := spec.mode(); m != modeUnset && m < f.nsMode {
-			return []v1alpha1.ExternalPolicy{f.report(u, fmt.Sprintf("%s: namespace-wide %s", f.nsModeField(), m))}
+		m, text := spec.mode(), ""
+		if m == modeUnset {
+			m, text = f.meshMode, fmt.Sprintf("namespace-wide UNSET, which falls back to the mesh-wide %s", f.meshMode)
+		} else {
+			text = "namespace-wide " + m.String()
+		}
+		if m < f.nsMode {
+			return []v1alpha1.ExternalPolicy{f.report(u, f.nsModeField()+": "+text)}
 		}
 		return nil
 	}
@@ -122,40 +135,85 @@ func (f *finder) peerAuthentication(u *unstructured.Unstructured) []v1alpha1.Ext
 	return nil
 }
 
-// weakerWorkloadMTLS compares a workload PeerAuthentication with what the profile wants for the
-// workloads it selects, and says what is weaker ("" when nothing is).
-//
-// What the profile wants is the profile's override that covers every selected workload (the one
-// with the same selector, else the most specific one whose labels the selector includes), or
-// else the namespace mode. The foreign policy competes with meshguard's own workload policy for
-// the same workloads (Istio applies the oldest), so what it leaves unset counts as inherited from
-// the namespace, not from meshguard's override.
-func (f *finder) weakerWorkloadMTLS(spec *peerAuthenticationSpec, sel map[string]string) string {
-	field := f.nsModeField()
-	want := f.nsMode
-	wantPorts := map[uint32]mode{}
-	if o := f.coveringOverride(sel); o != nil {
-		field = overrideField(o)
-		if o.Mode != "" {
-			want = profileMode(o.Mode)
+// meshWideMode is the mode the root namespace's namespace-wide PeerAuthentications give the mesh:
+// the oldest one's (Istio's precedence), PERMISSIVE when there is none or it leaves mtls UNSET
+// ("If not set, the mode is inherited from its parent; the mesh default is PERMISSIVE").
+func meshWideMode(foreign []*unstructured.Unstructured, root string) mode {
+	var oldest *unstructured.Unstructured
+	var oldestMode mode
+	for _, u := range foreign {
+		if u == nil || u.GetKind() != kindPeerAuthentication || u.GetNamespace() != root {
+			continue
 		}
-		for _, pm := range o.Ports {
-			if pm.Port > 0 && pm.Mode != "" {
-				wantPorts[uint32(pm.Port)] = profileMode(pm.Mode)
-			}
+		var spec peerAuthenticationSpec
+		if !decodeSpec(u, &spec) || spec.Selector.labels() != nil {
+			continue
+		}
+		if oldest == nil || olderThan(u, oldest) {
+			oldest, oldestMode = u, spec.mode()
 		}
 	}
+	if oldestMode == modeUnset {
+		return modePermissive
+	}
+	return oldestMode
+}
 
-	var parts []string
+// olderThan orders by creation time, then by name, as Istio does.
+func olderThan(a, b *unstructured.Unstructured) bool {
+	ta, tb := a.GetCreationTimestamp(), b.GetCreationTimestamp()
+	if !ta.Equal(&tb) {
+		return ta.Before(&tb)
+	}
+	return a.GetName() < b.GetName()
+}
+
+// weakerWorkloadMTLS compares a workload PeerAuthentication with what the profile wants for the
+// pods it may select, and says what is weaker ("" when nothing is).
+//
+// The pods it selects fall in classes: those of each profile override whose selector can select
+// the same pods (the profile's overrides cannot overlap each other), and, unless one override
+// selects all of them, the pods of no override, which want the namespace mode. For a pod of an
+// override Istio applies the oldest of the two policies, so the foreign one is judged against
+// every class it may win in. What it leaves unset counts as inherited from the namespace, not
+// from meshguard's override, which it displaces.
+func (f *finder) weakerWorkloadMTLS(spec *peerAuthenticationSpec, sel map[string]string) string {
+	type class struct {
+		field     string
+		want      mode
+		wantPorts map[uint32]mode
+	}
+	var classes []class
+	covered := false
+	if f.p.Spec.MTLS != nil {
+		for i := range f.p.Spec.MTLS.Overrides {
+			o := &f.p.Spec.MTLS.Overrides[i]
+			if len(o.Selector.MatchLabels) == 0 || !mayOverlap(sel, o.Selector.MatchLabels) {
+				continue
+			}
+			if includes(sel, o.Selector.MatchLabels) {
+				covered = true
+			}
+			c := class{field: overrideField(o), want: f.nsMode, wantPorts: map[uint32]mode{}}
+			if o.Mode != "" {
+				c.want = profileMode(o.Mode)
+			}
+			for _, pm := range o.Ports {
+				if pm.Port > 0 && pm.Mode != "" {
+					c.wantPorts[uint32(pm.Port)] = profileMode(pm.Mode)
+				}
+			}
+			classes = append(classes, c)
+		}
+	}
+	if !covered {
+		classes = append([]class{{field: f.nsModeField(), want: f.nsMode}}, classes...)
+	}
+
 	got, inherited := spec.mode(), false
 	if got == modeUnset {
 		got, inherited = f.nsMode, true
 	}
-	workloadWeaker := got < want
-	if workloadWeaker {
-		parts = append(parts, modeText(got, inherited))
-	}
-
 	gotPorts := map[uint32]mode{}
 	for k, v := range spec.PortLevelMtls {
 		port, err := strconv.ParseUint(k, 10, 32)
@@ -166,60 +224,60 @@ func (f *finder) weakerWorkloadMTLS(spec *peerAuthenticationSpec, sel map[string
 			gotPorts[uint32(port)] = m
 		}
 	}
-	var ports []uint32
-	for p := range gotPorts {
-		ports = append(ports, p)
-	}
-	for p := range wantPorts {
-		if _, ok := gotPorts[p]; !ok {
+
+	var out []string
+	for _, c := range classes {
+		var parts []string
+		workloadWeaker := got < c.want
+		if workloadWeaker {
+			parts = append(parts, modeText(got, inherited))
+		}
+		var ports []uint32
+		for p := range gotPorts {
 			ports = append(ports, p)
 		}
+		for p := range c.wantPorts {
+			if _, ok := gotPorts[p]; !ok {
+				ports = append(ports, p)
+			}
+		}
+		sort.Slice(ports, func(i, j int) bool { return ports[i] < ports[j] })
+		for _, p := range ports {
+			wp, ok := c.wantPorts[p]
+			if !ok {
+				wp = c.want
+			}
+			gp, explicit := gotPorts[p]
+			if workloadWeaker && (!explicit || gp == got) {
+				// Already said: the port has the weaker workload mode.
+				continue
+			}
+			if !explicit {
+				gp = got
+			}
+			if gp < wp {
+				parts = append(parts, fmt.Sprintf("port %d %s", p, modeText(gp, !explicit)))
+			}
+		}
+		if len(parts) > 0 {
+			out = append(out, c.field+": "+strings.Join(parts, ", "))
+		}
 	}
-	sort.Slice(ports, func(i, j int) bool { return ports[i] < ports[j] })
-	for _, p := range ports {
-		wp, ok := wantPorts[p]
-		if !ok {
-			wp = want
-		}
-		gp, explicit := gotPorts[p]
-		if workloadWeaker && (!explicit || gp == got) {
-			// Already said: the port has the weaker workload mode.
-			continue
-		}
-		if !explicit {
-			gp = got
-		}
-		if gp < wp {
-			parts = append(parts, fmt.Sprintf("port %d %s", p, modeText(gp, !explicit)))
-		}
-	}
-	if len(parts) == 0 {
+	if len(out) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%s: %s for pods %s", field, strings.Join(parts, ", "), labelsText(sel))
+	return fmt.Sprintf("%s for pods %s", strings.Join(out, "; "), labelsText(sel))
 }
 
-// coveringOverride is the profile's override that applies to every workload sel selects: the
-// one with the same selector, else the most specific one whose labels sel includes (the first in
-// the profile on a tie).
-func (f *finder) coveringOverride(sel map[string]string) *v1alpha1.MTLSOverride {
-	if f.p.Spec.MTLS == nil {
-		return nil
-	}
-	var best *v1alpha1.MTLSOverride
-	for i := range f.p.Spec.MTLS.Overrides {
-		o := &f.p.Spec.MTLS.Overrides[i]
-		if len(o.Selector.MatchLabels) == 0 || !includes(sel, o.Selector.MatchLabels) {
-			continue
-		}
-		if len(o.Selector.MatchLabels) == len(sel) {
-			return o
-		}
-		if best == nil || len(o.Selector.MatchLabels) > len(best.Selector.MatchLabels) {
-			best = o
+// mayOverlap says whether two label selectors can select the same pod: unless they require
+// different values of one label, a pod can carry both.
+func mayOverlap(a, b map[string]string) bool {
+	for k, v := range a {
+		if w, ok := b[k]; ok && w != v {
+			return false
 		}
 	}
-	return best
+	return true
 }
 
 func (f *finder) nsModeField() string {

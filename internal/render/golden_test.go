@@ -86,6 +86,9 @@ func renderText(p *v1alpha1.MeshSecurityProfile) []byte {
 		}
 		return buf.Bytes()
 	}
+	for _, w := range res.Warnings {
+		buf.WriteString("# warning: " + w + "\n")
+	}
 	if len(res.NamespaceAnnotations) > 0 {
 		keys := make([]string, 0, len(res.NamespaceAnnotations))
 		for k := range res.NamespaceAnnotations {

@@ -43,7 +43,9 @@ func (r *renderer) istio() {
 	}
 	if az := r.p.Spec.Authorization; az != nil {
 		r.istioAuthorization(az, spec.Child("authorization"))
+		r.istioIdentityRules(az)
 	}
+	r.istioHTTPOnlyWarnings()
 }
 
 // istioMTLS renders one namespace-wide PeerAuthentication and one per override.
@@ -223,6 +225,7 @@ func (r *renderer) istioAuthorization(az *v1alpha1.AuthorizationSpec, path *fiel
 		r.addAuthorizationPolicy(r.name("default-deny"), &securityv1.AuthorizationPolicy{})
 	}
 	r.forEachRule(az, path, func(rule *v1alpha1.AuthorizationRule, p *field.Path) {
+		r.checkPaths(rule, p)
 		if ap, ok := r.istioRule(rule, p); ok {
 			r.addAuthorizationPolicy(r.name("rule", rule.Name), ap)
 		}

@@ -239,6 +239,7 @@ func (r *renderer) linkerdMTLSOverrides(m *v1alpha1.MTLSSpec, nsMode v1alpha1.MT
 // linkerdRules translates the rules and attaches them to the Servers of their ports.
 func (r *renderer) linkerdRules(az *v1alpha1.AuthorizationSpec, path *field.Path, servers map[string]*lkServer) {
 	r.forEachRule(az, path, func(rule *v1alpha1.AuthorizationRule, p *field.Path) {
+		r.checkPaths(rule, p)
 		lr, ports, ok := r.linkerdRule(rule, p)
 		if !ok {
 			return

@@ -23,6 +23,9 @@ type Options struct {
 	TrustDomain string
 	// IstioNamespace is where istiod runs.
 	IstioNamespace string
+	// IstioRootNamespace is Istio's meshConfig.rootNamespace, whose policies apply to the whole
+	// mesh. Default: IstioNamespace.
+	IstioRootNamespace string
 	// LinkerdNamespace is where the Linkerd control plane runs.
 	LinkerdNamespace string
 	// DNSNamespace and DNSPodLabels select the cluster DNS pods for allowDNS.
@@ -50,6 +53,10 @@ type Result struct {
 	// default inbound policy). They are applied with server-side apply owning only these keys,
 	// and removed when the profile goes.
 	NamespaceAnnotations map[string]string
+	// Warnings say where the mesh enforces the profile more strictly than it reads (it fails
+	// closed), as "path: what happens". The objects are applied; the warnings go to status and to
+	// `manager render`'s standard error.
+	Warnings []string
 	// Unsupported lists profile fields the selected mesh cannot express, as "path: why". When it
 	// is not empty the profile must not be applied half-way: nothing is applied.
 	Unsupported []string
@@ -73,11 +80,15 @@ func Render(p *v1alpha1.MeshSecurityProfile, opts Options) (*Result, error) {
 	if p.Spec.TrustDomain != "" {
 		r.opts.TrustDomain = p.Spec.TrustDomain
 	}
+	r.checkNamespace()
+	r.checkOverrideOverlaps()
 	switch mesh(p) {
 	case v1alpha1.MeshIstio:
 		r.istio()
 	case v1alpha1.MeshLinkerd:
 		r.linkerd()
+		r.linkerdPortScopeWarnings()
+		r.linkerdNetworkPolicyPortWarnings()
 	default:
 		r.errs = append(r.errs, field.NotSupported(field.NewPath("spec", "mesh"), p.Spec.Mesh, []string{string(v1alpha1.MeshIstio), string(v1alpha1.MeshLinkerd)}))
 	}
@@ -90,7 +101,8 @@ func Render(p *v1alpha1.MeshSecurityProfile, opts Options) (*Result, error) {
 		return &Result{Unsupported: r.unsupported}, nil
 	}
 	sortObjects(r.objs)
-	return &Result{Objects: r.objs, NamespaceAnnotations: r.nsAnnots}, nil
+	sort.Strings(r.warnings)
+	return &Result{Objects: r.objs, NamespaceAnnotations: r.nsAnnots, Warnings: r.warnings}, nil
 }
 
 // renderer accumulates objects and errors for one profile.
@@ -101,6 +113,7 @@ type renderer struct {
 	nsAnnots    map[string]string
 	errs        field.ErrorList
 	unsupported []string
+	warnings    []string
 }
 
 func withDefaults(o Options) Options {
@@ -110,6 +123,9 @@ func withDefaults(o Options) Options {
 	}
 	if o.IstioNamespace == "" {
 		o.IstioNamespace = d.IstioNamespace
+	}
+	if o.IstioRootNamespace == "" {
+		o.IstioRootNamespace = o.IstioNamespace
 	}
 	if o.LinkerdNamespace == "" {
 		o.LinkerdNamespace = d.LinkerdNamespace

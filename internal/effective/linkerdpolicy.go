@@ -1,0 +1,292 @@
+package effective
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+)
+
+// Linkerd's policy model (linkerd.io/2/reference/authorization-policy): a pod port is governed
+// by one Server (when several select it, the oldest; Linkerd's webhook only refuses identical
+// selectors), whose accessPolicy (default deny) applies to traffic no AuthorizationPolicy
+// targeting it (or one of its HTTPRoutes, or the Namespace) authorizes; a port without a Server
+// uses the pod's default inbound policy. AuthorizationPolicies only ever authorize, through the
+// MeshTLSAuthentications and NetworkAuthentications they require. So a foreign object weakens a
+// profile when it authorizes on a port the profile governs, or replaces one of the profile's
+// Servers, or the namespace default, with a looser one.
+const (
+	groupLinkerd         = "policy.linkerd.io"
+	kindLinkerdServer    = "Server"
+	kindLinkerdHTTPRoute = "HTTPRoute"
+	kindMeshTLSAuthn     = "MeshTLSAuthentication"
+	kindNetworkAuthn     = "NetworkAuthentication"
+	linkerdDenyPolicy    = "deny"
+	linkerdDefaultAccess = linkerdDenyPolicy
+)
+
+// linkerdServerSel is a Linkerd Server: the pods of a selector, one port.
+type linkerdServerSel struct {
+	name   string
+	labels map[string]string
+	// exprs: the selector also has matchExpressions, which only narrow it.
+	exprs bool
+	// pods: it selects pods (not ExternalWorkloads).
+	pods   bool
+	port   intstr.IntOrString
+	access string
+}
+
+type linkerdServerSpec struct {
+	PodSelector *struct {
+		MatchLabels      map[string]string `json:"matchLabels,omitempty"`
+		MatchExpressions []any             `json:"matchExpressions,omitempty"`
+	} `json:"podSelector,omitempty"`
+	Port         intstr.IntOrString `json:"port,omitempty"`
+	AccessPolicy string             `json:"accessPolicy,omitempty"`
+}
+
+func decodeLinkerdServer(u *unstructured.Unstructured) (linkerdServerSel, bool) {
+	var spec linkerdServerSpec
+	if !decodeSpec(u, &spec) {
+		return linkerdServerSel{}, false
+	}
+	s := linkerdServerSel{name: u.GetName(), port: spec.Port, access: spec.AccessPolicy}
+	if s.access == "" {
+		s.access = linkerdDefaultAccess
+	}
+	if spec.PodSelector != nil {
+		s.pods = true
+		s.labels = spec.PodSelector.MatchLabels
+		s.exprs = len(spec.PodSelector.MatchExpressions) > 0
+	}
+	return s, true
+}
+
+// linkerdIntent is what the profile's rendered Linkerd objects declare.
+type linkerdIntent struct {
+	servers   []linkerdServerSel
+	routes    map[string]bool
+	nsDefault string
+	// nsField names the profile field that sets the namespace default.
+	nsField string
+}
+
+func newLinkerdIntent(p *v1alpha1.MeshSecurityProfile, objs []*unstructured.Unstructured) *linkerdIntent {
+	li := &linkerdIntent{routes: map[string]bool{}, nsDefault: "all-authenticated", nsField: "mtls.mode Strict"}
+	if m := p.Spec.MTLS; m != nil && (m.Mode == v1alpha1.MTLSPermissive || m.Mode == v1alpha1.MTLSDisable) {
+		li.nsDefault, li.nsField = "all-unauthenticated", "mtls.mode "+string(m.Mode)
+	}
+	if az := p.Spec.Authorization; az != nil && az.DefaultDeny {
+		li.nsDefault, li.nsField = linkerdDenyPolicy, "authorization.defaultDeny"
+	}
+	for _, u := range objs {
+		switch u.GetKind() {
+		case kindLinkerdServer:
+			if s, ok := decodeLinkerdServer(u); ok {
+				li.servers = append(li.servers, s)
+			}
+		case kindLinkerdHTTPRoute:
+			li.routes[u.GetName()] = true
+		}
+	}
+	return li
+}
+
+// linkerdAccess is what a default or access policy admits.
+type linkerdAccess struct{ none, authenticated, clusterOnly bool }
+
+// readLinkerdAccess reads a policy name; an unknown one is read as admitting everything, so that
+// it is never reported as stricter than it may be.
+func readLinkerdAccess(policy string) linkerdAccess {
+	switch policy {
+	case "deny":
+		return linkerdAccess{none: true}
+	case "all-authenticated":
+		return linkerdAccess{authenticated: true}
+	case "cluster-authenticated":
+		return linkerdAccess{authenticated: true, clusterOnly: true}
+	case "cluster-unauthenticated":
+		return linkerdAccess{clusterOnly: true}
+	}
+	// all-unauthenticated and audit (which admits everything and logs what it would deny).
+	return linkerdAccess{}
+}
+
+// linkerdAdmitsMore says whether policy got admits some connection that want refuses.
+func linkerdAdmitsMore(got, want string) bool {
+	g, w := readLinkerdAccess(got), readLinkerdAccess(want)
+	switch {
+	case g.none:
+		return false
+	case w.none:
+		return true
+	}
+	return (w.authenticated && !g.authenticated) || (w.clusterOnly && !g.clusterOnly)
+}
+
+// samePort says whether two Server ports can be the same pod port: a named port can be any.
+func samePort(a, b intstr.IntOrString) bool {
+	if a.Type == intstr.String || b.Type == intstr.String {
+		return true
+	}
+	return a.IntVal == b.IntVal
+}
+
+// competing lists the profile's Servers that a Server may share a pod port with.
+func (li *linkerdIntent) competing(s linkerdServerSel) []linkerdServerSel {
+	var out []linkerdServerSel
+	for _, ps := range li.servers {
+		if samePort(s.port, ps.port) && mayOverlap(s.labels, ps.labels) {
+			out = append(out, ps)
+		}
+	}
+	return out
+}
+
+// linkerdForeignServer judges a foreign Server on the pod ports the profile's Servers do not
+// cover: there it replaces the namespace default inbound policy, so an accessPolicy that admits
+// more than the default weakens the profile. (Where it may share a pod port with one of the
+// profile's Servers, linkerdServer reports it, whatever its accessPolicy.) A Server of
+// ExternalWorkloads selects no pod.
+func (f *finder) linkerdForeignServer(u *unstructured.Unstructured) []v1alpha1.ExternalPolicy {
+	s, ok := decodeLinkerdServer(u)
+	if !ok || !s.pods {
+		return nil
+	}
+	for _, ps := range f.linkerd.competing(s) {
+		if s.port.Type == intstr.Int && includes(s.labels, ps.labels) {
+			// Every pod port it selects is one of the profile's Servers'.
+			return nil
+		}
+	}
+	if !linkerdAdmitsMore(s.access, f.linkerd.nsDefault) {
+		return nil
+	}
+	return []v1alpha1.ExternalPolicy{f.report(u, fmt.Sprintf("%s: accessPolicy %s on port %s of pods %s, where the namespace default is %s",
+		f.linkerd.nsField, s.access, s.port.String(), labelsOrAll(s.labels), f.linkerd.nsDefault))}
+}
+
+type linkerdRef struct {
+	Group string `json:"group,omitempty"`
+	Kind  string `json:"kind,omitempty"`
+	Name  string `json:"name,omitempty"`
+}
+
+type linkerdAuthorizationPolicySpec struct {
+	TargetRef                  linkerdRef   `json:"targetRef"`
+	RequiredAuthenticationRefs []linkerdRef `json:"requiredAuthenticationRefs,omitempty"`
+}
+
+// linkerdAuthorizationPolicy judges a foreign AuthorizationPolicy (policy.linkerd.io): it only
+// authorizes, so it weakens the profile wherever it applies to a port the profile governs: every
+// Server of the namespace when it targets the Namespace, one of the profile's Servers or
+// HTTPRoutes, or, under defaultDeny, any Server (the namespace default denies what it opens).
+// The authentications it requires are named, with what the foreign ones admit.
+func (f *finder) linkerdAuthorizationPolicy(u *unstructured.Unstructured, authns map[string]*unstructured.Unstructured, routeParents map[string][]string) []v1alpha1.ExternalPolicy {
+	var spec linkerdAuthorizationPolicySpec
+	if !decodeSpec(u, &spec) {
+		return nil
+	}
+	t := spec.TargetRef
+	var where, fieldName string
+	profileServer := func(name string) bool {
+		for _, s := range f.linkerd.servers {
+			if s.name == name {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case t.Kind == "Namespace" && (len(f.linkerd.servers) > 0 || f.linkerd.nsDefault == linkerdDenyPolicy):
+		where, fieldName = "every Server of the namespace", "authorization"
+	case t.Kind == kindLinkerdServer && profileServer(t.Name):
+		where, fieldName = "the profile's Server "+t.Name, "authorization"
+	case t.Kind == kindLinkerdHTTPRoute && f.linkerd.routes[t.Name]:
+		where, fieldName = "the profile's HTTPRoute "+t.Name, "authorization"
+	case t.Kind == kindLinkerdHTTPRoute && slices.ContainsFunc(routeParents[t.Name], profileServer):
+		// A foreign route attached to one of the profile's Servers admits on its port.
+		where, fieldName = "HTTPRoute "+t.Name+" of the profile's Server "+strings.Join(slices.DeleteFunc(slices.Clone(routeParents[t.Name]), func(n string) bool { return !profileServer(n) }), ", "), "authorization"
+	case f.linkerd.nsDefault == linkerdDenyPolicy && t.Kind != "":
+		where, fieldName = t.Kind+" "+t.Name, "authorization.defaultDeny"
+	default:
+		return nil
+	}
+	var refs []string
+	var rows []v1alpha1.ExternalPolicy
+	for _, r := range spec.RequiredAuthenticationRefs {
+		ref := r.Kind + " " + r.Name
+		if a := authns[r.Kind+"/"+r.Name]; a != nil {
+			ref += " (" + authnText(a) + ")"
+			rows = append(rows, f.report(a, fmt.Sprintf("%s: admits %s through AuthorizationPolicy %s on %s", fieldName, authnText(a), u.GetName(), where)))
+		}
+		refs = append(refs, ref)
+	}
+	sort.Strings(refs)
+	who := "any client"
+	if len(refs) > 0 {
+		who = strings.Join(refs, " and ")
+	}
+	return append(rows, f.report(u, fmt.Sprintf("%s: authorizes %s on %s", fieldName, who, where)))
+}
+
+// authnText says what a MeshTLSAuthentication or NetworkAuthentication admits.
+func authnText(a *unstructured.Unstructured) string {
+	if ids, _, _ := unstructured.NestedStringSlice(a.Object, "spec", "identities"); len(ids) > 0 {
+		return "identities " + strings.Join(ids, ", ")
+	}
+	if refs, _, _ := unstructured.NestedSlice(a.Object, "spec", "identityRefs"); len(refs) > 0 {
+		var names []string
+		for _, r := range refs {
+			if m, ok := r.(map[string]any); ok {
+				names = append(names, fmt.Sprintf("%v %v", m["kind"], m["name"]))
+			}
+		}
+		return "identities of " + strings.Join(names, ", ")
+	}
+	if nets, _, _ := unstructured.NestedSlice(a.Object, "spec", "networks"); len(nets) > 0 {
+		var cidrs []string
+		for _, n := range nets {
+			if m, ok := n.(map[string]any); ok {
+				cidrs = append(cidrs, fmt.Sprint(m["cidr"]))
+			}
+		}
+		return "networks " + strings.Join(cidrs, ", ")
+	}
+	return "nothing declared"
+}
+
+func labelsOrAll(l map[string]string) string {
+	if len(l) == 0 {
+		return "(all)"
+	}
+	return labelsText(l)
+}
+
+// linkerdRouteParents maps the foreign Linkerd HTTPRoutes of the namespace to the Servers they
+// attach to (parentRefs of kind Server).
+func linkerdRouteParents(foreign []*unstructured.Unstructured, namespace string) map[string][]string {
+	out := map[string][]string{}
+	for _, u := range foreign {
+		if u == nil || u.GetKind() != kindLinkerdHTTPRoute || u.GetNamespace() != namespace || !strings.HasPrefix(u.GetAPIVersion(), groupLinkerd+"/") {
+			continue
+		}
+		refs, _, _ := unstructured.NestedSlice(u.Object, "spec", "parentRefs")
+		for _, r := range refs {
+			m, ok := r.(map[string]any)
+			if !ok || m["kind"] != kindLinkerdServer {
+				continue
+			}
+			if name, ok := m["name"].(string); ok {
+				out[u.GetName()] = append(out[u.GetName()], name)
+			}
+		}
+	}
+	return out
+}
