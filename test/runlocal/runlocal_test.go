@@ -7,7 +7,7 @@ package runlocal
 import (
 	"bufio"
 	"bytes"
-		"fmt"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
