@@ -554,6 +554,7 @@ func (s *LabelSelector) Meta() *metav1.LabelSelector {
 }
 
 // IPBlock is a CIDR with optional exceptions.
+// +kubebuilder:validation:XValidation:rule="!has(self.except) || !isCIDR(self.cidr) || self.except.all(e, !isCIDR(e) || (cidr(self.cidr).containsCIDR(e) && cidr(e).prefixLength() > cidr(self.cidr).prefixLength()))",message="every except must lie strictly inside cidr (as for a Kubernetes NetworkPolicy ipBlock)"
 type IPBlock struct {
 	// cidr is the range, for example 10.0.0.0/8.
 	// +kubebuilder:validation:MaxLength=64
