@@ -5,9 +5,9 @@ package manifests
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	. "github.com/onsi/gomega"
