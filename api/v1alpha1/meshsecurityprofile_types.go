@@ -184,6 +184,7 @@ type PortMTLS struct {
 }
 
 // WorkloadSelector chooses pods in the profile's namespace by their labels. Every label must match.
+// +kubebuilder:validation:XValidation:rule="self.matchLabels.all(k, size(k) <= 317 && size(self.matchLabels[k]) <= 63)",message="matchLabels keys must be at most 317 characters and values at most 63",fieldPath=".matchLabels"
 type WorkloadSelector struct {
 	// matchLabels are the labels a pod must carry, all of them.
 	// +kubebuilder:validation:MinProperties=1
@@ -497,6 +498,7 @@ type NetworkPeer struct {
 // LabelSelector is a Kubernetes label selector (metav1.LabelSelector, the same fields and meaning)
 // with bounded sizes, so that the API server bounds the work of validating a profile (every list
 // of a CRD schema needs maxItems for CEL's cost estimation). {} selects every pod.
+// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || self.matchLabels.all(k, size(k) <= 317 && size(self.matchLabels[k]) <= 63)",message="matchLabels keys must be at most 317 characters and values at most 63",fieldPath=".matchLabels"
 type LabelSelector struct {
 	// matchLabels are labels a pod must carry, all of them.
 	// +kubebuilder:validation:MaxProperties=16
