@@ -54,6 +54,7 @@ controlplane: ## Build (once) the local control plane binaries into bin/controlp
 .PHONY: test
 test: manifests generate vet controlplane ## Unit, golden, envtest integration and end-to-end tests.
 	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test ./... -count=1 -timeout 40m
+	$(MAKE) --no-print-directory test-fuzz test-audit
 
 # The NetworkPolicy cross-check against np-guard's netpol-analyzer lives in its own module
 # (test/crosscheck); the analyzer's module is not in the checksum database.
@@ -66,6 +67,22 @@ test: test-crosscheck
 .PHONY: test-unit
 test-unit: ## Only the tests that need no control plane.
 	$(GO) test ./api/... ./internal/... ./config/... -count=1
+
+# How long `make test-fuzz` runs each fuzzer (go test -fuzztime: a duration, or Nx executions).
+FUZZTIME ?= 20s
+# The fuzzers: package and fuzz target. `go test -fuzz` runs one target of one package at a time.
+FUZZERS := ./internal/render:FuzzRender ./internal/certs:FuzzCheckLinkerd ./internal/certs:FuzzCheckIstio
+
+.PHONY: test-fuzz
+test-fuzz: ## Run each fuzzer for FUZZTIME (the seed corpora in testdata/fuzz/ also run in every go test).
+	@for f in $(FUZZERS); do \
+	  echo "fuzzing $${f#*:} in $${f%%:*} for $(FUZZTIME)"; \
+	  $(GO) test "$${f%%:*}" -run '^$$' -fuzz "^$${f#*:}\$$" -fuzztime $(FUZZTIME) -parallel 2 2>&1 | tail -n 3; \
+	done
+
+.PHONY: test-audit
+test-audit: ## kube-score and kubeaudit (built from hack/tools/audit/) on kustomize config/default; fails on critical findings.
+	hack/audit.sh
 
 .PHONY: test-update-golden
 test-update-golden: ## Rewrite internal/render/testdata/*.golden.yaml from the current output (review the diff!).

@@ -5,6 +5,8 @@ import (
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+
 	"github.com/meshguard/meshguard/test/fixtures"
 )
 
@@ -21,6 +23,10 @@ var _ = Describe("Admission of profiles by the API server", func() {
 			err = k8s.Create(ctx, u, client.FieldValidation("Strict"))
 			Expect(err).To(HaveOccurred())
 			Expect(err.Error()).To(ContainSubstring(c.WantField))
+
+			profiles := &v1alpha1.MeshSecurityProfileList{}
+			Expect(k8s.List(ctx, profiles, client.InNamespace(ns))).To(Succeed())
+			Expect(profiles.Items).To(BeEmpty(), "nothing is stored")
 		})
 	}
 	for _, c := range fixtures.ValidProfiles {

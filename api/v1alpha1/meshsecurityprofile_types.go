@@ -184,6 +184,7 @@ type PortMTLS struct {
 }
 
 // WorkloadSelector chooses pods in the profile's namespace by their labels. Every label must match.
+// +kubebuilder:validation:XValidation:rule="self.matchLabels.all(k, size(k) <= 317 && size(self.matchLabels[k]) <= 63)",message="matchLabels keys must be at most 317 characters and values at most 63",fieldPath=".matchLabels"
 type WorkloadSelector struct {
 	// matchLabels are the labels a pod must carry, all of them.
 	// +kubebuilder:validation:MinProperties=1
@@ -428,7 +429,7 @@ type IngressRule struct {
 
 	// selector chooses the receiving pods in the profile's namespace. When omitted: every pod.
 	// +optional
-	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+	Selector *LabelSelector `json:"selector,omitempty"`
 
 	// from are the allowed senders.
 	// +kubebuilder:validation:MinItems=1
@@ -455,7 +456,7 @@ type EgressRule struct {
 
 	// selector chooses the sending pods in the profile's namespace. When omitted: every pod.
 	// +optional
-	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+	Selector *LabelSelector `json:"selector,omitempty"`
 
 	// to are the allowed destinations.
 	// +kubebuilder:validation:MinItems=1
@@ -487,14 +488,75 @@ type NetworkPeer struct {
 
 	// podSelector chooses pods by label.
 	// +optional
-	PodSelector *metav1.LabelSelector `json:"podSelector,omitempty"`
+	PodSelector *LabelSelector `json:"podSelector,omitempty"`
 
 	// ipBlock is a range of addresses.
 	// +optional
 	IPBlock *IPBlock `json:"ipBlock,omitempty"`
 }
 
+// LabelSelector is a Kubernetes label selector (metav1.LabelSelector, the same fields and meaning)
+// with bounded sizes, so that the API server bounds the work of validating a profile (every list
+// of a CRD schema needs maxItems for CEL's cost estimation). {} selects every pod.
+// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || self.matchLabels.all(k, size(k) <= 317 && size(self.matchLabels[k]) <= 63)",message="matchLabels keys must be at most 317 characters and values at most 63",fieldPath=".matchLabels"
+type LabelSelector struct {
+	// matchLabels are labels a pod must carry, all of them.
+	// +kubebuilder:validation:MaxProperties=16
+	// +optional
+	MatchLabels map[string]string `json:"matchLabels,omitempty"`
+
+	// matchExpressions are label requirements a pod must meet, all of them.
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=atomic
+	// +optional
+	MatchExpressions []LabelSelectorRequirement `json:"matchExpressions,omitempty"`
+}
+
+// LabelSelectorRequirement is one requirement of a LabelSelector (metav1.LabelSelectorRequirement).
+// +kubebuilder:validation:XValidation:rule="self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : (!has(self.values) || size(self.values) == 0)",message="values must be set for In and NotIn and left out for Exists and DoesNotExist"
+type LabelSelectorRequirement struct {
+	// key is the label key.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=317
+	// +required
+	Key string `json:"key"`
+
+	// operator is In, NotIn, Exists or DoesNotExist.
+	// +kubebuilder:validation:Enum=In;NotIn;Exists;DoesNotExist
+	// +required
+	Operator metav1.LabelSelectorOperator `json:"operator"`
+
+	// values are the label values for In and NotIn.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=63
+	// +listType=atomic
+	// +optional
+	Values []string `json:"values,omitempty"`
+}
+
+// Meta returns the selector as a metav1.LabelSelector (nil for nil), for Kubernetes objects and
+// label matching.
+func (s *LabelSelector) Meta() *metav1.LabelSelector {
+	if s == nil {
+		return nil
+	}
+	out := &metav1.LabelSelector{}
+	if s.MatchLabels != nil {
+		out.MatchLabels = make(map[string]string, len(s.MatchLabels))
+		for k, v := range s.MatchLabels {
+			out.MatchLabels[k] = v
+		}
+	}
+	for _, e := range s.MatchExpressions {
+		out.MatchExpressions = append(out.MatchExpressions, metav1.LabelSelectorRequirement{
+			Key: e.Key, Operator: e.Operator, Values: append([]string(nil), e.Values...),
+		})
+	}
+	return out
+}
+
 // IPBlock is a CIDR with optional exceptions.
+// +kubebuilder:validation:XValidation:rule="!has(self.except) || !isCIDR(self.cidr) || self.except.all(e, !isCIDR(e) || (cidr(self.cidr).containsCIDR(e) && cidr(e).prefixLength() > cidr(self.cidr).prefixLength()))",message="every except must lie strictly inside cidr (as for a Kubernetes NetworkPolicy ipBlock)"
 type IPBlock struct {
 	// cidr is the range, for example 10.0.0.0/8.
 	// +kubebuilder:validation:MaxLength=64
@@ -642,6 +704,7 @@ type MeshSecurityProfileStatus struct {
 
 	// conditions: Ready (summary), PoliciesApplied, InSync, Effective, CertificatesHealthy, and the
 	// kstatus pair Reconciling / Stalled.
+	// +kubebuilder:validation:MaxItems=16
 	// +listType=map
 	// +listMapKey=type
 	// +optional

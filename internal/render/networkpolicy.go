@@ -58,7 +58,7 @@ func (r *renderer) networkPolicies() {
 	seen := map[string]bool{}
 	for i, rule := range np.Ingress {
 		p := path.Child("ingress").Index(i)
-		if sel, peers, ports, ok := r.npRule(rule.Name, rule.Selector, rule.From, rule.Ports, p, "from", seen); ok {
+		if sel, peers, ports, ok := r.npRule(rule.Name, rule.Selector.Meta(), rule.From, rule.Ports, p, "from", seen); ok {
 			r.add(gvkNetworkPolicy, r.name("ingress", rule.Name), &networkingv1.NetworkPolicy{
 				Spec: networkingv1.NetworkPolicySpec{
 					PodSelector: sel,
@@ -71,7 +71,7 @@ func (r *renderer) networkPolicies() {
 	seen = map[string]bool{}
 	for i, rule := range np.Egress {
 		p := path.Child("egress").Index(i)
-		if sel, peers, ports, ok := r.npRule(rule.Name, rule.Selector, rule.To, rule.Ports, p, "to", seen); ok {
+		if sel, peers, ports, ok := r.npRule(rule.Name, rule.Selector.Meta(), rule.To, rule.Ports, p, "to", seen); ok {
 			r.add(gvkNetworkPolicy, r.name("egress", rule.Name), &networkingv1.NetworkPolicy{
 				Spec: networkingv1.NetworkPolicySpec{
 					PodSelector: sel,
@@ -250,8 +250,8 @@ func (r *renderer) npPeers(in []v1alpha1.NetworkPeer, path *field.Path) []networ
 		}
 		if p.PodSelector != nil {
 			// Without namespaces, a pod selector selects pods in the policy's own namespace.
-			r.errs = append(r.errs, metav1validation.ValidateLabelSelector(p.PodSelector, metav1validation.LabelSelectorValidationOptions{}, pp.Child("podSelector"))...)
-			peer.PodSelector = p.PodSelector.DeepCopy()
+			peer.PodSelector = p.PodSelector.Meta()
+			r.errs = append(r.errs, metav1validation.ValidateLabelSelector(peer.PodSelector, metav1validation.LabelSelectorValidationOptions{}, pp.Child("podSelector"))...)
 		}
 		if b := p.IPBlock; b != nil {
 			peer.IPBlock = r.npIPBlock(b, pp.Child("ipBlock"))

@@ -1,6 +1,8 @@
 package render
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -147,14 +149,50 @@ func mesh(p *v1alpha1.MeshSecurityProfile) v1alpha1.Mesh {
 }
 
 // name derives a child's name from the profile name and a suffix; deterministic, so that
-// re-rendering finds the same object and renaming a rule prunes the old one.
+// re-rendering finds the same object and renaming a rule prunes the old one. See ChildName.
 func (r *renderer) name(parts ...string) string {
-	n := r.p.Name
-	for _, s := range parts {
-		n += "-" + s
-	}
-	return n
+	return ChildName(r.p.Name, parts...)
 }
+
+// MaxNameLength is the longest name meshguard gives a generated object: a DNS label (RFC 1123),
+// the strictest name rule among the kinds it generates and short enough to serve as a label value.
+// Object names may be DNS subdomains of 253 characters, but Linkerd and Istio use some names as
+// label values and in SPIFFE-like identities, which cannot be longer than 63 characters.
+const MaxNameLength = validation.DNS1123LabelMaxLength
+
+// ChildName joins the profile name and the parts with "-". A name longer than MaxNameLength ends
+// with "-" and the first 8 hex digits of the SHA-256 of the whole name instead, so that it stays
+// valid, deterministic and distinct from the names of other rules that share its start. To keep
+// it readable, the profile name is cut first, down to 8 characters (the parts say which rule the
+// object is for); only then is the end of the parts cut too.
+func ChildName(profile string, parts ...string) string {
+	rest := ""
+	for _, s := range parts {
+		rest += "-" + s
+	}
+	n := profile + rest
+	if len(n) <= MaxNameLength {
+		return n
+	}
+	sum := sha256.Sum256([]byte(n))
+	suffix := "-" + hex.EncodeToString(sum[:])[:8]
+	room := MaxNameLength - len(suffix)
+	// Keep at least minProfile characters of the profile name, so that the name still starts
+	// with something the reader recognises.
+	const minProfile = 8
+	keep := max(room-len(rest), min(minProfile, len(profile)))
+	head := trimCut(profile[:keep]) + rest
+	if len(head) > room {
+		head = trimCut(head[:room])
+	}
+	return head + suffix
+}
+
+// trimCut removes the "-" and "." a cut may leave at the end (they would make "--" or an invalid
+// "." before the hash). Names are lower-case alphanumerics, "-" and "." (profile and rule names
+// are DNS labels and subdomains, and so are the parts meshguard adds), so a cut never splits a
+// character.
+func trimCut(s string) string { return strings.TrimRight(s, "-.") }
 
 // add converts a typed object to unstructured, stamps meshguard's labels and the controller
 // ownerReference, and records it. Labels of the profile are never copied: Argo CD tracking

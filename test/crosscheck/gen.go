@@ -52,29 +52,29 @@ func genProfile(r *rand.Rand, i int) *v1alpha1.MeshSecurityProfile {
 }
 
 // genSelector: nil (when allowed), empty, matchLabels or matchExpressions.
-func genSelector(r *rand.Rand, nilOK bool) *metav1.LabelSelector {
+func genSelector(r *rand.Rand, nilOK bool) *v1alpha1.LabelSelector {
 	switch r.IntN(5) {
 	case 0:
 		if nilOK {
 			return nil
 		}
-		return &metav1.LabelSelector{}
+		return &v1alpha1.LabelSelector{}
 	case 1:
-		return &metav1.LabelSelector{}
+		return &v1alpha1.LabelSelector{}
 	case 2:
-		s := &metav1.LabelSelector{MatchLabels: map[string]string{"app": pick(r, apps)}}
+		s := &v1alpha1.LabelSelector{MatchLabels: map[string]string{"app": pick(r, apps)}}
 		if r.IntN(2) == 0 {
 			s.MatchLabels["tier"] = pick(r, []string{"a", "b"})
 		}
 		return s
 	default:
-		exprs := []metav1.LabelSelectorRequirement{
+		exprs := []v1alpha1.LabelSelectorRequirement{
 			{Key: "app", Operator: metav1.LabelSelectorOpIn, Values: []string{pick(r, apps), pick(r, apps)}},
 			{Key: "tier", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"a"}},
 			{Key: "tier", Operator: metav1.LabelSelectorOpExists},
 			{Key: "app", Operator: metav1.LabelSelectorOpDoesNotExist},
 		}
-		s := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{exprs[r.IntN(len(exprs))]}}
+		s := &v1alpha1.LabelSelector{MatchExpressions: []v1alpha1.LabelSelectorRequirement{exprs[r.IntN(len(exprs))]}}
 		if v := s.MatchExpressions[0].Values; len(v) == 2 && v[0] == v[1] {
 			s.MatchExpressions[0].Values = s.MatchExpressions[0].Values[:1]
 		}

@@ -89,11 +89,11 @@ func intent(p *v1alpha1.MeshSecurityProfile, opts render.Options, src, dst end, 
 }
 
 // selects: a missing selector chooses every pod.
-func selects(s *metav1.LabelSelector, l map[string]string) bool {
+func selects(s *v1alpha1.LabelSelector, l map[string]string) bool {
 	if s == nil {
 		return true
 	}
-	sel, err := metav1.LabelSelectorAsSelector(s)
+	sel, err := metav1.LabelSelectorAsSelector(s.Meta())
 	return err == nil && sel.Matches(labels.Set(l))
 }
 

@@ -33,7 +33,7 @@ func TestLinkerdPortScopedIngressIsRenderedAsWrittenNeverOpeningTheProxyPort(t *
 			Spec: v1alpha1.MeshSecurityProfileSpec{Mesh: v1alpha1.MeshLinkerd, NetworkPolicy: &v1alpha1.NetworkPolicySpec{
 				DefaultDeny: []v1alpha1.PolicyDirection{v1alpha1.DirectionIngress},
 				Ingress: []v1alpha1.IngressRule{{Name: "web", From: []v1alpha1.NetworkPeer{{Namespaces: []string{"frontend"}}},
-					Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "api"}}, Ports: np}},
+					Selector: &v1alpha1.LabelSelector{MatchLabels: map[string]string{"app": "api"}}, Ports: np}},
 			}}}
 	}
 	allowed := func(p *v1alpha1.MeshSecurityProfile, port int) (bool, []string) {

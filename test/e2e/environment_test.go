@@ -267,14 +267,14 @@ func (e *environment) startManager(ctx context.Context, log io.Writer) error {
 	for {
 		select {
 		case <-e.managerDone:
-			return fmt.Errorf("the manager exited before it was ready: %v (log: %s)", e.managerErr, e.logFile.Name())
+			return fmt.Errorf("the manager exited before it was ready: %v; last lines of %s:\n%s", e.managerErr, e.logFile.Name(), logTail(e.logFile.Name(), 40))
 		default:
 		}
 		if code, _, err := httpGet(ctx, e.readyzURL); err == nil && code == http.StatusOK {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the manager was not ready within 60s at %s (log: %s)", e.readyzURL, e.logFile.Name())
+			return fmt.Errorf("the manager was not ready within 60s at %s; last lines of %s:\n%s", e.readyzURL, e.logFile.Name(), logTail(e.logFile.Name(), 40))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -402,7 +402,23 @@ func httpGet(ctx context.Context, url string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
-// freeAddress returns a local address with a port that was free a moment ago.
+// logTail returns the last n lines of a log file, or why it cannot.
+func logTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// freeAddress returns a local address with a port that was free a moment ago. Nothing in the
+// suite listens on a fixed port: etcd and kube-apiserver (envtest) and kube-controller-manager
+// (--secure-port 0) take free ports too, so the suite runs beside `make run-local` or anything else
+// on 8080/8081.
 func freeAddress() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -62,6 +62,7 @@ var _ = Describe("manager render", func() {
 			stdout, stderr, code, err := env.runManager(ctx, strings.NewReader(c.YAML), "render", "-n", ns, "-f", "-")
 			Expect(err).NotTo(HaveOccurred())
 			Expect(code).To(Equal(1), "manager render refuses it; stdout: %s", stdout)
+			Expect(stdout).To(BeEmpty(), "nothing is rendered for a refused profile")
 			Expect(stderr).To(ContainSubstring(c.WantField), "manager render names the field")
 
 			_, kstderr, kerr := env.kubectl(ctx, strings.NewReader(c.YAML), "create", "--dry-run=server", "-n", ns, "-f", "-")

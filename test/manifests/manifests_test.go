@@ -4,14 +4,19 @@ package manifests
 
 import (
 	"bytes"
+	"fmt"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
@@ -115,4 +120,57 @@ func contains(l []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// meshguard's namespace is behind default deny, and the manager may only reach the API server and
+// DNS and be reached on its metrics and probe ports (config/network-policy).
+func TestMeshguardsNamespaceIsBehindDefaultDeny(t *testing.T) {
+	g := NewWithT(t)
+	var policies []*networkingv1.NetworkPolicy
+	var dep *appsv1.Deployment
+	for _, u := range build(t) {
+		switch u.GetKind() {
+		case "NetworkPolicy":
+			policies = append(policies, convert[networkingv1.NetworkPolicy](t, u))
+		case "Deployment":
+			dep = convert[appsv1.Deployment](t, u)
+		}
+	}
+	g.Expect(dep).NotTo(BeNil())
+	podLabels := labels.Set(dep.Spec.Template.Labels)
+
+	var defaultDeny bool
+	var ingressPorts, egressPorts []string
+	for _, np := range policies {
+		g.Expect(np.Namespace).To(Equal(dep.Namespace), "%s protects meshguard's namespace", np.Name)
+		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		g.Expect(err).NotTo(HaveOccurred())
+		if !sel.Matches(podLabels) {
+			continue
+		}
+		if sel.Empty() && len(np.Spec.Ingress) == 0 && len(np.Spec.Egress) == 0 &&
+			slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) && slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+			defaultDeny = true
+		}
+		for _, r := range np.Spec.Ingress {
+			g.Expect(r.Ports).NotTo(BeEmpty(), "%s: an ingress rule without ports would open every port", np.Name)
+			for _, p := range r.Ports {
+				ingressPorts = append(ingressPorts, fmt.Sprintf("%s/%s", p.Port.String(), *p.Protocol))
+			}
+		}
+		for _, r := range np.Spec.Egress {
+			g.Expect(r.Ports).NotTo(BeEmpty(), "%s: an egress rule without ports would open every port", np.Name)
+			for _, p := range r.Ports {
+				egressPorts = append(egressPorts, fmt.Sprintf("%s/%s", p.Port.String(), *p.Protocol))
+			}
+		}
+	}
+	g.Expect(defaultDeny).To(BeTrue(), "a policy selects every pod of the namespace and allows nothing")
+	g.Expect(ingressPorts).To(ConsistOf("8443/TCP", "8081/TCP"), "metrics and probes only")
+	g.Expect(egressPorts).To(ConsistOf("53/UDP", "53/TCP", "443/TCP", "6443/TCP"), "DNS and the API server only")
+	var containerPorts []string
+	for _, p := range dep.Spec.Template.Spec.Containers[0].Ports {
+		containerPorts = append(containerPorts, fmt.Sprintf("%d/TCP", p.ContainerPort))
+	}
+	g.Expect(ingressPorts).To(ConsistOf(containerPorts), "the policy opens the ports the manager listens on")
 }
