@@ -14,8 +14,9 @@ import (
 
 // observeExternal finds objects meshguard does not own that weaken the profile. They are listed
 // around the cache (which holds only meshguard's objects) on each reconcile, so they are seen at
-// the latest at the next periodic recheck; they are only reported, never changed.
-func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *v1alpha1.MeshSecurityProfile) ([]v1alpha1.ExternalPolicy, error) {
+// the latest at the next periodic recheck; they are only reported, never changed. desired are the
+// objects the profile rendered to: effective reads the profile's own rules from them.
+func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured) ([]v1alpha1.ExternalPolicy, error) {
 	type scope struct {
 		gvk       schema.GroupVersionKind
 		namespace string
@@ -49,7 +50,7 @@ func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *
 			}
 		}
 	}
-	return effective.Find(p, foreign, effective.Options{IstioRootNamespace: root, Render: r.RenderOptions}), nil
+	return effective.Find(p, desired, foreign, effective.Options{IstioRootNamespace: root}), nil
 }
 
 // istioRootNamespace is Istio's meshConfig.rootNamespace: --istio-root-namespace, else the Istio

@@ -134,7 +134,7 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 	}
 
 	// Effective: a policy of someone else can undo what the profile asks; report, never touch.
-	obs.external, obs.externalErr = r.observeExternal(ctx, p)
+	obs.external, obs.externalErr = r.observeExternal(ctx, p, res.Objects)
 
 	// Certificates: mTLS is only as good as the CA behind it. Look again before the next
 	// threshold (minValidity boundary, expiry) is crossed, without waiting for a change.
