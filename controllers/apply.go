@@ -244,7 +244,7 @@ func (r *MeshSecurityProfileReconciler) prune(ctx context.Context, p *v1alpha1.M
 		keep[d.GroupVersionKind().GroupKind().String()+"/"+d.GetName()] = true
 	}
 	var errs []string
-	for _, gvk := range generatedKinds {
+	for _, gvk := range render.Kinds() {
 		if !r.installed(gvk) {
 			continue
 		}

@@ -39,7 +39,7 @@ func (r *MeshSecurityProfileReconciler) observeCertificates(ctx context.Context,
 	if p.Spec.Certificates != nil && p.Spec.Certificates.MinValidity != nil {
 		minValidity = p.Spec.Certificates.MinValidity.Duration
 	}
-	if mesh := p.Spec.Mesh; mesh == v1alpha1.MeshLinkerd {
+	if p.Spec.GetMesh() == v1alpha1.MeshLinkerd {
 		roots, err := r.source(ctx, &corev1.ConfigMap{}, r.RenderOptions.LinkerdNamespace, certs.LinkerdTrustRootsConfigMap)
 		if err != nil {
 			return certs.Report{}, err

@@ -245,7 +245,7 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 	}
 	// Owns() on a kind whose CRD is missing would stop the manager from starting; kinds that are
 	// installed later are watched from the first reconcile that finds them (ensureWatch).
-	for _, gvk := range generatedKinds {
+	for _, gvk := range render.Kinds() {
 		if r.installed(gvk) {
 			b = b.Owns(newUnstructured(gvk))
 			r.watched[gvk] = true

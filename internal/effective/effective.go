@@ -127,7 +127,7 @@ func newFinder(p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstruct
 	f := &finder{
 		p:     p,
 		root:  opts.IstioRootNamespace,
-		istio: p.Spec.Mesh == "" || p.Spec.Mesh == v1alpha1.MeshIstio,
+		istio: p.Spec.GetMesh() == v1alpha1.MeshIstio,
 	}
 	if f.root == "" {
 		f.root = DefaultIstioRootNamespace
