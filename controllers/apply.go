@@ -98,6 +98,7 @@ func (r *MeshSecurityProfileReconciler) applyOne(ctx context.Context, p *v1alpha
 			r.fights.corrected(fightKey(want), r.now())
 			now := metav1.Now()
 			res.row.LastCorrected, res.row.LastCorrection = &now, "recreated after deletion"
+			r.fights.remember(p.Namespace, res.row)
 			r.Recorder.Eventf(p, want, "Warning", "DriftDetected", "Compare", "%s was deleted", ref)
 			r.Recorder.Eventf(p, want, "Normal", "DriftCorrected", "Apply", "recreated %s", ref)
 			log.Info("recreated deleted object", "kind", want.GetKind(), "object", klog.KObj(want))
@@ -154,6 +155,7 @@ func (r *MeshSecurityProfileReconciler) applyOne(ctx context.Context, p *v1alpha
 		now := metav1.Now()
 		res.row.LastCorrected = &now
 		res.row.LastCorrection = drift.Summary(changes, 3)
+		r.fights.remember(p.Namespace, res.row)
 		r.Recorder.Eventf(p, want, "Warning", "DriftDetected", "Compare", "%s drifted (last written by %s): %s", ref, writer, drift.Summary(changes, 3))
 		r.Recorder.Eventf(p, want, "Normal", "DriftCorrected", "Apply", "restored %s (%s)", ref, drift.Paths(changes))
 		log.Info("restored drifted object", "kind", want.GetKind(), "object", klog.KObj(want), "fields", drift.Paths(changes))

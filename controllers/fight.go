@@ -29,6 +29,9 @@ const (
 type fights struct {
 	mu      sync.Mutex
 	objects map[string]*fight
+	// lastCorrections are the status records (lastCorrected, lastCorrection) of recent
+	// corrections, by namespace and row, so that a status patch that failed does not lose them.
+	lastCorrections map[string]v1alpha1.ResourceStatus
 }
 
 type fight struct {
@@ -81,6 +84,43 @@ func (f *fights) corrected(key string, now time.Time) {
 			delete(f.objects, k)
 		}
 	}
+}
+
+// remember keeps the correction record of a row of a profile in namespace ns.
+func (f *fights) remember(ns string, row v1alpha1.ResourceStatus) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lastCorrections == nil {
+		f.lastCorrections = map[string]v1alpha1.ResourceStatus{}
+	}
+	// Forget records old enough that the status written after them has long been read back.
+	for k, v := range f.lastCorrections {
+		if row.LastCorrected != nil && v.LastCorrected != nil && row.LastCorrected.Sub(v.LastCorrected.Time) > 10*fightWindow {
+			delete(f.lastCorrections, k)
+		}
+	}
+	f.lastCorrections[rowKey(ns, row)] = row
+}
+
+// fillCorrections gives each row of namespace ns that has no correction of its own the last one
+// remembered, so that a correction made by a reconcile whose status patch failed is still
+// reported by the next one.
+func (f *fights) fillCorrections(ns string, rows []childResult) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range rows {
+		row := &rows[i].row
+		if row.LastCorrected != nil {
+			continue
+		}
+		if old, ok := f.lastCorrections[rowKey(ns, *row)]; ok {
+			row.LastCorrected, row.LastCorrection = old.LastCorrected, old.LastCorrection
+		}
+	}
+}
+
+func rowKey(ns string, row v1alpha1.ResourceStatus) string {
+	return ns + "/" + row.APIVersion + "/" + row.Kind + "/" + row.Name
 }
 
 // lastWriters names the field managers other than meshguard that wrote the object, most recent
