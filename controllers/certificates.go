@@ -71,7 +71,7 @@ func (r *MeshSecurityProfileReconciler) source(ctx context.Context, obj client.O
 	src := certs.Source{Namespace: namespace, Name: name}
 	// Every source is cached: the namespace roots by the manager's cache (field selector), the CA
 	// objects by their own informers. The API reader is only a fallback for unknown names.
-	var reader client.Reader = r.APIReader
+	reader := r.APIReader
 	if s := r.caSourceFor(namespace, name); s != nil {
 		reader = s.cache
 	} else if _, ok := obj.(*corev1.ConfigMap); ok && name == certs.IstioRootConfigMap {

@@ -207,7 +207,7 @@ func looserPods(pods []corev1.Pod, want string) []string {
 func managerOf(ns *corev1.Namespace, key string) string {
 	needle := `"f:` + key + `"`
 	for _, mf := range ns.ManagedFields {
-		if mf.FieldsV1 != nil && strings.Contains(string(mf.FieldsV1.Raw), needle) {
+		if mf.FieldsV1 != nil && strings.Contains(mf.FieldsV1.GetRawString(), needle) {
 			return "field manager " + mf.Manager
 		}
 	}
