@@ -225,7 +225,7 @@ var _ = Describe("What is not drift, and fights", func() {
 			}
 			return ""
 		}
-		Eventually(fight).WithTimeout(30*time.Second).Should(And(HavePrefix("Drifted: "), ContainSubstring(`"fighter"`), ContainSubstring("keeps rewriting")))
+		Eventually(fight).WithTimeout(30 * time.Second).Should(And(HavePrefix("Drifted: "), ContainSubstring(`"fighter"`), ContainSubstring("keeps rewriting")))
 		Expect(counter("meshguard_drift_corrected_total", ns, "d", "PeerAuthentication")).To(BeNumerically(">=", 3), "it restored (three free corrections) before backing off")
 	})
 })
