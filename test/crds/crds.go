@@ -46,8 +46,9 @@ const (
 	// ../shared/linkerd-crds when that directory exists.
 	LinkerdChartEnv = "MESHGUARD_LINKERD_CRDS_CHART"
 
-	// SkipLinkerdEnv, set to 1, is the only way to run the tests (and make run-local) without
-	// Linkerd's CRDs: without it, a missing chart fails them instead of skipping Linkerd quietly.
+	// SkipLinkerdEnv names the variable that, set to 1, is the only way to run the tests (and make
+	// run-local) without Linkerd's CRDs: without it, a missing chart fails them instead of
+	// skipping Linkerd quietly.
 	SkipLinkerdEnv = "MESHGUARD_SKIP_LINKERD"
 
 	// LinkerdHint says how to provide Linkerd's CRDs; it ends every "unavailable" error.
