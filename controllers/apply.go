@@ -49,8 +49,9 @@ func (r *MeshSecurityProfileReconciler) applyAll(ctx context.Context, p *v1alpha
 	return out
 }
 
+// applyOne reads what it needs, lets decide choose, and carries the decision out: one write
+// (server-side apply), the events and the status row.
 func (r *MeshSecurityProfileReconciler) applyOne(ctx context.Context, p *v1alpha1.MeshSecurityProfile, want *unstructured.Unstructured) childResult {
-	log := ctrl.LoggerFrom(ctx)
 	gvk := want.GroupVersionKind()
 	res := childResult{row: v1alpha1.ResourceStatus{APIVersion: want.GetAPIVersion(), Kind: want.GetKind(), Name: want.GetName()}}
 	ref := fmt.Sprintf("%s %s", want.GetKind(), klog.KObj(want))
@@ -63,105 +64,70 @@ func (r *MeshSecurityProfileReconciler) applyOne(ctx context.Context, p *v1alpha
 		return res
 	}
 	if err := r.ensureWatch(gvk); err != nil {
-		log.Error(err, "cannot watch generated kind; drift on it is seen only on the next reconcile", "kind", gvk.Kind)
+		ctrl.LoggerFrom(ctx).Error(err, "cannot watch generated kind; drift on it is seen only on the next reconcile", "kind", gvk.Kind)
 	}
 	want = withHash(want)
-
 	live, err := r.getLive(ctx, want)
 	if err != nil {
 		return failed(res, fmt.Errorf("get %s: %w", ref, err))
 	}
 
-	switch {
-	case live == nil && r.audit(p):
-		res.row.State = v1alpha1.ResourceMissing
-		res.row.Message = "does not exist (Audit mode: not created)"
-		return res
-	case live == nil:
-		if wasPresent(p, want) {
-			if ok, wait := r.fights.allow(fightKey(want), r.now()); !ok {
-				res.row.State = v1alpha1.ResourceMissing
-				res.row.Message = fmt.Sprintf("deleted again and again; recreating in %s", wait.Round(time.Second))
-				res.retryAfter = wait
-				return res
-			}
-		}
-		if err := r.apply(ctx, want); err != nil {
-			return failed(res, fmt.Errorf("apply %s: %w", ref, err))
-		}
-		res.row.State = v1alpha1.ResourceInSync
-		// An object the last status listed as present was deleted by someone: that is drift too.
-		// (The previous status only classifies the event; what is applied never depends on it.)
-		if wasPresent(p, want) {
-			deleted := []drift.Change{{Path: "(object)", Want: "present"}}
-			res.drifted, res.corrected = deleted, true
-			r.fights.corrected(fightKey(want), r.now())
-			now := metav1.Now()
-			res.row.LastCorrected, res.row.LastCorrection = &now, "recreated after deletion"
-			r.Recorder.Eventf(p, want, "Warning", "DriftDetected", "Compare", "%s was deleted", ref)
-			r.Recorder.Eventf(p, want, "Normal", "DriftCorrected", "Apply", "recreated %s", ref)
-			log.Info("recreated deleted object", "kind", want.GetKind(), "object", klog.KObj(want))
-			return res
-		}
-		r.Recorder.Eventf(p, want, "Normal", "Created", "Apply", "created %s", ref)
-		log.V(1).Info("created generated object", "kind", want.GetKind(), "object", klog.KObj(want))
-		return res
-	case !ownedBy(live, p) && !(p.Spec.AdoptExisting && metav1.GetControllerOf(live) == nil):
-		res.row.State = v1alpha1.ResourceConflict
-		res.row.Message = conflictMessage(live)
-		return res
+	d := decide(facts{
+		want: want, live: live, audit: r.audit(p), adoptExisting: p.Spec.AdoptExisting,
+		owned: live != nil && ownedBy(live, p), wasPresent: wasPresent(p, want),
+		fight: r.fights.snapshot(fightKey(want)), now: r.now(),
+		lastWriter: func() string { return r.lastWriters(ctx, live) },
+	})
+	res.row.State, res.row.Message, res.retryAfter = d.state, d.message, d.retryAfter
+	if d.drifted {
+		res.drifted = d.changes
 	}
-
-	changes := drift.Compare(want, live)
-	if len(changes) == 0 {
-		res.row.State = v1alpha1.ResourceInSync
+	switch d.do {
+	case doNothing:
 		return res
+	case doCreate:
+		err = r.apply(ctx, want)
+	default:
+		err = r.restore(ctx, want)
 	}
-	// The same hash on a different object means someone else changed it: drift. A different hash
-	// means the profile changed (or the object is being adopted): an update.
-	isDrift := ownedBy(live, p) && live.GetAnnotations()[AnnotationRenderedHash] == want.GetAnnotations()[AnnotationRenderedHash]
-	writer := ""
-	if isDrift {
-		res.drifted = changes
-		// Who wrote it, read before meshguard takes the fields back (which drops their ownership).
-		writer = r.lastWriters(ctx, live)
-	}
-	if r.audit(p) {
-		res.row.State = v1alpha1.ResourceDrifted
-		res.row.Message = drift.Summary(changes, 3)
-		if isDrift {
-			res.row.Message += " (last written by " + writer + ")"
-		} else {
-			res.row.Message = "differs from the profile (Audit mode: not updated): " + res.row.Message
-		}
-		return res
-	}
-	if isDrift {
-		if ok, wait := r.fights.allow(fightKey(want), r.now()); !ok {
-			res.row.State = v1alpha1.ResourceDrifted
-			res.row.Message = fmt.Sprintf("%s keeps rewriting it (%s); restoring again in %s", writer, drift.Summary(changes, 3), wait.Round(time.Second))
-			res.retryAfter = wait
-			return res
-		}
-	}
-	if err := r.restore(ctx, want, live, changes); err != nil {
+	if err != nil {
 		return failed(res, fmt.Errorf("apply %s: %w", ref, err))
 	}
-	res.row.State = v1alpha1.ResourceInSync
-	if isDrift {
-		r.fights.corrected(fightKey(want), r.now())
-		res.corrected = true
-		now := metav1.Now()
-		res.row.LastCorrected = &now
-		res.row.LastCorrection = drift.Summary(changes, 3)
-		r.Recorder.Eventf(p, want, "Warning", "DriftDetected", "Compare", "%s drifted (last written by %s): %s", ref, writer, drift.Summary(changes, 3))
-		r.Recorder.Eventf(p, want, "Normal", "DriftCorrected", "Apply", "restored %s (%s)", ref, drift.Paths(changes))
-		log.Info("restored drifted object", "kind", want.GetKind(), "object", klog.KObj(want), "fields", drift.Paths(changes))
-	} else {
-		r.Recorder.Eventf(p, want, "Normal", "Updated", "Apply", "updated %s", ref)
-		log.V(1).Info("updated generated object", "kind", want.GetKind(), "object", klog.KObj(want))
-	}
+	r.written(ctx, p, want, d, &res)
 	return res
+}
+
+// written records a write decide asked for: a correction (fight record, lastCorrected, events,
+// log) or a plain create or update (an event).
+func (r *MeshSecurityProfileReconciler) written(ctx context.Context, p *v1alpha1.MeshSecurityProfile, want *unstructured.Unstructured, d decision, res *childResult) {
+	log := ctrl.LoggerFrom(ctx)
+	ref := fmt.Sprintf("%s %s", want.GetKind(), klog.KObj(want))
+	if !d.drifted {
+		if d.do == doCreate {
+			r.Recorder.Eventf(p, want, "Normal", "Created", "Apply", "created %s", ref)
+			log.V(1).Info("created generated object", "kind", want.GetKind(), "object", klog.KObj(want))
+		} else {
+			r.Recorder.Eventf(p, want, "Normal", "Updated", "Apply", "updated %s", ref)
+			log.V(1).Info("updated generated object", "kind", want.GetKind(), "object", klog.KObj(want))
+		}
+		return
+	}
+	r.fights.corrected(fightKey(want), r.now())
+	res.corrected = true
+	now := metav1.Now()
+	res.row.LastCorrected = &now
+	if d.do == doCreate {
+		res.row.LastCorrection = "recreated after deletion"
+		r.Recorder.Eventf(p, want, "Warning", "DriftDetected", "Compare", "%s was deleted", ref)
+		r.Recorder.Eventf(p, want, "Normal", "DriftCorrected", "Apply", "recreated %s", ref)
+		log.Info("recreated deleted object", "kind", want.GetKind(), "object", klog.KObj(want))
+	} else {
+		res.row.LastCorrection = drift.Summary(d.changes, 3)
+		r.Recorder.Eventf(p, want, "Warning", "DriftDetected", "Compare", "%s drifted (last written by %s): %s", ref, d.writer, drift.Summary(d.changes, 3))
+		r.Recorder.Eventf(p, want, "Normal", "DriftCorrected", "Apply", "restored %s (%s)", ref, drift.Paths(d.changes))
+		log.Info("restored drifted object", "kind", want.GetKind(), "object", klog.KObj(want), "fields", drift.Paths(d.changes))
+	}
+	r.fights.remember(p.Namespace, res.row)
 }
 
 // wasPresent is true when the profile's last status listed the object as existing.
@@ -213,7 +179,7 @@ func (r *MeshSecurityProfileReconciler) apply(ctx context.Context, want *unstruc
 // restore applies the object and then removes fields others added that meshguard never sets
 // (server-side apply cannot remove fields it does not own). The removal is guarded by the
 // resourceVersion so that it never removes something it has not seen.
-func (r *MeshSecurityProfileReconciler) restore(ctx context.Context, want, live *unstructured.Unstructured, changes []drift.Change) error {
+func (r *MeshSecurityProfileReconciler) restore(ctx context.Context, want *unstructured.Unstructured) error {
 	after := want.DeepCopy()
 	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(after),
 		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {
@@ -244,7 +210,7 @@ func (r *MeshSecurityProfileReconciler) prune(ctx context.Context, p *v1alpha1.M
 		keep[d.GroupVersionKind().GroupKind().String()+"/"+d.GetName()] = true
 	}
 	var errs []string
-	for _, gvk := range generatedKinds {
+	for _, gvk := range render.Kinds() {
 		if !r.installed(gvk) {
 			continue
 		}

@@ -95,11 +95,7 @@ func (s *caSource) watch(r *MeshSecurityProfileReconciler) source.Source {
 			}
 			var reqs []reconcile.Request
 			for _, p := range list.Items {
-				mesh := p.Spec.Mesh
-				if mesh == "" {
-					mesh = v1alpha1.MeshIstio
-				}
-				if mesh == s.mesh {
+				if p.Spec.GetMesh() == s.mesh {
 					reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
 				}
 			}

@@ -39,7 +39,7 @@ func (r *MeshSecurityProfileReconciler) observeCertificates(ctx context.Context,
 	if p.Spec.Certificates != nil && p.Spec.Certificates.MinValidity != nil {
 		minValidity = p.Spec.Certificates.MinValidity.Duration
 	}
-	if mesh := p.Spec.Mesh; mesh == v1alpha1.MeshLinkerd {
+	if p.Spec.GetMesh() == v1alpha1.MeshLinkerd {
 		roots, err := r.source(ctx, &corev1.ConfigMap{}, r.RenderOptions.LinkerdNamespace, certs.LinkerdTrustRootsConfigMap)
 		if err != nil {
 			return certs.Report{}, err
@@ -71,7 +71,7 @@ func (r *MeshSecurityProfileReconciler) source(ctx context.Context, obj client.O
 	src := certs.Source{Namespace: namespace, Name: name}
 	// Every source is cached: the namespace roots by the manager's cache (field selector), the CA
 	// objects by their own informers. The API reader is only a fallback for unknown names.
-	var reader client.Reader = r.APIReader
+	reader := r.APIReader
 	if s := r.caSourceFor(namespace, name); s != nil {
 		reader = s.cache
 	} else if _, ok := obj.(*corev1.ConfigMap); ok && name == certs.IstioRootConfigMap {

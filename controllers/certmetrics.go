@@ -44,10 +44,7 @@ func init() { metrics.Registry.MustRegister(certMetrics) }
 func (m *certificateMetrics) set(p *v1alpha1.MeshSecurityProfile, certs []v1alpha1.CertificateStatus) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	mesh := string(p.Spec.Mesh)
-	if mesh == "" {
-		mesh = string(v1alpha1.MeshIstio)
-	}
+	mesh := string(p.Spec.GetMesh())
 	m.byProfile[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}] = certSet{mesh: mesh, certs: certs}
 }
 

@@ -29,6 +29,9 @@ const (
 type fights struct {
 	mu      sync.Mutex
 	objects map[string]*fight
+	// lastCorrections are the status records (lastCorrected, lastCorrection) of recent
+	// corrections, by namespace and row, so that a status patch that failed does not lose them.
+	lastCorrections map[string]v1alpha1.ResourceStatus
 }
 
 type fight struct {
@@ -37,13 +40,22 @@ type fight struct {
 	next        time.Time
 }
 
-// allow says whether the object may be restored now, or how long to wait.
+// snapshot returns a copy of the object's fight record, nil when there is none.
 // Objects are keyed by kind, namespace and name, not UID: a writer that keeps deleting an object
 // fights its recreated successors too.
-func (f *fights) allow(key string, now time.Time) (bool, time.Duration) {
+func (f *fights) snapshot(key string) *fight {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st := f.objects[key]
+	if st := f.objects[key]; st != nil {
+		cp := *st
+		return &cp
+	}
+	return nil
+}
+
+// allows says whether the object may be restored at now, or how long to wait. A nil record (no
+// recent correction) allows.
+func (st *fight) allows(now time.Time) (bool, time.Duration) {
 	if st == nil || now.Sub(st.last) > fightWindow {
 		return true, 0
 	}
@@ -53,6 +65,22 @@ func (f *fights) allow(key string, now time.Time) (bool, time.Duration) {
 	return true, 0
 }
 
+// record returns the record after one more correction at now: the first fightFreeCorrections
+// within fightWindow are free, then each waits twice as long as the one before, up to
+// fightMaxDelay.
+func (st *fight) record(now time.Time) *fight {
+	next := fight{}
+	if st != nil && now.Sub(st.last) <= fightWindow {
+		next = *st
+	}
+	next.corrections++
+	next.last, next.next = now, now
+	if extra := next.corrections - fightFreeCorrections; extra > 0 {
+		next.next = now.Add(min(fightBaseDelay<<min(extra-1, 10), fightMaxDelay))
+	}
+	return &next
+}
+
 // corrected records a restoration and sets when the next one may happen.
 func (f *fights) corrected(key string, now time.Time) {
 	f.mu.Lock()
@@ -60,27 +88,50 @@ func (f *fights) corrected(key string, now time.Time) {
 	if f.objects == nil {
 		f.objects = map[string]*fight{}
 	}
-	st := f.objects[key]
-	if st == nil || now.Sub(st.last) > fightWindow {
-		st = &fight{}
-		f.objects[key] = st
-	}
-	st.corrections++
-	st.last = now
-	st.next = now
-	if extra := st.corrections - fightFreeCorrections; extra > 0 {
-		d := fightBaseDelay << min(extra-1, 10)
-		if d > fightMaxDelay {
-			d = fightMaxDelay
-		}
-		st.next = now.Add(d)
-	}
+	f.objects[key] = f.objects[key].record(now)
 	// Forget objects that have been quiet for a while, so the map does not grow forever.
 	for k, v := range f.objects {
 		if now.Sub(v.last) > 10*fightWindow {
 			delete(f.objects, k)
 		}
 	}
+}
+
+// remember keeps the correction record of a row of a profile in namespace ns.
+func (f *fights) remember(ns string, row v1alpha1.ResourceStatus) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lastCorrections == nil {
+		f.lastCorrections = map[string]v1alpha1.ResourceStatus{}
+	}
+	// Forget records old enough that the status written after them has long been read back.
+	for k, v := range f.lastCorrections {
+		if row.LastCorrected != nil && v.LastCorrected != nil && row.LastCorrected.Sub(v.LastCorrected.Time) > 10*fightWindow {
+			delete(f.lastCorrections, k)
+		}
+	}
+	f.lastCorrections[rowKey(ns, row)] = row
+}
+
+// fillCorrections gives each row of namespace ns that has no correction of its own the last one
+// remembered, so that a correction made by a reconcile whose status patch failed is still
+// reported by the next one.
+func (f *fights) fillCorrections(ns string, rows []childResult) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range rows {
+		row := &rows[i].row
+		if row.LastCorrected != nil {
+			continue
+		}
+		if old, ok := f.lastCorrections[rowKey(ns, *row)]; ok {
+			row.LastCorrected, row.LastCorrection = old.LastCorrected, old.LastCorrection
+		}
+	}
+}
+
+func rowKey(ns string, row v1alpha1.ResourceStatus) string {
+	return ns + "/" + row.APIVersion + "/" + row.Kind + "/" + row.Name
 }
 
 // lastWriters names the field managers other than meshguard that wrote the object, most recent

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -120,6 +121,18 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 	// Warnings: where the mesh is stricter than the profile reads; said in PoliciesApplied.
 	obs.warnings = res.Warnings
 
+	// The finalizer that guards meshguard's namespace annotations is added before the first of
+	// them is written (and removed once they are gone) in a reconcile of its own that writes
+	// nothing else: the profile's resourceVersion then does not move under the status patch. Its
+	// update event starts the next reconcile.
+	if changed, err := r.syncFinalizer(ctx, p, len(res.NamespaceAnnotations) > 0); err != nil {
+		obs.applyErrs = append(obs.applyErrs, err)
+		return ctrl.Result{}, nil
+	} else if changed {
+		obs.finalizerOnly = true
+		return ctrl.Result{}, nil
+	}
+
 	// Apply creates or restores each desired object, leaving objects it does not own untouched.
 	obs.rows = r.applyAll(ctx, p, res.Objects)
 	if row := r.applyNamespaceAnnotations(ctx, p, res.NamespaceAnnotations); row != nil {
@@ -134,7 +147,7 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 	}
 
 	// Effective: a policy of someone else can undo what the profile asks; report, never touch.
-	obs.external, obs.externalErr = r.observeExternal(ctx, p)
+	obs.external, obs.externalErr = r.observeExternal(ctx, p, res.Objects)
 
 	// Certificates: mTLS is only as good as the CA behind it. Look again before the next
 	// threshold (minValidity boundary, expiry) is crossed, without waiting for a change.
@@ -146,6 +159,11 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 // finish writes the status once per reconcile: conditions summarised from what was observed,
 // observedGeneration stamped, and any patch error joined into the result.
 func (r *MeshSecurityProfileReconciler) finish(ctx context.Context, before, p *v1alpha1.MeshSecurityProfile, obs *observation, result ctrl.Result, retErr error) (ctrl.Result, error) {
+	if obs.finalizerOnly {
+		// This reconcile wrote the finalizer; the next one, already queued, writes the status.
+		return result, retErr
+	}
+	r.fights.fillCorrections(p.Namespace, obs.rows)
 	applyStatus(p, obs)
 	recordMetrics(p, obs)
 	r.certificateEvent(before, p)
@@ -160,36 +178,22 @@ func (r *MeshSecurityProfileReconciler) finish(ctx context.Context, before, p *v
 	if err := errors.Join(obs.applyErrs...); err != nil && retErr == nil {
 		retErr = err
 	}
-	if err := r.writeStatus(ctx, before, p, obs); err != nil {
+	if err := r.writeStatus(ctx, before, p); err != nil {
 		retErr = errors.Join(retErr, fmt.Errorf("patch status of %s: %w", klog.KObj(p), err))
 	}
 	return result, retErr
 }
 
-// writeStatus patches the status computed from obs. The optimistic lock makes a patch computed
-// from a stale cached profile fail instead of overwriting what a newer reconcile wrote (such as a
-// drift correction record); the observation is then laid on the current profile and written again,
-// so that nothing observed is lost.
-func (r *MeshSecurityProfileReconciler) writeStatus(ctx context.Context, before, p *v1alpha1.MeshSecurityProfile, obs *observation) error {
-	for attempt := 0; ; attempt++ {
-		if equality.Semantic.DeepEqual(before.Status, p.Status) {
-			return nil
-		}
-		err := r.Status().Patch(ctx, p, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-		if !apierrors.IsConflict(err) || attempt == 2 {
-			return client.IgnoreNotFound(err)
-		}
-		fresh := &v1alpha1.MeshSecurityProfile{}
-		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(p), fresh); err != nil {
-			return client.IgnoreNotFound(err)
-		}
-		if fresh.Generation != p.Generation {
-			// The spec changed meanwhile: this observation is stale and the new generation is queued.
-			return nil
-		}
-		before, p = fresh.DeepCopy(), fresh
-		applyStatus(p, obs)
+// writeStatus patches the status computed from obs, if it changed. The optimistic lock makes a
+// patch computed from a stale cached profile (one that has not yet seen the previous reconcile's
+// status) fail instead of overwriting it; the error requeues the profile, and the next reconcile
+// computes the status again from a fresh read. The records of the last corrections survive that
+// retry: they are kept in memory (fights.fillCorrections), not only in the patch that failed.
+func (r *MeshSecurityProfileReconciler) writeStatus(ctx context.Context, before, p *v1alpha1.MeshSecurityProfile) error {
+	if equality.Semantic.DeepEqual(before.Status, p.Status) {
+		return nil
 	}
+	return client.IgnoreNotFound(r.Status().Patch(ctx, p, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})))
 }
 
 // olderProfile returns the name of an older profile in the same namespace, if any.
@@ -230,6 +234,10 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 			predicate.GenerationChangedPredicate{},
 			// Deletion must be seen to remove meshguard's namespace annotations.
 			predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool { return !e.ObjectNew.GetDeletionTimestamp().IsZero() }},
+			// A reconcile that wrote the finalizer leaves the rest to the next one (syncFinalizer).
+			predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+				return !slices.Equal(e.ObjectOld.GetFinalizers(), e.ObjectNew.GetFinalizers())
+			}},
 		))).
 		Watches(&v1alpha1.MeshSecurityProfile{}, handler.EnqueueRequestsFromMapFunc(r.namespacePeers),
 			builder.WithPredicates(predicate.Funcs{
@@ -245,7 +253,7 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 	}
 	// Owns() on a kind whose CRD is missing would stop the manager from starting; kinds that are
 	// installed later are watched from the first reconcile that finds them (ensureWatch).
-	for _, gvk := range generatedKinds {
+	for _, gvk := range render.Kinds() {
 		if r.installed(gvk) {
 			b = b.Owns(newUnstructured(gvk))
 			r.watched[gvk] = true

@@ -28,6 +28,8 @@ type observation struct {
 	certErr     error
 	external    []v1alpha1.ExternalPolicy
 	externalErr error
+	// finalizerOnly: this reconcile patched the finalizer and writes nothing else.
+	finalizerOnly bool
 }
 
 // pending is true while some objects wait for CRDs or pods for a restart: worth another look soon.

@@ -64,11 +64,6 @@ func (r *MeshSecurityProfileReconciler) applyNamespaceAnnotations(ctx context.Co
 		}
 		return res
 	}
-	if len(want) > 0 && !controllerutil.ContainsFinalizer(p, FinalizerNamespaceAnnotations) {
-		if err := r.patchFinalizer(ctx, p, true); err != nil {
-			return failedPtr(res, err)
-		}
-	}
 	if len(differ) > 0 || len(want) == 0 {
 		if err := r.applyNamespace(ctx, p, want); err != nil {
 			return failedPtr(res, fmt.Errorf("apply annotations to Namespace %s: %w", p.Namespace, err))
@@ -78,10 +73,6 @@ func (r *MeshSecurityProfileReconciler) applyNamespaceAnnotations(ctx context.Co
 		}
 	}
 	if len(want) == 0 {
-		// Nothing to own any more: the annotations are gone, so is the finalizer.
-		if err := r.patchFinalizer(ctx, p, false); err != nil {
-			return failedPtr(res, err)
-		}
 		return nil
 	}
 	res.row.State = v1alpha1.ResourceInSync
@@ -110,6 +101,25 @@ func (r *MeshSecurityProfileReconciler) applyNamespace(ctx context.Context, p *v
 		u.SetAnnotations(a)
 	}
 	return r.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
+}
+
+// syncFinalizer makes the finalizer match whether the profile sets namespace annotations: it is
+// added before the first annotation is written, and removed right after meshguard's annotations
+// are. Audit profiles write nothing, so they keep what they have. changed says whether the
+// profile was patched.
+func (r *MeshSecurityProfileReconciler) syncFinalizer(ctx context.Context, p *v1alpha1.MeshSecurityProfile, wantAnnotations bool) (changed bool, err error) {
+	has := controllerutil.ContainsFinalizer(p, FinalizerNamespaceAnnotations)
+	switch {
+	case r.audit(p) || has == wantAnnotations:
+		return false, nil
+	case wantAnnotations:
+		return true, r.patchFinalizer(ctx, p, true)
+	}
+	// Nothing to own any more: the annotations go, then the finalizer.
+	if err := r.applyNamespace(ctx, p, nil); err != nil {
+		return false, fmt.Errorf("remove annotations from Namespace %s: %w", p.Namespace, err)
+	}
+	return true, r.patchFinalizer(ctx, p, false)
 }
 
 // cleanupNamespace removes meshguard's namespace annotations of a deleted profile, then its finalizer.
@@ -197,7 +207,7 @@ func looserPods(pods []corev1.Pod, want string) []string {
 func managerOf(ns *corev1.Namespace, key string) string {
 	needle := `"f:` + key + `"`
 	for _, mf := range ns.ManagedFields {
-		if mf.FieldsV1 != nil && strings.Contains(string(mf.FieldsV1.Raw), needle) {
+		if mf.FieldsV1 != nil && strings.Contains(mf.FieldsV1.GetRawString(), needle) {
 			return "field manager " + mf.Manager
 		}
 	}

@@ -45,6 +45,8 @@ var (
 	// istioCA is the suite's Istio CA (istio-system/istio-ca-secret); every test namespace gets its
 	// root in istio-ca-root-cert, as istiod would publish it.
 	istioCA *certstest.Cert
+	// writes logs the reconciler's API writes per namespace (writes_test.go).
+	writes = &writeLog{}
 )
 
 type offsetClock struct {
@@ -102,7 +104,7 @@ var _ = BeforeSuite(func() {
 	})
 	Expect(err).NotTo(HaveOccurred())
 	r := &controllers.MeshSecurityProfileReconciler{
-		Client:        mgr.GetClient(),
+		Client:        &countingClient{Client: mgr.GetClient(), log: writes},
 		APIReader:     mgr.GetAPIReader(),
 		Scheme:        mgr.GetScheme(),
 		Recorder:      mgr.GetEventRecorder("meshguard"),

@@ -612,15 +612,15 @@ type CertificatesSpec struct {
 type ResourceState string
 
 const (
-	// ResourceInSync: the object is as meshguard applied it.
+	// ResourceInSync means the object is as meshguard applied it.
 	ResourceInSync ResourceState = "InSync"
-	// ResourceDrifted: someone changed a field meshguard owns.
+	// ResourceDrifted means someone changed a field meshguard owns.
 	ResourceDrifted ResourceState = "Drifted"
-	// ResourceMissing: the object does not exist.
+	// ResourceMissing means the object does not exist.
 	ResourceMissing ResourceState = "Missing"
-	// ResourceConflict: an object with this name exists and is not owned by this profile.
+	// ResourceConflict means an object with this name exists and is not owned by this profile.
 	ResourceConflict ResourceState = "Conflict"
-	// ResourcePending: the object cannot be applied yet (for example its CRD is not installed).
+	// ResourcePending means the object cannot be applied yet (for example its CRD is not installed).
 	ResourcePending ResourceState = "Pending"
 )
 
@@ -649,6 +649,8 @@ type ResourceStatus struct {
 // +kubebuilder:validation:Enum=Root;Intermediate;TrustAnchor;Issuer
 type CertificateRole string
 
+// Certificate roles: Istio has a root and, with plugged-in CAs, an intermediate; Linkerd has a
+// trust anchor and an issuer.
 const (
 	RoleRoot         CertificateRole = "Root"
 	RoleIntermediate CertificateRole = "Intermediate"
@@ -690,7 +692,9 @@ type ExternalPolicy struct {
 	APIVersion string `json:"apiVersion"`
 	// kind of the object.
 	Kind string `json:"kind"`
-	// name of the object, in the profile's namespace.
+	// name of the object: its plain name when it is in the profile's namespace, namespace/name
+	// when it is elsewhere (an Istio policy of the mesh root namespace, which applies to every
+	// namespace).
 	Name string `json:"name"`
 	// weakens says what it weakens.
 	Weakens string `json:"weakens"`
@@ -769,5 +773,5 @@ type MeshSecurityProfileList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&MeshSecurityProfile{}, &MeshSecurityProfileList{})
+	SchemeBuilder.Register(addKnownTypes)
 }

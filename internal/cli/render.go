@@ -290,7 +290,7 @@ func (c *command) object(src, where string, obj *unstructured.Unstructured) {
 		return
 	case len(res.Unsupported) > 0:
 		for _, u := range res.Unsupported {
-			c.errorf("%s: not supported by %s: %s", prefix, p.Spec.Mesh, u)
+			c.errorf("%s: not supported by %s: %s", prefix, p.Spec.GetMesh(), u)
 		}
 		return
 	}
@@ -318,7 +318,7 @@ func (c *command) fieldErrors(prefix string, errs field.ErrorList) {
 func (c *command) print(src string, p *v1alpha1.MeshSecurityProfile, res *render.Result) error {
 	var head strings.Builder
 	fmt.Fprintf(&head, "# Source: %s\n", src)
-	fmt.Fprintf(&head, "# %s %s/%s: mesh %s, enforcement %s, %d objects\n", validation.Kind, p.Namespace, p.Name, p.Spec.Mesh, p.Spec.Enforcement, len(res.Objects))
+	fmt.Fprintf(&head, "# %s %s/%s: mesh %s, enforcement %s, %d objects\n", validation.Kind, p.Namespace, p.Name, p.Spec.GetMesh(), p.Spec.Enforcement, len(res.Objects))
 	if p.Spec.Enforcement == v1alpha1.EnforcementAudit {
 		head.WriteString("# Audit: meshguard compares these objects with the cluster and reports drift; it does not apply them.\n")
 	}

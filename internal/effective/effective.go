@@ -9,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
-	"github.com/meshguard/meshguard/internal/render"
 )
 
 // DefaultIstioRootNamespace is Istio's default root namespace (meshConfig.rootNamespace).
@@ -31,17 +30,18 @@ type Options struct {
 	// namespace and whose namespace-wide PeerAuthentication is the mesh-wide one. Default
 	// istio-system.
 	IstioRootNamespace string
-
-	// Render are the options the profile's own objects are rendered with. Find renders the
-	// profile to know which NetworkPolicy and AuthorizationPolicy rules the profile itself
-	// declares, including the allowDNS and allowMeshControlPlane rules, so they must be the
-	// manager's. Empty fields take render's defaults.
-	Render render.Options
 }
 
 // Find returns the objects among foreign that weaken the profile, with what each weakens, sorted
 // by kind, name and what they weaken. An object may appear once per part of the profile it
 // weakens (a NetworkPolicy that opens both ingress and egress appears twice).
+//
+// desired are the objects the profile renders to (render.Render's Result.Objects, rendered with
+// the manager's options): Find reads from them which NetworkPolicy, AuthorizationPolicy and
+// Linkerd Server rules the profile itself declares, including the allowDNS and
+// allowMeshControlPlane rules, so that a foreign rule the profile also declares is not reported.
+// With no desired objects the profile declares no rules, and every foreign rule counts as opening
+// traffic.
 //
 // foreign are live PeerAuthentications, RequestAuthentications, AuthorizationPolicies
 // (security.istio.io), Linkerd's Servers, AuthorizationPolicies, HTTPRoutes,
@@ -53,11 +53,11 @@ type Options struct {
 // outside the profile's namespace is named namespace/name.
 //
 // Find never modifies its arguments.
-func Find(p *v1alpha1.MeshSecurityProfile, foreign []*unstructured.Unstructured, opts Options) []v1alpha1.ExternalPolicy {
+func Find(p *v1alpha1.MeshSecurityProfile, desired, foreign []*unstructured.Unstructured, opts Options) []v1alpha1.ExternalPolicy {
 	if p == nil {
 		return nil
 	}
-	f := newFinder(p, opts)
+	f := newFinder(p, desired, opts)
 	f.meshMode = meshWideMode(foreign, f.root)
 	// Linkerd authentications are judged through the AuthorizationPolicies that require them.
 	authns := map[string]*unstructured.Unstructured{}
@@ -123,11 +123,11 @@ type finder struct {
 	ingress, egress []netRule
 }
 
-func newFinder(p *v1alpha1.MeshSecurityProfile, opts Options) *finder {
+func newFinder(p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured, opts Options) *finder {
 	f := &finder{
 		p:     p,
 		root:  opts.IstioRootNamespace,
-		istio: p.Spec.Mesh == "" || p.Spec.Mesh == v1alpha1.MeshIstio,
+		istio: p.Spec.GetMesh() == v1alpha1.MeshIstio,
 	}
 	if f.root == "" {
 		f.root = DefaultIstioRootNamespace
@@ -137,45 +137,32 @@ func newFinder(p *v1alpha1.MeshSecurityProfile, opts Options) *finder {
 		f.nsMode = profileMode(p.Spec.MTLS.Mode)
 	}
 	if f.istio && p.Spec.Authorization != nil {
-		f.authz = profileAuthorization(renderPart(p, opts.Render, func(s *v1alpha1.MeshSecurityProfileSpec) {
-			s.Authorization = p.Spec.Authorization
-		}))
+		f.authz = profileAuthorization(ofGroup(desired, groupIstioSecurity))
 	}
 	if !f.istio {
-		f.lkServers = linkerdServers(p, opts.Render)
-		f.linkerd = newLinkerdIntent(p, renderPart(p, opts.Render, func(s *v1alpha1.MeshSecurityProfileSpec) {
-			s.MTLS, s.Authorization = p.Spec.MTLS, p.Spec.Authorization
-		}))
+		linkerdObjs := ofGroup(desired, groupLinkerdPolicy)
+		f.lkServers = linkerdServers(linkerdObjs)
+		f.linkerd = newLinkerdIntent(p, linkerdObjs)
 	}
 	if p.Spec.NetworkPolicy != nil {
-		f.ingress, f.egress = profileNetworkRules(renderPart(p, opts.Render, func(s *v1alpha1.MeshSecurityProfileSpec) {
-			s.NetworkPolicy = p.Spec.NetworkPolicy
-		}))
+		f.ingress, f.egress = profileNetworkRules(ofGroup(desired, groupNetworking))
 	}
 	return f
 }
 
-// renderPart renders one part of the profile alone, so that an error or an unsupported field
-// elsewhere in the spec does not hide the rules of this part. When the part cannot be rendered
-// the profile is reported invalid by others; here it then declares no rules, and every foreign
-// rule counts as opening traffic.
-func renderPart(p *v1alpha1.MeshSecurityProfile, opts render.Options, set func(*v1alpha1.MeshSecurityProfileSpec)) []*unstructured.Unstructured {
-	part := &v1alpha1.MeshSecurityProfile{}
-	part.Name, part.Namespace, part.UID = p.Name, p.Namespace, p.UID
-	if part.Name == "" {
-		part.Name = "profile"
+// ofGroup returns the objects of one API group: Istio and Linkerd both have an
+// AuthorizationPolicy kind.
+func ofGroup(objs []*unstructured.Unstructured, group string) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, u := range objs {
+		if u == nil {
+			continue
+		}
+		if gv, err := schema.ParseGroupVersion(u.GetAPIVersion()); err == nil && gv.Group == group {
+			out = append(out, u)
+		}
 	}
-	if part.Namespace == "" {
-		part.Namespace = "default"
-	}
-	part.Spec.Mesh = p.Spec.Mesh
-	part.Spec.TrustDomain = p.Spec.TrustDomain
-	set(&part.Spec)
-	res, err := render.Render(part, opts)
-	if err != nil || res == nil {
-		return nil
-	}
-	return res.Objects
+	return out
 }
 
 // ownedByProfile says whether the profile controls u, so that it is not foreign at all.

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/render"
 )
 
 // The profile under test is shop/baseline.
@@ -127,6 +128,20 @@ func np(name, weakens string) v1alpha1.ExternalPolicy {
 	return v1alpha1.ExternalPolicy{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy", Name: name, Weakens: weakens}
 }
 
+// findRendered calls Find as the reconciler does: with the objects the profile renders to (render's
+// default options), none when it does not render. The import of render is the test's only:
+// effective itself judges what it is handed.
+func findRendered(t *testing.T, p *v1alpha1.MeshSecurityProfile, foreign []*unstructured.Unstructured, opts Options) []v1alpha1.ExternalPolicy {
+	t.Helper()
+	var desired []*unstructured.Unstructured
+	if p != nil {
+		if res, err := render.Render(p, render.DefaultOptions()); err == nil {
+			desired = res.Objects
+		}
+	}
+	return Find(p, desired, foreign, opts)
+}
+
 type findCase struct {
 	name    string
 	profile *v1alpha1.MeshSecurityProfile
@@ -145,7 +160,7 @@ func runFindCases(t *testing.T, cases []findCase) {
 			for i, o := range objs {
 				before[i] = o.DeepCopy()
 			}
-			got := Find(tc.profile, objs, tc.opts)
+			got := findRendered(t, tc.profile, objs, tc.opts)
 			if tc.want == nil {
 				g.Expect(got).To(BeEmpty())
 			} else {
@@ -964,7 +979,7 @@ spec: {rules: [{}]}`)
 		pa("a", "mtls.mode Strict: namespace-wide DISABLE"),
 		pa("b", "mtls.mode Strict: namespace-wide PERMISSIVE"),
 	}
-	g.Expect(Find(p, objs, Options{})).To(Equal(want))
+	g.Expect(findRendered(t, p, objs, Options{})).To(Equal(want))
 
 	reversed := make([]*unstructured.Unstructured, 0, len(objs)+1)
 	for i := len(objs) - 1; i >= 0; i-- {
@@ -972,17 +987,17 @@ spec: {rules: [{}]}`)
 	}
 	// The same object twice (two list pages, a retry) is reported once.
 	reversed = append(reversed, objs[0], nil)
-	g.Expect(Find(p, reversed, Options{})).To(Equal(want))
+	g.Expect(findRendered(t, p, reversed, Options{})).To(Equal(want))
 }
 
 func TestFindWithoutAnythingToFind(t *testing.T) {
 	g := NewWithT(t)
-	g.Expect(Find(nil, objects(t, `
+	g.Expect(findRendered(t, nil, objects(t, `
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: a}
 spec: {mtls: {mode: DISABLE}}`), Options{})).To(BeNil())
-	g.Expect(Find(profile(), nil, Options{})).To(BeNil())
+	g.Expect(findRendered(t, profile(), nil, Options{})).To(BeNil())
 }
 
 func TestFindBoundsWhatARowSays(t *testing.T) {
@@ -996,7 +1011,7 @@ func TestFindBoundsWhatARowSays(t *testing.T) {
 		b.WriteString("namespace-with-a-long-name-é")
 	}
 	b.WriteString("]}}]\n")
-	got := Find(profile(withAuthorization(true)), objects(t, b.String()), Options{})
+	got := findRendered(t, profile(withAuthorization(true)), objects(t, b.String()), Options{})
 	g.Expect(got).To(HaveLen(1))
 	g.Expect(len(got[0].Weakens)).To(BeNumerically("<=", maxWeakens))
 	g.Expect(got[0].Weakens).To(HavePrefix("authorization.defaultDeny: allows namespaces namespace-with-a-long-name-é, "))

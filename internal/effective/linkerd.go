@@ -9,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
-	"github.com/meshguard/meshguard/internal/render"
 )
 
 const (
@@ -24,13 +23,9 @@ type lkServer struct {
 	port   int64
 }
 
-// linkerdServers are the Servers the profile renders (mTLS overrides and rules), for judging
-// foreign Servers; nil when that part of the profile cannot be rendered.
-func linkerdServers(p *v1alpha1.MeshSecurityProfile, opts render.Options) []lkServer {
-	objs := renderPart(p, opts, func(s *v1alpha1.MeshSecurityProfileSpec) {
-		s.MTLS = p.Spec.MTLS
-		s.Authorization = p.Spec.Authorization
-	})
+// linkerdServers are the Servers among the profile's rendered Linkerd objects (mTLS overrides and
+// rules), for judging foreign Servers.
+func linkerdServers(objs []*unstructured.Unstructured) []lkServer {
 	var out []lkServer
 	for _, o := range objs {
 		if o.GetKind() != kindServer {

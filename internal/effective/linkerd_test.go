@@ -50,7 +50,7 @@ func TestLinkerdServers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			got := Find(tt.profile, objects(t, "apiVersion: policy.linkerd.io/v1beta3\nkind: Server\nmetadata: {name: legacy}\nspec: "+tt.server+"\n"), Options{})
+			got := findRendered(t, tt.profile, objects(t, "apiVersion: policy.linkerd.io/v1beta3\nkind: Server\nmetadata: {name: legacy}\nspec: "+tt.server+"\n"), Options{})
 			if tt.want == "" {
 				g.Expect(got).To(BeEmpty())
 				return

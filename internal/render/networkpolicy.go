@@ -146,7 +146,7 @@ func (r *renderer) allowDNS() *networkingv1.NetworkPolicy {
 // control plane pods that serve them and no others.
 func (r *renderer) allowMeshControlPlane() *networkingv1.NetworkPolicy {
 	var egress []networkingv1.NetworkPolicyEgressRule
-	switch mesh(r.p) {
+	switch r.p.Spec.GetMesh() {
 	case v1alpha1.MeshIstio:
 		// istiod serves xDS and the CA (certificate signing) on 15012; its pods carry app=istiod
 		// whatever their revision.

@@ -84,7 +84,7 @@ func Render(p *v1alpha1.MeshSecurityProfile, opts Options) (*Result, error) {
 	}
 	r.checkNamespace()
 	r.checkOverrideOverlaps()
-	switch mesh(p) {
+	switch p.Spec.GetMesh() {
 	case v1alpha1.MeshIstio:
 		r.istio()
 	case v1alpha1.MeshLinkerd:
@@ -139,13 +139,6 @@ func withDefaults(o Options) Options {
 		o.DNSPodLabels = d.DNSPodLabels
 	}
 	return o
-}
-
-func mesh(p *v1alpha1.MeshSecurityProfile) v1alpha1.Mesh {
-	if p.Spec.Mesh == "" {
-		return v1alpha1.MeshIstio
-	}
-	return p.Spec.Mesh
 }
 
 // name derives a child's name from the profile name and a suffix; deterministic, so that

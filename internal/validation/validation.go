@@ -158,11 +158,11 @@ func coerce(u map[string]any, s *structuralschema.Structural) (unknown, metaErrs
 	paths := append([]string{}, metaUnknown...)
 	paths = append(paths, structuralpruning.PruneWithOptions(u, s, true, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})...)
 	structuraldefaulting.PruneNonNullableNullsWithoutDefaults(u, s)
-	if ferr, more := schemaobjectmeta.CoerceWithOptions(nil, u, s, false, schemaobjectmeta.CoerceOptions{ReturnUnknownFieldPaths: true}); ferr != nil {
+	ferr, more := schemaobjectmeta.CoerceWithOptions(nil, u, s, false, schemaobjectmeta.CoerceOptions{ReturnUnknownFieldPaths: true})
+	if ferr != nil {
 		return nil, field.ErrorList{ferr}
-	} else {
-		paths = append(paths, more...)
 	}
+	paths = append(paths, more...)
 	if found {
 		if err := schemaobjectmeta.SetObjectMeta(u, meta); err != nil {
 			return nil, field.ErrorList{field.Invalid(field.NewPath("metadata"), u["metadata"], err.Error())}

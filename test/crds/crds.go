@@ -40,13 +40,15 @@ const (
 	// LinkerdChartDir is the chart of Linkerd's CRDs inside LinkerdModule.
 	LinkerdChartDir = "charts/linkerd-crds"
 
-	// LinkerdChartEnv, when set, names a charts/linkerd-crds directory LinkerdCRDs reads instead
-	// of the pinned module (a linkerd2 checkout, for trying another Linkerd version). The
-	// Makefile sets it to ../shared/linkerd-crds when that directory exists.
+	// LinkerdChartEnv names the environment variable that, when set, points at a
+	// charts/linkerd-crds directory LinkerdCRDs reads instead of the pinned module (a linkerd2
+	// checkout, for trying another Linkerd version). The Makefile sets it to
+	// ../shared/linkerd-crds when that directory exists.
 	LinkerdChartEnv = "MESHGUARD_LINKERD_CRDS_CHART"
 
-	// SkipLinkerdEnv, set to 1, is the only way to run the tests (and make run-local) without
-	// Linkerd's CRDs: without it, a missing chart fails them instead of skipping Linkerd quietly.
+	// SkipLinkerdEnv names the variable that, set to 1, is the only way to run the tests (and make
+	// run-local) without Linkerd's CRDs: without it, a missing chart fails them instead of
+	// skipping Linkerd quietly.
 	SkipLinkerdEnv = "MESHGUARD_SKIP_LINKERD"
 
 	// LinkerdHint says how to provide Linkerd's CRDs; it ends every "unavailable" error.
@@ -294,7 +296,7 @@ func downloadModule(module, version string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }() // a temporary directory: nothing to do if it stays
 	out, err := goCommand(tmp, "mod", "download", "-json", module+"@"+version)
 	var m struct{ Dir, Error string }
 	if jerr := json.Unmarshal(out, &m); jerr != nil && err == nil {

@@ -335,12 +335,12 @@ func takeCounts(ctx context.Context, e *environment) (counts, error) {
 		return c, err
 	}
 	for _, s := range parseMetrics(text) {
-		switch {
-		case s.name == "rest_client_requests_total":
+		switch s.name {
+		case "rest_client_requests_total":
 			c.manager[s.labels["method"]] += s.value
-		case s.name == "meshguard_drift_detected_total":
+		case "meshguard_drift_detected_total":
 			c.detected += s.value
-		case s.name == "meshguard_drift_corrected_total":
+		case "meshguard_drift_corrected_total":
 			c.corrected += s.value
 		}
 	}

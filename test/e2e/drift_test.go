@@ -195,7 +195,7 @@ func fieldManagersOf(u *unstructured.Unstructured, path ...string) []string {
 			continue
 		}
 		var fields map[string]any
-		if err := json.Unmarshal(mf.FieldsV1.Raw, &fields); err != nil {
+		if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields); err != nil {
 			continue
 		}
 		if _, found, _ := unstructured.NestedFieldNoCopy(fields, path...); found {

@@ -53,7 +53,7 @@ func TestNoBinaryOrLargeFileIsTracked(t *testing.T) {
 			t.Fatal(err)
 		}
 		n, _ := fh.Read(head)
-		fh.Close()
+		_ = fh.Close() // opened for reading only
 		for _, magic := range executableMagic {
 			if n >= len(magic) && bytes.Equal(head[:len(magic)], magic) {
 				t.Errorf("%s is tracked and is an executable binary: build it from source instead", f)

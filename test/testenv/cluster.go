@@ -81,7 +81,7 @@ func (c *Cluster) startControllerManager(dir string) error {
 		return fmt.Errorf("start kube-controller-manager: %w", err)
 	}
 	c.kcmDone = make(chan struct{})
-	go func() { _ = c.kcm.Wait(); logf.Close(); close(c.kcmDone) }()
+	go func() { _ = c.kcm.Wait(); _ = logf.Close(); close(c.kcmDone) }()
 	return nil
 }
 

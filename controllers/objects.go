@@ -1,0 +1,29 @@
+package controllers
+
+import (
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// meshOf names the product a generated kind belongs to, for the "not installed" reasons.
+func meshOf(gvk schema.GroupVersionKind) string {
+	switch gvk.Group {
+	case "security.istio.io":
+		return "Istio"
+	case "policy.linkerd.io":
+		return "Linkerd"
+	}
+	return ""
+}
+
+func newUnstructured(gvk schema.GroupVersionKind) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	return u
+}
+
+func newUnstructuredList(gvk schema.GroupVersionKind) *unstructured.UnstructuredList {
+	l := &unstructured.UnstructuredList{}
+	l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	return l
+}
