@@ -95,6 +95,7 @@ func Render(p *v1alpha1.MeshSecurityProfile, opts Options) (*Result, error) {
 		r.errs = append(r.errs, field.NotSupported(field.NewPath("spec", "mesh"), p.Spec.Mesh, []string{string(v1alpha1.MeshIstio), string(v1alpha1.MeshLinkerd)}))
 	}
 	r.networkPolicies()
+	r.networkPolicyIsolationWarnings()
 	if len(r.errs) > 0 {
 		return nil, &InvalidSpecError{Errs: r.errs}
 	}

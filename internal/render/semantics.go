@@ -337,3 +337,44 @@ func LinkerdPolicyAdmitsMore(got, want string) bool {
 	}
 	return (w.authenticated && !g.authenticated) || (w.clusterOnly && !g.clusterOnly)
 }
+
+// networkPolicyIsolationWarnings says when a profile allows traffic in a direction its
+// defaultDeny does not list. Kubernetes isolates a pod for a direction as soon as any
+// NetworkPolicy with that policyType selects it, and then admits only what some policy allows
+// ("Isolated and Non-isolated Pods", kubernetes.io/docs/concepts/services-networking/network-policies).
+// So allowDNS alone closes every other egress of the namespace, and an ingress rule closes every
+// other ingress of the pods it selects. meshguard renders the policies as declared (stricter than
+// the profile may read, never wider) and says so, naming the field that isolates.
+func (r *renderer) networkPolicyIsolationWarnings() {
+	np := r.p.Spec.NetworkPolicy
+	if np == nil {
+		return
+	}
+	var ingressDenied, egressDenied bool
+	for _, d := range np.DefaultDeny {
+		ingressDenied = ingressDenied || d == v1alpha1.DirectionIngress
+		egressDenied = egressDenied || d == v1alpha1.DirectionEgress
+	}
+	path := field.NewPath("spec", "networkPolicy")
+	isolates := func(f *field.Path, dir v1alpha1.PolicyDirection, pods string) {
+		r.warnings = append(r.warnings, fmt.Sprintf(
+			"%s: isolates %s for %s although %s does not list %s: all other %s traffic of those pods is denied (Kubernetes admits only what some NetworkPolicy allows once one selects a pod for a direction); list %s in %s to say so",
+			f, pods, dir, path.Child("defaultDeny"), dir, strings.ToLower(string(dir)), dir, path.Child("defaultDeny")))
+	}
+	if !egressDenied {
+		if np.AllowDNS {
+			isolates(path.Child("allowDNS"), v1alpha1.DirectionEgress, "every pod of the namespace")
+		}
+		if np.AllowMeshControlPlane {
+			isolates(path.Child("allowMeshControlPlane"), v1alpha1.DirectionEgress, "every pod of the namespace")
+		}
+		for _, rule := range np.Egress {
+			isolates(path.Child("egress").Key(rule.Name), v1alpha1.DirectionEgress, "the pods it selects")
+		}
+	}
+	if !ingressDenied {
+		for _, rule := range np.Ingress {
+			isolates(path.Child("ingress").Key(rule.Name), v1alpha1.DirectionIngress, "the pods it selects")
+		}
+	}
+}
