@@ -76,7 +76,7 @@ func TestTheChartLoadsWithHelm(t *testing.T) {
 // every option set, at the oldest supported Kubernetes version; any warning fails.
 func TestTheChartPassesHelmLint(t *testing.T) {
 	for name, values := range map[string]map[string]any{
-		"default values":     {},
+		"default values":   {},
 		"every option set": readValues(t, allOptionsValues),
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -14,8 +14,8 @@ import (
 	"sort"
 	"strings"
 
-	operatorsv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
 	"github.com/operator-framework/api/pkg/lib/version"
+	operatorsv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -30,9 +30,12 @@ import (
 )
 
 const (
-	// Package is the OLM package name; Channel its only channel for now.
+	// Package is the OLM package name; Channel its only channel for now, named as OLM's channel
+	// naming convention (and its good-practices validator) recommends.
 	Package = "meshguard"
-	Channel = "alpha"
+	Channel = "candidate"
+	// maturity of the API (v1alpha1).
+	maturity = "alpha"
 	// MinKubeVersion is the oldest Kubernetes the CRD's CEL rules and the manager's APIs support
 	// (CEL with messageExpression and reason, events.k8s.io/v1, policy/v1).
 	MinKubeVersion = "1.30.0"
@@ -192,14 +195,14 @@ func Generate(root string) (Files, error) {
 			},
 		},
 		Spec: operatorsv1alpha1.ClusterServiceVersionSpec{
-			DisplayName: "meshguard",
-			Description: description,
-			Version:     version.OperatorVersion{Version: ver},
-			Maturity:    Channel,
+			DisplayName:    "meshguard",
+			Description:    description,
+			Version:        version.OperatorVersion{Version: ver},
+			Maturity:       maturity,
 			MinKubeVersion: MinKubeVersion,
-			Keywords:    []string{"security", "service mesh", "istio", "linkerd", "networkpolicy", "mtls", "gitops"},
-			Maintainers: []operatorsv1alpha1.Maintainer{{Name: "meshguard maintainers", Email: "maintainers@meshguard.dev"}},
-			Provider:    operatorsv1alpha1.AppLink{Name: "meshguard", URL: "https://github.com/meshguard/meshguard"},
+			Keywords:       []string{"security", "service mesh", "istio", "linkerd", "networkpolicy", "mtls", "gitops"},
+			Maintainers:    []operatorsv1alpha1.Maintainer{{Name: "meshguard maintainers", Email: "maintainers@meshguard.dev"}},
+			Provider:       operatorsv1alpha1.AppLink{Name: "meshguard", URL: "https://github.com/meshguard/meshguard"},
 			Links: []operatorsv1alpha1.AppLink{
 				{Name: "Source", URL: "https://github.com/meshguard/meshguard"},
 				{Name: "User guide", URL: "https://github.com/meshguard/meshguard/blob/main/docs/user-guide.md"},
