@@ -10,6 +10,7 @@ import (
 	"github.com/operator-framework/api/pkg/manifests"
 	operatorsv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
 	"github.com/operator-framework/api/pkg/validation"
+	"github.com/operator-framework/api/pkg/validation/errors"
 	interfaces "github.com/operator-framework/api/pkg/validation/interfaces"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -54,7 +55,35 @@ func TestTheBundlePassesOperatorFrameworksValidators(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(b.CSV).NotTo(BeNil())
 	g.Expect(b.V1CRDs).To(HaveLen(1))
+	for _, r := range validate(b) {
+		for _, e := range r.Errors {
+			t.Errorf("%s: error: %s", r.Name, e)
+		}
+		for _, w := range r.Warnings {
+			t.Errorf("%s: warning: %s", r.Name, w)
+		}
+	}
 
+	t.Run("and the same validators find a CSV without provider, maintainers' emails and icon", func(t *testing.T) {
+		g := NewWithT(t)
+		broken, err := manifests.GetBundleFromDir(filepath.Join(root, "bundle"))
+		g.Expect(err).NotTo(HaveOccurred())
+		broken.CSV.Spec.Provider = operatorsv1alpha1.AppLink{}
+		broken.CSV.Spec.Maintainers = []operatorsv1alpha1.Maintainer{{Name: "someone"}}
+		broken.CSV.Spec.Icon = nil
+		var errs []string
+		for _, r := range validate(broken) {
+			for _, e := range r.Errors {
+				errs = append(errs, e.Error())
+			}
+		}
+		g.Expect(errs).To(ContainElements(ContainSubstring("Provider.Name"), ContainSubstring("Maintainers")))
+	})
+}
+
+// validate runs operator-framework/api's validators: the default bundle validators, OperatorHub's
+// (v2, standard capabilities and categories), good practices, bundle objects and deprecated APIs.
+func validate(b *manifests.Bundle) []errors.ManifestResult {
 	validators := append(interfaces.Validators{}, validation.DefaultBundleValidators...)
 	validators = append(validators,
 		validation.OperatorHubV2Validator,
@@ -66,17 +95,7 @@ func TestTheBundlePassesOperatorFrameworksValidators(t *testing.T) {
 	)
 	// The optional values travel among the objects, as operator-sdk passes them.
 	objs := append(b.ObjectsToValidate(), map[string]string{"k8s-version": bundle.MinKubeVersion})
-	results := validators.Validate(objs...)
-	for _, r := range results {
-		for _, e := range r.Errors {
-			t.Errorf("%s: error: %s", r.Name, e)
-		}
-		for _, w := range r.Warnings {
-			t.Errorf("%s: warning: %s", r.Name, w)
-		}
-		g.Expect(r.HasError()).To(BeFalse())
-	}
-	g.Expect(results).NotTo(BeEmpty(), "the validators reported")
+	return validators.Validate(objs...)
 }
 
 // TestTheCSVDescribesWhatConfigDefaultDeploys checks the generated CSV's content that no validator
