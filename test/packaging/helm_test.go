@@ -153,6 +153,10 @@ func TestTheChartAppliesEveryValue(t *testing.T) {
 	g.Expect(found).To(HaveKey("Role istio-prod/platform-meshguard-manager-role"), "the CA Secret Role moves to the Istio namespace of the values")
 	g.Expect(found).To(HaveKey("RoleBinding linkerd-prod/platform-meshguard-manager-rolebinding"))
 	g.Expect(found).NotTo(HaveKey(ContainSubstring(" istio-system/")))
+	vap := found["ValidatingAdmissionPolicy /platform-meshguard-profile-namespaces"]
+	g.Expect(vap).NotTo(BeNil())
+	vars, _, _ := unstructured.NestedSlice(vap.Object, "spec", "variables")
+	g.Expect(vars).To(ContainElement(HaveKeyWithValue("expression", "['istio-prod', 'istio-config', 'linkerd-prod']")), "the admission policy protects the mesh namespaces of the values")
 
 	dep := &appsv1.Deployment{}
 	g.Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(found["Deployment platform-security/platform-meshguard-controller-manager"].Object, dep)).To(Succeed())
@@ -162,7 +166,7 @@ func TestTheChartAppliesEveryValue(t *testing.T) {
 	g.Expect(c.Image).To(Equal("registry.example.com/security/meshguard:0.1.0-rc.1"))
 	g.Expect(string(c.ImagePullPolicy)).To(Equal("Always"))
 	g.Expect(c.Args).To(ContainElements(
-		"--trust-domain=prod.example.com", "--istio-namespace=istio-prod", "--linkerd-namespace=linkerd-prod",
+		"--trust-domain=prod.example.com", "--istio-namespace=istio-prod", "--istio-root-namespace=istio-config", "--linkerd-namespace=linkerd-prod",
 		"--kube-api-qps=100", "--kube-api-burst=200", "--max-concurrent-reconciles=8", "--zap-log-level=debug",
 		"--certificate-recheck-interval=2m", "--metrics-bind-address=:9443"))
 	g.Expect(c.Resources.Limits.Cpu().String()).To(Equal("1"))
@@ -195,10 +199,11 @@ func TestTheChartAppliesEveryValue(t *testing.T) {
 			"podDisruptionBudget": map[string]any{"enabled": false},
 			"metrics":             map[string]any{"service": map[string]any{"enabled": false}},
 			"topologySpread":      map[string]any{"enabled": false},
+			"admissionPolicy":     map[string]any{"enabled": false},
 		})
 		g.Expect(err).NotTo(HaveOccurred())
 		for _, u := range objs {
-			g.Expect(u.GetKind()).NotTo(BeElementOf("PodDisruptionBudget", "Service", "ServiceMonitor", "PrometheusRule"))
+			g.Expect(u.GetKind()).NotTo(BeElementOf("PodDisruptionBudget", "Service", "ServiceMonitor", "PrometheusRule", "ValidatingAdmissionPolicy"))
 			if u.GetKind() == "Deployment" {
 				_, found, _ := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "topologySpreadConstraints")
 				g.Expect(found).To(BeFalse())
