@@ -200,10 +200,11 @@ func TestTheChartAppliesEveryValue(t *testing.T) {
 			"metrics":             map[string]any{"service": map[string]any{"enabled": false}},
 			"topologySpread":      map[string]any{"enabled": false},
 			"admissionPolicy":     map[string]any{"enabled": false},
+			"networkPolicy":       map[string]any{"enabled": false},
 		})
 		g.Expect(err).NotTo(HaveOccurred())
 		for _, u := range objs {
-			g.Expect(u.GetKind()).NotTo(BeElementOf("PodDisruptionBudget", "Service", "ServiceMonitor", "PrometheusRule", "ValidatingAdmissionPolicy"))
+			g.Expect(u.GetKind()).NotTo(BeElementOf("PodDisruptionBudget", "Service", "ServiceMonitor", "PrometheusRule", "ValidatingAdmissionPolicy", "NetworkPolicy"))
 			if u.GetKind() == "Deployment" {
 				_, found, _ := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "topologySpreadConstraints")
 				g.Expect(found).To(BeFalse())

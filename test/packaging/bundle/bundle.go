@@ -140,9 +140,9 @@ func Generate(root string) (Files, error) {
 			if err := addManifest(files, u); err != nil {
 				return nil, err
 			}
-		case "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
-			// OLM does not install admission policies from a bundle; the manager refuses the same
-			// profiles itself (Stalled, InvalidSpec), and the CSV's description says how to add it.
+		case "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "NetworkPolicy":
+			// Not among the kinds OLM installs from a registry+v1 bundle: the CSV's description says
+			// how to add them (the manager refuses the profiles the admission policy refuses anyway).
 		case "Namespace", "ServiceAccount", "ClusterRoleBinding", "RoleBinding":
 			// OLM creates the namespace (an OperatorGroup), the service account and the bindings
 			// from the CSV's permissions.
@@ -278,8 +278,9 @@ outside meshguard weakening them, mesh CA certificates healthy.
 Permissions under OLM: the mesh CA Secrets (cacerts, istio-ca-secret, linkerd-identity-issuer)
 are granted by name cluster-wide, because OLM creates Roles only in the operator's namespace; the
 kustomize and Helm installations grant them only in istio-system and linkerd. OLM does not
-install admission policies: apply config/admission (a ValidatingAdmissionPolicy refusing profiles
-in the mesh namespaces) yourself; the manager refuses those profiles anyway.
+install admission policies or NetworkPolicies: apply config/admission (a ValidatingAdmissionPolicy
+refusing profiles in the mesh namespaces; the manager refuses them anyway) and
+config/network-policy (the operator's namespace behind default deny) yourself.
 
 See the [user guide](https://github.com/meshguard/meshguard/blob/main/docs/user-guide.md).`
 
