@@ -71,6 +71,12 @@ test: manifests generate verify-generated vet lint controlplane ## Unit, golden,
 	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test ./... -count=1 -timeout 40m
 	$(MAKE) --no-print-directory test-fuzz test-audit
 
+.PHONY: test-packaging
+test-packaging: controlplane ## Helm chart, kustomize, OLM bundle and Prometheus rules checked with their own ecosystems' code (nested module test/packaging).
+	cd test/packaging && KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test ./... -count=1 -timeout 30m
+
+test: test-packaging
+
 # The NetworkPolicy cross-check against np-guard's netpol-analyzer lives in its own module
 # (test/crosscheck); the analyzer's module is not in the checksum database.
 .PHONY: test-crosscheck
@@ -104,7 +110,7 @@ test-update-golden: ## Rewrite internal/render/testdata/*.golden.yaml from the c
 	$(GO) test ./internal/render -run TestGolden -update -count=1
 
 .PHONY: verify
-verify: manifests generate fmt ## Regenerate everything and fail if the tree changed.
+verify: manifests generate fmt chart bundle ## Regenerate everything and fail if the tree changed.
 	git diff --exit-code
 
 # Edits of generated objects that BenchmarkDriftRestore makes (MESHGUARD_BENCH_EDITS=50 make bench).
@@ -152,6 +158,16 @@ deploy: manifests ## Deploy meshguard (CRD, RBAC, Deployment) into the cluster o
 undeploy: ## Remove the deployment.
 	kubectl delete -k config/default --ignore-not-found
 
+.PHONY: chart
+chart: manifests ## Copy the CRD, the manager's RBAC and the alerts from config/ into charts/meshguard.
+	cp config/crd/bases/security.meshguard.dev_meshsecurityprofiles.yaml charts/meshguard/crds/
+	cp config/rbac/role.yaml charts/meshguard/files/role.yaml
+	cp config/prometheus/alerts.yaml charts/meshguard/files/alerts.yaml
+
 .PHONY: bundle
-bundle: manifests ## Not implemented yet: the OLM bundle generator is being built; bundle/ is a placeholder.
-	@echo "bundle/ is a placeholder until the OLM packaging work lands"
+bundle: manifests chart ## Generate the OLM bundle (bundle/, bundle.Dockerfile) from config/ (test/packaging/cmd/bundle).
+	cd test/packaging && $(GO) run ./cmd/bundle ../..
+
+.PHONY: deploy-monitoring
+deploy-monitoring: ## Add the metrics Service, ServiceMonitor and alerts (needs the Prometheus Operator's CRDs).
+	kubectl apply --server-side -k config/prometheus

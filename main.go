@@ -38,6 +38,7 @@ func run() int {
 	var (
 		metricsAddr, probeAddr string
 		leaderElect            bool
+		leaderElectionNS       string
 		secureMetrics          bool
 		qps                    float64
 		burst, workers         int
@@ -47,6 +48,7 @@ func run() int {
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address the Prometheus metrics endpoint binds to; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address the /healthz and /readyz probes bind to")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader so that only one replica reconciles")
+	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's own namespace; needed outside a cluster)")
 	flag.BoolVar(&secureMetrics, "metrics-secure", false, "serve metrics over HTTPS, only to clients the API server authenticates and authorizes for GET /metrics (the deployment turns it on)")
 	flag.Float64Var(&qps, "kube-api-qps", 50, "client-side rate limit for requests to the API server (requests per second)")
 	flag.IntVar(&burst, "kube-api-burst", 100, "client-side burst for requests to the API server")
@@ -75,13 +77,18 @@ func run() int {
 	log.Info("API client limits", "qps", cfg.QPS, "burst", cfg.Burst, "workers", workers)
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsOptions(metricsAddr, secureMetrics),
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         leaderElect,
-		LeaderElectionID:       "meshguard.security.meshguard.dev",
-		Cache:                  controllers.CacheOptions(),
-		Client:                 controllers.ClientOptions(),
+		Scheme:                  scheme,
+		Metrics:                 metricsOptions(metricsAddr, secureMetrics),
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        "meshguard.security.meshguard.dev",
+		LeaderElectionNamespace: leaderElectionNS,
+		// A replica that stops (rolling update, drain) releases the Lease, so the other takes over
+		// within a retry period instead of waiting for the Lease to expire. Safe: run returns as
+		// soon as the manager has stopped.
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         controllers.CacheOptions(),
+		Client:                        controllers.ClientOptions(),
 	})
 	if err != nil {
 		log.Error(err, "cannot create manager")

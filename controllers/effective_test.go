@@ -7,6 +7,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 )
 
@@ -50,6 +52,7 @@ var _ = Describe("Policies that undercut the profile", func() {
 		Expect(names).To(HaveKeyWithValue("PeerAuthentication/legacy-permissive", ContainSubstring("mtls.mode Strict")))
 		Expect(names).To(HaveKeyWithValue("AuthorizationPolicy/allow-all", ContainSubstring("authorization.defaultDeny")))
 		Expect(names).To(HaveKeyWithValue("NetworkPolicy/open-ingress", ContainSubstring("networkPolicy.defaultDeny Ingress")))
+		Expect(weakening(ns, "p")).To(BeEquivalentTo(3), "meshguard_external_policies_weakening counts them for the alert")
 
 		live, err := child(gvkPA, ns, "legacy-permissive")
 		Expect(err).NotTo(HaveOccurred())
@@ -63,6 +66,7 @@ var _ = Describe("Policies that undercut the profile", func() {
 		Expect(k8s.Delete(ctx, open)).To(Succeed())
 		Eventually(condition(p, v1alpha1.ConditionReady)).Should(Equal("True/Succeeded"))
 		Expect(getProfile(p).Status.ExternalPolicies).To(BeEmpty())
+		Expect(weakening(ns, "p")).To(BeZero())
 	})
 
 	It("does not report a stricter foreign policy", func() {
@@ -78,3 +82,20 @@ var _ = Describe("Policies that undercut the profile", func() {
 		Expect(getProfile(p).Status.ExternalPolicies).To(BeEmpty())
 	})
 })
+
+// weakening reads the gauge meshguard_external_policies_weakening of a profile (-1 when absent).
+func weakening(ns, profile string) float64 {
+	fams, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, f := range fams {
+		if f.GetName() != "meshguard_external_policies_weakening" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if labelsMatch(m, map[string]string{"namespace": ns, "profile": profile}) {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return -1
+}

@@ -27,10 +27,16 @@ var (
 		Name: "meshguard_profile_ready",
 		Help: "1 when the profile's Ready condition is True, else 0.",
 	}, []string{"namespace", "profile"})
+	// externalWeakening lets an alert say that the namespace is less protected than its profile
+	// reads, which Ready alone does not tell apart from other failures.
+	externalWeakening = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "meshguard_external_policies_weakening",
+		Help: "Objects that meshguard does not own and that weaken the profile (status.externalPolicies).",
+	}, []string{"namespace", "profile"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(driftDetected, driftCorrected, objectsDrifted, profileReady)
+	metrics.Registry.MustRegister(driftDetected, driftCorrected, objectsDrifted, profileReady, externalWeakening)
 }
 
 // forgetProfile deletes the series of a profile that no longer exists, so that dashboards and
@@ -41,6 +47,7 @@ func forgetProfile(namespace, name string) {
 	driftCorrected.DeletePartialMatch(l)
 	objectsDrifted.Delete(l)
 	profileReady.Delete(l)
+	externalWeakening.Delete(l)
 	certMetrics.forget(namespace, name)
 }
 
@@ -64,6 +71,7 @@ func recordMetrics(p *v1alpha1.MeshSecurityProfile, o *observation) {
 		ready = 1
 	}
 	profileReady.WithLabelValues(p.Namespace, p.Name).Set(ready)
+	externalWeakening.WithLabelValues(p.Namespace, p.Name).Set(float64(len(o.external)))
 	if o.certs != nil {
 		certMetrics.set(p, o.certs.Certificates)
 	}
