@@ -18,6 +18,10 @@ ASSETS = $(shell hack/build-controlplane.sh)
 SHARED_LINKERD_CRDS := $(abspath $(wildcard $(dir $(abspath $(lastword $(MAKEFILE_LIST))))../shared/linkerd-crds))
 MESHGUARD_LINKERD_CRDS_CHART ?= $(SHARED_LINKERD_CRDS)
 export MESHGUARD_LINKERD_CRDS_CHART
+# envtest waits 20 s for etcd and kube-apiserver by default; `go test ./...` starts several control planes
+# at once on a 2-core machine, where a cold start can take longer.
+KUBEBUILDER_CONTROLPLANE_START_TIMEOUT ?= 120s
+export KUBEBUILDER_CONTROLPLANE_START_TIMEOUT
 
 .PHONY: all
 all: build

@@ -117,7 +117,7 @@ func recorded(t *testing.T, dir string) map[string]int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	out := map[string]int{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
