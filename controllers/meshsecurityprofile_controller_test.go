@@ -307,13 +307,17 @@ var _ = Describe("A profile the API server accepts but render refuses", func() {
 	It("stalls with a message naming the field, without a retry loop", func() {
 		ns := newNamespace()
 		p := profile(ns, "p", withNetworkDefaultDeny(v1alpha1.DirectionEgress))
-		// The CRD cannot tell that except lies outside cidr; render fails closed on it.
-		p.Spec.NetworkPolicy.Egress = []v1alpha1.EgressRule{{Name: "db",
-			To: []v1alpha1.NetworkPeer{{IPBlock: &v1alpha1.IPBlock{CIDR: "10.0.0.0/8", Except: []string{"192.168.0.0/16"}}}}}}
+		// The CRD cannot tell that two overrides may select one pod (a CEL rule for it exceeds the
+		// API server's cost budget); render fails closed on it, since Istio would apply only the
+		// oldest of the two PeerAuthentications.
+		p.Spec.MTLS = &v1alpha1.MTLSSpec{Mode: v1alpha1.MTLSStrict, Overrides: []v1alpha1.MTLSOverride{
+			{Name: "db", Selector: v1alpha1.WorkloadSelector{MatchLabels: map[string]string{"app": "db"}}, Mode: v1alpha1.MTLSPermissive},
+			{Name: "metrics", Selector: v1alpha1.WorkloadSelector{MatchLabels: map[string]string{"tier": "metrics"}}, Mode: v1alpha1.MTLSDisable},
+		}}
 		Expect(k8s.Create(ctx, p)).To(Succeed())
 		Eventually(condition(p, v1alpha1.ConditionStalled)).Should(Equal("True/InvalidSpec"))
 		cur := getProfile(p)
-		Expect(meta.FindStatusCondition(cur.Status.Conditions, v1alpha1.ConditionStalled).Message).To(ContainSubstring("spec.networkPolicy.egress[0]"))
+		Expect(meta.FindStatusCondition(cur.Status.Conditions, v1alpha1.ConditionStalled).Message).To(ContainSubstring("spec.mtls.overrides[1].selector"))
 		Expect(condition(p, v1alpha1.ConditionReady)()).To(Equal("False/InvalidSpec"))
 		Expect(meta.FindStatusCondition(cur.Status.Conditions, v1alpha1.ConditionReconciling)).To(BeNil())
 		rv := cur.ResourceVersion
