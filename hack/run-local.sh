@@ -163,7 +163,7 @@ curl -fsS -o /dev/null "http://127.0.0.1:$probe_port/readyz" 2>/dev/null || fail
 
 echo "creating sample mesh CAs (no istiod or Linkerd runs here) and applying config/samples/"
 kubectl apply --server-side -f config/samples/namespaces.yaml >/dev/null
-go run ./hack/samplemesh --kubeconfig "$KUBECONFIG" --namespaces shop,legacy,api,payments
+go run ./hack/samplemesh --kubeconfig "$KUBECONFIG" --namespaces shop,legacy,api,payments,orders
 kubectl apply --server-side -k config/samples/
 echo
 echo "waiting for the profiles to become Ready"
