@@ -11,8 +11,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
-	"github.com/meshguard/meshguard/internal/explain"
 	"github.com/meshguard/meshguard/internal/expectations"
+	"github.com/meshguard/meshguard/internal/explain"
 )
 
 // observeExpectations answers the profile's expectations against the live policies the reconcile
@@ -49,6 +49,11 @@ func (r *MeshSecurityProfileReconciler) observeExpectations(ctx context.Context,
 			IstioRootNamespace: r.istioRootNamespace(),
 			LinkerdNamespace:   r.RenderOptions.LinkerdNamespace,
 		},
-		Ours: func(kind, ns, name string) bool { return live.ours[refKey(kind, ns, name)] },
+		Origin: func(kind, ns, name string) string {
+			if m, ok := live.origin[refKey(kind, ns, name)]; ok {
+				return m
+			}
+			return expectations.ForeignMark
+		},
 	}), nil
 }

@@ -7,6 +7,9 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 )
@@ -91,4 +94,30 @@ func TestRemovingTheExpectationsRemovesTheirCondition(t *testing.T) {
 	g.Expect(meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionExpectationsMet)).To(BeNil())
 	g.Expect(p.Status.Expectations).To(BeNil())
 	g.Expect(meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ConditionReady)).To(BeTrue())
+}
+
+func TestDecidingObjectsAreMarkedByWhoControlsThem(t *testing.T) {
+	p := &v1alpha1.MeshSecurityProfile{ObjectMeta: metav1.ObjectMeta{Namespace: "orders", Name: "baseline", UID: "p-uid"}}
+	controlled := func(kind, apiVersion, name, uid string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{}
+		u.SetNamespace("shop")
+		u.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: apiVersion, Kind: kind, Name: name, UID: types.UID(uid), Controller: ptr.To(true)}})
+		return u
+	}
+	cases := []struct {
+		name string
+		obj  *unstructured.Unstructured
+		want string
+	}{
+		{"the profile's own object has no mark", controlled("MeshSecurityProfile", "security.meshguard.dev/v1alpha1", "baseline", "p-uid"), ""},
+		{"another profile's object names that profile", controlled("MeshSecurityProfile", "security.meshguard.dev/v1alpha1", "baseline", "other-uid"), " (meshguard profile shop/baseline)"},
+		{"an object controlled by something else is foreign", controlled("Deployment", "apps/v1", "installer", "d-uid"), " (foreign)"},
+		{"a kind of the same name in another group is foreign", controlled("MeshSecurityProfile", "example.com/v1", "baseline", "x-uid"), " (foreign)"},
+		{"an object without a controller is foreign", &unstructured.Unstructured{}, " (foreign)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			NewWithT(t).Expect(origin(tc.obj, p)).To(Equal(tc.want))
+		})
+	}
 }

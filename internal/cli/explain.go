@@ -72,8 +72,8 @@ type explainOptions struct {
 	files        []string
 	expectations bool
 	kubeconfig   string
-	context    string
-	output     string
+	context      string
+	output       string
 
 	from, fromNamespace, fromSA, fromLabels, fromIP string
 	fromUnmeshed                                    bool

@@ -8,10 +8,12 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/expectations"
+	"github.com/meshguard/meshguard/internal/validation"
 )
 
 // profileExpectations are one profile's answers, as `manager explain --expectations -o json`
@@ -44,6 +46,7 @@ func runExpectations(o *explainOptions, stdin io.Reader, stdout, stderr io.Write
 			continue
 		}
 		objs := in.objects
+		origins := map[string]string{}
 		if o.kubeconfig != "" {
 			live, n, err := livePolicies(o, p, newReader)
 			if err != nil {
@@ -51,14 +54,30 @@ func runExpectations(o *explainOptions, stdin io.Reader, stdout, stderr io.Write
 				return ExplainError
 			}
 			objs, notes = append(append([]*unstructured.Unstructured{}, objs...), live...), append(notes, n...)
+			for _, u := range live {
+				if c := metav1.GetControllerOf(u); c != nil && c.Kind == validation.Kind {
+					origins[u.GetKind()+" "+u.GetNamespace()+"/"+u.GetName()] = expectations.ProfileMark(u.GetNamespace(), c.Name)
+				}
+			}
 		}
-		ours := map[string]bool{}
-		for _, u := range rp.rendered {
-			ours[u.GetKind()+" "+u.GetNamespace()+"/"+u.GetName()] = true
+		// The profile's own objects are its render; those of the other profiles are marked as theirs.
+		for _, other := range in.profiles {
+			for _, u := range other.rendered {
+				m := ""
+				if other.profile != p {
+					m = expectations.ProfileMark(other.profile.Namespace, other.profile.Name)
+				}
+				origins[u.GetKind()+" "+u.GetNamespace()+"/"+u.GetName()] = m
+			}
 		}
 		results := expectations.Evaluate(p, objs, expectations.Options{
 			Engine: o.engine,
-			Ours:   func(kind, ns, name string) bool { return ours[kind+" "+ns+"/"+name] },
+			Origin: func(kind, ns, name string) string {
+				if m, ok := origins[kind+" "+ns+"/"+name]; ok {
+					return m
+				}
+				return expectations.ForeignMark
+			},
 		})
 		status, reason, msg := expectations.Condition(results)
 		allMet = allMet && reason == v1alpha1.ReasonExpectationsAllMet

@@ -15,18 +15,25 @@ import (
 // maxDecidedBy bounds status.expectations[].decidedBy (the API's maxItems).
 const maxDecidedBy = 16
 
-// ForeignMark follows a deciding object the profile did not generate.
+// ForeignMark follows a deciding object that no meshguard profile generated.
 const ForeignMark = " (foreign)"
+
+// ProfileMark follows a deciding object that another meshguard profile generated (a profile of a
+// source namespace, for example).
+func ProfileMark(namespace, name string) string {
+	return " (meshguard profile " + namespace + "/" + name + ")"
+}
 
 // Options are the facts an evaluation needs besides the objects.
 type Options struct {
 	// Engine are the cluster facts of the evaluation engine (trust domain, Istio root namespace,
 	// Linkerd namespace and default policy). Mesh is taken from the profile.
 	Engine explain.Options
-	// Ours says whether the object kind namespace/name was generated for this profile. Deciding
-	// objects for which it is false are listed first and marked foreign. nil: every object is
+	// Origin says where the object kind namespace/name comes from: "" when it was generated for
+	// this profile, otherwise the mark that follows it in decidedBy (ForeignMark, ProfileMark).
+	// Deciding objects that are not the profile's own are listed first. nil: every object is
 	// foreign.
-	Ours func(kind, namespace, name string) bool
+	Origin func(kind, namespace, name string) string
 }
 
 // SourceNamespaces are the namespaces whose NetworkPolicies (egress of the source) and Namespace
@@ -101,13 +108,13 @@ func Evaluate(p *v1alpha1.MeshSecurityProfile, objs []*unstructured.Unstructured
 			out = append(out, st)
 			continue
 		}
-		out = append(out, status(x, res.Result, opts.Ours))
+		out = append(out, status(x, res.Result, opts.Origin))
 	}
 	return out
 }
 
 // status describes one answer: the deciding layer and objects, foreign ones first.
-func status(x v1alpha1.Expectation, res *explain.Result, ours func(kind, ns, name string) bool) v1alpha1.ExpectationStatus {
+func status(x v1alpha1.Expectation, res *explain.Result, origin func(kind, ns, name string) string) v1alpha1.ExpectationStatus {
 	st := v1alpha1.ExpectationStatus{Name: x.Name, Want: x.Want, Got: v1alpha1.ObservedDecision(res.Decision)}
 	if res.Decision != explain.Allowed && res.Decision != explain.Denied {
 		st.Got = v1alpha1.DecisionUnknown
@@ -137,7 +144,7 @@ func status(x v1alpha1.Expectation, res *explain.Result, ours func(kind, ns, nam
 				continue
 			}
 			last = l
-			if layer == nil && !allOurs(l.Deciding, ours) {
+			if layer == nil && !allOurs(l.Deciding, origin) {
 				layer = l
 			}
 		}
@@ -150,33 +157,38 @@ func status(x v1alpha1.Expectation, res *explain.Result, ours func(kind, ns, nam
 		return st
 	}
 	st.Layer = layer.Layer
-	st.DecidedBy = refs(layer.Deciding, ours)
+	st.DecidedBy = refs(layer.Deciding, origin)
 	st.Message = fmt.Sprintf("%s: %s", layer.Layer, layer.Reason)
 	return st
 }
 
 // allOurs says whether every ref is the profile's own.
-func allOurs(rs []explain.Ref, ours func(kind, ns, name string) bool) bool {
+func allOurs(rs []explain.Ref, origin func(kind, ns, name string) string) bool {
 	for _, r := range rs {
-		if !isOurs(r, ours) {
+		if mark(r, origin) != "" {
 			return false
 		}
 	}
 	return true
 }
 
-func isOurs(r explain.Ref, ours func(kind, ns, name string) bool) bool {
-	return ours != nil && ours(r.Kind, r.Namespace, r.Name)
+// mark is "" for the profile's own object, else what follows it in decidedBy.
+func mark(r explain.Ref, origin func(kind, ns, name string) string) string {
+	if origin == nil {
+		return ForeignMark
+	}
+	return origin(r.Kind, r.Namespace, r.Name)
 }
 
-// refs writes the deciding objects, foreign ones first (marked), at most maxDecidedBy.
-func refs(rs []explain.Ref, ours func(kind, ns, name string) bool) []string {
+// refs writes the deciding objects, those not the profile's own first (marked), at most
+// maxDecidedBy.
+func refs(rs []explain.Ref, origin func(kind, ns, name string) string) []string {
 	var foreign, own []string
 	for _, r := range rs {
-		if isOurs(r, ours) {
+		if m := mark(r, origin); m == "" {
 			own = append(own, r.String())
 		} else {
-			foreign = append(foreign, r.String()+ForeignMark)
+			foreign = append(foreign, r.String()+m)
 		}
 	}
 	out := append(foreign, own...)

@@ -76,8 +76,8 @@ func seedProfile(t *testing.T) *v1alpha1.MeshSecurityProfile {
 	return p
 }
 
-// rendered returns the profile's render and an Ours function that knows its objects.
-func rendered(t *testing.T, p *v1alpha1.MeshSecurityProfile) ([]*unstructured.Unstructured, func(kind, ns, name string) bool) {
+// rendered returns the profile's render and an Origin function that knows its objects.
+func rendered(t *testing.T, p *v1alpha1.MeshSecurityProfile) ([]*unstructured.Unstructured, func(kind, ns, name string) string) {
 	t.Helper()
 	res, err := render.Render(p, render.DefaultOptions())
 	if err != nil || len(res.Unsupported) > 0 {
@@ -87,7 +87,12 @@ func rendered(t *testing.T, p *v1alpha1.MeshSecurityProfile) ([]*unstructured.Un
 	for _, o := range res.Objects {
 		ours[o.GetKind()+" "+o.GetNamespace()+"/"+o.GetName()] = true
 	}
-	return res.Objects, func(kind, ns, name string) bool { return ours[kind+" "+ns+"/"+name] }
+	return res.Objects, func(kind, ns, name string) string {
+		if ours[kind+" "+ns+"/"+name] {
+			return ""
+		}
+		return ForeignMark
+	}
 }
 
 func object(t *testing.T, manifest string) *unstructured.Unstructured {
@@ -132,7 +137,7 @@ func TestTheSeedExpectationsAreAllMetByTheProfilesOwnRender(t *testing.T) {
 	g := NewWithT(t)
 	p := seedProfile(t)
 	objs, ours := rendered(t, p)
-	results := Evaluate(p, objs, Options{Ours: ours})
+	results := Evaluate(p, objs, Options{Origin: ours})
 	g.Expect(results).To(HaveLen(5))
 	for i, r := range results {
 		g.Expect(r.Name).To(Equal(p.Spec.Expectations[i].Name), "spec order")
@@ -181,14 +186,14 @@ func TestAForeignPolicyThatOpensAFlowExpectedDeniedIsNamedFirst(t *testing.T) {
 			for _, f := range tc.foreign {
 				objs = append(objs, object(t, f))
 			}
-			r := byName(Evaluate(p, objs, Options{Ours: ours}))["others-to-backend"]
+			r := byName(Evaluate(p, objs, Options{Origin: ours}))["others-to-backend"]
 			g.Expect(r.Met).To(BeFalse())
 			g.Expect(r.Got).To(Equal(v1alpha1.DecisionAllowed))
 			g.Expect(r.Layer).To(Equal(tc.layer))
 			g.Expect(r.DecidedBy).NotTo(BeEmpty())
 			g.Expect(r.DecidedBy[0]).To(Equal(tc.decidedBy))
 
-			status, reason, msg := Condition(Evaluate(p, objs, Options{Ours: ours}))
+			status, reason, msg := Condition(Evaluate(p, objs, Options{Origin: ours}))
 			g.Expect(status).To(Equal(metav1.ConditionFalse))
 			g.Expect(reason).To(Equal(v1alpha1.ReasonExpectationNotMet))
 			// The seed's first expectation expected Denied that the foreign object opens is named.
@@ -207,7 +212,7 @@ func TestAnUndeterminedAnswerNeverMeetsAnExpectation(t *testing.T) {
 		From: v1alpha1.ExpectationSource{ServiceAccount: "frontend/web"},
 		To:   v1alpha1.ExpectationTarget{PodLabels: map[string]string{"app": "backend"}, Port: 8080}, Want: v1alpha1.ExpectAllowed}}
 	objs, ours := rendered(t, p)
-	results := Evaluate(p, objs, Options{Ours: ours})
+	results := Evaluate(p, objs, Options{Origin: ours})
 	g.Expect(results).To(HaveLen(1))
 	g.Expect(results[0].Got).To(Equal(v1alpha1.DecisionUnknown))
 	g.Expect(results[0].Met).To(BeFalse())
