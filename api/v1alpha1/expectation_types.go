@@ -54,6 +54,7 @@ type Expectation struct {
 // (its mesh identity), a pod of a namespace, or an address outside the cluster's pods.
 // +kubebuilder:validation:XValidation:rule="[has(self.serviceAccount), has(self.namespace), has(self.ipBlock)].filter(x, x).size() == 1",message="from needs exactly one of serviceAccount, namespace or ipBlock"
 // +kubebuilder:validation:XValidation:rule="!has(self.ipBlock) || !has(self.podLabels)",message="from.podLabels cannot be combined with ipBlock: an address outside the cluster has no pod labels"
+// +kubebuilder:validation:XValidation:rule="!has(self.podLabels) || self.podLabels.all(k, size(k) <= 317 && size(self.podLabels[k]) <= 63)",message="podLabels keys must be at most 317 characters and values at most 63",fieldPath=".podLabels"
 type ExpectationSource struct {
 	// serviceAccount is the sending pod's service account, written namespace/name, for example
 	// frontend/web. It is the sender's mesh identity. Add podLabels when NetworkPolicies select
@@ -83,6 +84,7 @@ type ExpectationSource struct {
 }
 
 // ExpectationTarget is the receiving pod of the profile's namespace and what the request asks.
+// +kubebuilder:validation:XValidation:rule="self.podLabels.all(k, size(k) <= 317 && size(self.podLabels[k]) <= 63)",message="podLabels keys must be at most 317 characters and values at most 63",fieldPath=".podLabels"
 type ExpectationTarget struct {
 	// podLabels are the receiving pod's labels, as the pods carry them (selectors of every layer
 	// look at them); {} is a pod without labels.
