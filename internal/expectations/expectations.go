@@ -93,7 +93,7 @@ func Evaluate(p *v1alpha1.MeshSecurityProfile, objs []*unstructured.Unstructured
 	}
 	eng := opts.Engine
 	eng.Mesh = explain.MeshIstio
-	if p.Spec.Mesh == v1alpha1.MeshLinkerd {
+	if p.Spec.GetMesh() == v1alpha1.MeshLinkerd {
 		eng.Mesh = explain.MeshLinkerd
 	}
 	if p.Spec.TrustDomain != "" {

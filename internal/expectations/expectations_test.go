@@ -273,3 +273,56 @@ func TestSourceNamespacesAreTheOtherNamespacesExpectationsSendFrom(t *testing.T)
 	g.Expect(SourceNamespaces(p)).To(Equal([]string{"frontend", "other"}))
 	g.Expect(strings.Join(SourceNamespaces(&v1alpha1.MeshSecurityProfile{}), ",")).To(BeEmpty())
 }
+
+// linkerdProfile admits frontend/web to app=api on 8080 (a Server, an AuthorizationPolicy and a
+// MeshTLSAuthentication) under the all-authenticated default policy.
+const linkerdProfile = `
+metadata: {name: pay, namespace: payments}
+spec:
+  mesh: Linkerd
+  mtls: {mode: Strict}
+  authorization:
+    defaultDeny: true
+    rules:
+    - name: web-to-api
+      selector: {matchLabels: {app: api}}
+      from: {serviceAccounts: [frontend/web]}
+      to: {ports: [8080]}
+  expectations:
+  - name: web-to-api
+    from: {serviceAccount: frontend/web}
+    to: {podLabels: {app: api}, port: 8080}
+    want: Allowed
+  - name: other-to-api
+    from: {serviceAccount: other/web}
+    to: {podLabels: {app: api}, port: 8080}
+    want: Denied
+  - name: outside-to-api
+    from: {ipBlock: 203.0.113.10}
+    to: {podLabels: {app: api}, port: 8080}
+    want: Denied
+`
+
+func TestALinkerdProfilesExpectationsAreAnsweredByLinkerdsLayers(t *testing.T) {
+	g := NewWithT(t)
+	p := &v1alpha1.MeshSecurityProfile{}
+	g.Expect(yaml.UnmarshalStrict([]byte(linkerdProfile), p)).To(Succeed())
+	res, err := render.Render(p, render.DefaultOptions())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Unsupported).To(BeEmpty())
+	// The default inbound policy render sets goes on the Namespace, as the controller applies it.
+	ns := &unstructured.Unstructured{}
+	ns.SetAPIVersion("v1")
+	ns.SetKind("Namespace")
+	ns.SetName("payments")
+	ns.SetAnnotations(res.NamespaceAnnotations)
+	objs := append(res.Objects, ns)
+	results := Evaluate(p, objs, Options{Origin: func(string, string, string) string { return "" }})
+	g.Expect(results).To(HaveLen(3))
+	for _, r := range results {
+		g.Expect(r.Met).To(BeTrue(), "%+v", r)
+	}
+	got := byName(results)
+	g.Expect(got["other-to-api"].Layer).To(Equal("authorization"))
+	g.Expect(got["other-to-api"].DecidedBy).To(ContainElement(HavePrefix("Server payments/")))
+}
