@@ -5,9 +5,9 @@ package v1alpha1
 type ExpectedDecision string
 
 const (
-	// ExpectAllowed: the request must get through every layer.
+	// ExpectAllowed means the request must get through every layer.
 	ExpectAllowed ExpectedDecision = "Allowed"
-	// ExpectDenied: some layer must stop the request.
+	// ExpectDenied means some layer must stop the request.
 	ExpectDenied ExpectedDecision = "Denied"
 )
 
@@ -16,11 +16,11 @@ const (
 type ObservedDecision string
 
 const (
-	// DecisionAllowed: every layer lets the request through.
+	// DecisionAllowed means every layer lets the request through.
 	DecisionAllowed ObservedDecision = "Allowed"
-	// DecisionDenied: a layer stops the request.
+	// DecisionDenied means a layer stops the request.
 	DecisionDenied ObservedDecision = "Denied"
-	// DecisionUnknown: no layer denies, but one depends on something meshguard does not model or
+	// DecisionUnknown means no layer denies, but one depends on something meshguard does not model or
 	// was not told (named in the message). It never meets an expectation.
 	DecisionUnknown ObservedDecision = "Unknown"
 )
