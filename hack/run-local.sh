@@ -190,7 +190,7 @@ kubectl get msp -n shop baseline -o jsonpath='{range .status.certificates[*]}  {
 echo "certificates of payments/baseline:"
 kubectl get msp -n payments baseline -o jsonpath='{range .status.certificates[*]}  {.role} {.subject}: {.state}, expires {.notAfter}{"\n"}{end}'
 echo "expectations of orders/baseline (spec.expectations, answered against the live policies):"
-kubectl get msp -n orders baseline -o jsonpath='{range .status.expectations[*]}  {.name}: want {.want}, got {.got} ({.layer}: {.decidedBy[0]}){"\n"}{end}'
+kubectl get msp -n orders baseline -o jsonpath='{range .status.expectations[*]}  {.name}: want {.want}, got {.got} ({.layer}: {.decidedBy[*]}){"\n"}{end}'
 
 # Said only when every process started is still running and the manager still answers.
 check_alive
