@@ -147,7 +147,12 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 	}
 
 	// Effective: a policy of someone else can undo what the profile asks; report, never touch.
-	obs.external, obs.externalErr = r.observeExternal(ctx, p, res.Objects)
+	var live *livePolicies
+	obs.external, live, obs.externalErr = r.observeExternal(ctx, p, res.Objects)
+
+	// Expectations: would the requests the platform team named get through the live policies,
+	// meshguard's and anyone else's? Answered from the policies just read.
+	obs.expectations, obs.expectationsErr = r.observeExpectations(ctx, p, live)
 
 	// Certificates: mTLS is only as good as the CA behind it. Look again before the next
 	// threshold (minValidity boundary, expiry) is crossed, without waiting for a change.

@@ -11,6 +11,7 @@ import (
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/certs"
+	"github.com/meshguard/meshguard/internal/expectations"
 	"github.com/meshguard/meshguard/internal/render"
 )
 
@@ -30,6 +31,9 @@ type observation struct {
 	externalErr error
 	// finalizerOnly: this reconcile patched the finalizer and writes nothing else.
 	finalizerOnly bool
+	// expectations are the answers for spec.expectations; expectationsErr says why there are none.
+	expectations    []v1alpha1.ExpectationStatus
+	expectationsErr error
 }
 
 // pending is true while some objects wait for CRDs or pods for a restart: worth another look soon.
@@ -62,6 +66,7 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 		set(v1alpha1.ConditionPoliciesApplied, metav1.ConditionFalse, stalledReason, msg)
 		set(v1alpha1.ConditionInSync, metav1.ConditionUnknown, v1alpha1.ReasonNotChecked, "not checked: "+msg)
 		set(v1alpha1.ConditionReady, metav1.ConditionFalse, stalledReason, msg)
+		setExpectations(p, nil, fmt.Errorf("not checked: %s", msg), set, unset)
 		if o.governedBy != "" {
 			p.Status.Resources = nil
 		}
@@ -108,6 +113,12 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 		set(v1alpha1.ConditionEffective, metav1.ConditionTrue, v1alpha1.ReasonEffective, "no object outside meshguard weakens the profile")
 	}
 
+	expectErr := o.expectationsErr
+	if o.externalErr != nil {
+		expectErr = fmt.Errorf("the policies could not be read: %w", o.externalErr)
+	}
+	setExpectations(p, o.expectations, expectErr, set, unset)
+
 	// Reconciling is True only while meshguard still expects to converge without user action.
 	if applied.reason == v1alpha1.ReasonApplyFailed || o.pending() {
 		set(v1alpha1.ConditionReconciling, metav1.ConditionTrue, v1alpha1.ReasonProgressing, applied.msg)
@@ -120,6 +131,28 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 		ready.msg += fmt.Sprintf("; %d warnings where the mesh is stricter than the profile reads (see PoliciesApplied)", len(o.warnings))
 	}
 	set(v1alpha1.ConditionReady, ready.status, ready.reason, ready.msg)
+}
+
+// setExpectations writes status.expectations and the ExpectationsMet condition: absent without
+// expectations, Unknown (NotChecked) when they could not be evaluated (err), else as
+// expectations.Condition summarises the answers.
+func setExpectations(p *v1alpha1.MeshSecurityProfile, results []v1alpha1.ExpectationStatus, err error, set func(t string, s metav1.ConditionStatus, reason, msg string), unset func(t string)) {
+	switch {
+	case len(p.Spec.Expectations) == 0:
+		p.Status.Expectations = nil
+		unset(v1alpha1.ConditionExpectationsMet)
+	case err != nil || len(results) == 0:
+		p.Status.Expectations = nil
+		msg := "expectations not evaluated"
+		if err != nil {
+			msg = err.Error()
+		}
+		set(v1alpha1.ConditionExpectationsMet, metav1.ConditionUnknown, v1alpha1.ReasonNotChecked, msg)
+	default:
+		p.Status.Expectations = results
+		status, reason, msg := expectations.Condition(results)
+		set(v1alpha1.ConditionExpectationsMet, status, reason, msg)
+	}
 }
 
 type cond struct {
@@ -218,14 +251,19 @@ func inSyncCondition(o *observation) cond {
 	return cond{metav1.ConditionTrue, v1alpha1.ReasonInSync, "every generated object is as applied"}
 }
 
-// summarise computes Ready: True only when everything is applied and in sync, nothing weakens the
-// profile and no certificate blocks. An ExpiringSoon certificate does not block.
+// summarise computes Ready: True only when everything is applied and in sync, every expectation
+// is met, nothing weakens the profile and no certificate blocks. An ExpiringSoon certificate does not block.
 func summarise(conds []metav1.Condition, applied, inSync cond) cond {
 	if applied.status != metav1.ConditionTrue {
 		return cond{metav1.ConditionFalse, applied.reason, applied.msg}
 	}
 	if inSync.status != metav1.ConditionTrue {
 		return cond{metav1.ConditionFalse, inSync.reason, inSync.msg}
+	}
+	// An expectation that is contradicted or cannot be confirmed is not a namespace protected as
+	// declared: fail closed. It comes before Effective because it names the flow and the object.
+	if c := meta.FindStatusCondition(conds, v1alpha1.ConditionExpectationsMet); c != nil && c.Status != metav1.ConditionTrue {
+		return cond{metav1.ConditionFalse, c.Reason, c.Message}
 	}
 	if c := meta.FindStatusCondition(conds, v1alpha1.ConditionEffective); c != nil && c.Status != metav1.ConditionTrue {
 		return cond{metav1.ConditionFalse, c.Reason, c.Message}

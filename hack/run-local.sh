@@ -163,7 +163,7 @@ curl -fsS -o /dev/null "http://127.0.0.1:$probe_port/readyz" 2>/dev/null || fail
 
 echo "creating sample mesh CAs (no istiod or Linkerd runs here) and applying config/samples/"
 kubectl apply --server-side -f config/samples/namespaces.yaml >/dev/null
-go run ./hack/samplemesh --kubeconfig "$KUBECONFIG" --namespaces shop,legacy,api,payments
+go run ./hack/samplemesh --kubeconfig "$KUBECONFIG" --namespaces shop,legacy,api,payments,orders
 kubectl apply --server-side -k config/samples/
 echo
 echo "waiting for the profiles to become Ready"
@@ -189,6 +189,8 @@ echo "certificates of shop/baseline:"
 kubectl get msp -n shop baseline -o jsonpath='{range .status.certificates[*]}  {.role} {.subject}: {.state}, expires {.notAfter}{"\n"}{end}'
 echo "certificates of payments/baseline:"
 kubectl get msp -n payments baseline -o jsonpath='{range .status.certificates[*]}  {.role} {.subject}: {.state}, expires {.notAfter}{"\n"}{end}'
+echo "expectations of orders/baseline (spec.expectations, answered against the live policies):"
+kubectl get msp -n orders baseline -o jsonpath='{range .status.expectations[*]}  {.name}: want {.want}, got {.got} ({.layer}: {.decidedBy[*]}){"\n"}{end}'
 
 # Said only when every process started is still running and the manager still answers.
 check_alive

@@ -15,6 +15,13 @@ const (
 	// ConditionCertificatesHealthy is True when every mesh CA certificate inspected is valid, trusted
 	// and valid for at least spec.certificates.minValidity.
 	ConditionCertificatesHealthy = "CertificatesHealthy"
+	// ConditionExpectationsMet is True when every spec.expectations entry gets the answer it wants
+	// against the live policies of the namespace; False when one gets the opposite answer (the
+	// message names the first and the object that decides it); Unknown when none is contradicted
+	// but one cannot be determined, or the policies could not be read. Present only when the
+	// profile has expectations. Anything but True makes Ready False: an expectation that cannot be
+	// confirmed is not a namespace protected as declared (fail closed).
+	ConditionExpectationsMet = "ExpectationsMet"
 	// ConditionReconciling is the kstatus abnormal-true condition: present and True only while
 	// meshguard is still converging the profile.
 	ConditionReconciling = "Reconciling"
@@ -60,6 +67,14 @@ const (
 	ReasonWeakened = "Weakened"
 	// ReasonNotChecked: the check was not performed (for example the profile is not governing).
 	ReasonNotChecked = "NotChecked"
+	// ReasonExpectationsAllMet: every expectation gets the answer it wants.
+	ReasonExpectationsAllMet = "AllMet"
+	// ReasonExpectationNotMet: an expectation gets the opposite answer; the message names the first
+	// such expectation and the object that decides it.
+	ReasonExpectationNotMet = "ExpectationNotMet"
+	// ReasonExpectationUndetermined: no expectation is contradicted, but the answer of one depends
+	// on something meshguard does not model or was not told (the message says what).
+	ReasonExpectationUndetermined = "ExpectationUndetermined"
 )
 
 // Certificate health reasons, used in the CertificatesHealthy condition and per certificate.

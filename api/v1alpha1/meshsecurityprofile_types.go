@@ -127,6 +127,16 @@ type MeshSecurityProfileSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Certificates *CertificatesSpec `json:"certificates,omitempty"`
+
+	// expectations are requests that must be Allowed or Denied, checked on every reconcile against
+	// the live policies of the namespace, meshguard's and anyone else's, through every layer
+	// (NetworkPolicy, mTLS, JWT, authorization). The result is in status.expectations and the
+	// ExpectationsMet condition; a failed expectation makes the profile not Ready.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Expectations []Expectation `json:"expectations,omitempty"`
 }
 
 // MTLSSpec sets mutual TLS for the namespace.
@@ -706,7 +716,8 @@ type MeshSecurityProfileStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready (summary), PoliciesApplied, InSync, Effective, CertificatesHealthy, and the
+	// conditions: Ready (summary), PoliciesApplied, InSync, Effective, CertificatesHealthy,
+	// ExpectationsMet (when spec.expectations is set), and the
 	// kstatus pair Reconciling / Stalled.
 	// +kubebuilder:validation:MaxItems=16
 	// +listType=map
@@ -732,6 +743,12 @@ type MeshSecurityProfileStatus struct {
 	// +listType=atomic
 	// +optional
 	ExternalPolicies []ExternalPolicy `json:"externalPolicies,omitempty"`
+
+	// expectations are the answers for spec.expectations, in the same order.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	Expectations []ExpectationStatus `json:"expectations,omitempty"`
 }
 
 // MeshSecurityProfile declares the mesh security of one namespace: mTLS, JWT authentication,
@@ -748,6 +765,7 @@ type MeshSecurityProfileStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 // +kubebuilder:printcolumn:name="Expires",type=string,priority=1,JSONPath=`.status.nearestCertificateExpiry`
+// +kubebuilder:printcolumn:name="Expectations",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="ExpectationsMet")].reason`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name must be at most 63 characters (it is used as a label value)"
 type MeshSecurityProfile struct {
 	metav1.TypeMeta   `json:",inline"`

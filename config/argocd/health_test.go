@@ -325,6 +325,8 @@ func TestAgreesWithKstatus(t *testing.T) {
 		"testdata/audit-drifted.yaml":                     status.InProgressStatus, // Degraded here
 		"testdata/certificate-expired.yaml":               status.InProgressStatus, // Degraded here
 		"testdata/weakened.yaml":                          status.InProgressStatus, // Degraded here
+		"testdata/expectation-not-met.yaml":               status.InProgressStatus, // Degraded here
+		"testdata/expectation-undetermined.yaml":          status.InProgressStatus, // Degraded here
 	}
 	// Which Argo CD status goes with which kstatus status: Healthy only with Current, and
 	// kstatus Failed only with Degraded.

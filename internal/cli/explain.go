@@ -39,6 +39,7 @@ const (
 const explainUsage = `Usage:
   manager explain -f profile.yaml [-f other-policies.yaml...] --from NS/SA --to-labels app=api --port 8080 [flags]
   manager explain --kubeconfig ~/.kube/config --from NS/SA --to-namespace shop --to-labels app=api --port 8080 [flags]
+  manager explain --expectations -f profile.yaml [-f other-policies.yaml...] [--kubeconfig ~/.kube/config] [flags]
 
 Say whether a request gets through, layer by layer — egress NetworkPolicy of the source,
 ingress NetworkPolicy of the destination, mTLS, request authentication (JWT), authorization —
@@ -53,15 +54,26 @@ policies of the source and destination namespaces and of Istio's root namespace 
 Exit code: 0 allowed, 3 denied, 4 undetermined (a layer depends on something not modelled or
 not given, named in the output), 1 error.
 
+With --expectations, every spec.expectations entry of the profiles among the -f inputs is
+checked against the profile's render and the other inputs (and, with --kubeconfig, the
+cluster's policies, the profile's currently applied objects replaced by its render), as the
+controller checks them in status.expectations. Exit code: 0 every expectation met, 3 at least
+one not met (an undetermined answer is never met), 1 error.
+
 Flags:
 `
 
+// requestFlags describe the one request of an explain without --expectations.
+var requestFlags = []string{"from", "from-namespace", "from-sa", "from-labels", "from-ip", "from-unmeshed",
+	"to-namespace", "to-labels", "to-ip", "port", "port-name", "protocol", "to-unmeshed", "method", "path", "host", "principal"}
+
 // explainOptions are the parsed flags.
 type explainOptions struct {
-	files      []string
-	kubeconfig string
-	context    string
-	output     string
+	files        []string
+	expectations bool
+	kubeconfig   string
+	context      string
+	output       string
 
 	from, fromNamespace, fromSA, fromLabels, fromIP string
 	fromUnmeshed                                    bool
@@ -103,6 +115,9 @@ func runExplain(args []string, stdin io.Reader, stdout, stderr io.Writer, newRea
 	}
 	if o == nil {
 		return ExplainAllowed // --help
+	}
+	if o.expectations {
+		return runExpectations(o, stdin, stdout, stderr, newReader)
 	}
 	var objs []*unstructured.Unstructured
 	var notes []string
@@ -176,6 +191,7 @@ func parseExplainFlags(args []string, stderr io.Writer) (*explainOptions, bool) 
 		fs.PrintDefaults()
 	}
 	fs.StringArrayVarP(&o.files, "filename", "f", nil, "a manifest: profiles and other policy objects; file, directory or - for stdin (repeatable)")
+	fs.BoolVar(&o.expectations, "expectations", false, "check the spec.expectations of every profile among the -f inputs instead of one request (exit 0 all met, 3 one not met)")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "read the policies of a live cluster with this kubeconfig (read-only)")
 	fs.StringVar(&o.context, "context", "", "kubeconfig context (default: the current one)")
 	fs.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
@@ -219,6 +235,18 @@ func parseExplainFlags(args []string, stderr io.Writer) (*explainOptions, bool) 
 	}
 	if len(o.files) == 0 && o.kubeconfig == "" {
 		return fail("give manifests with -f, or a cluster with --kubeconfig")
+	}
+	if o.expectations {
+		// The requests are the profiles' expectations: flags describing one request do not apply.
+		for _, f := range requestFlags {
+			if fs.Changed(f) {
+				return fail("--%s describes one request; with --expectations the requests are the profiles' spec.expectations", f)
+			}
+		}
+		if len(o.files) == 0 {
+			return fail("--expectations needs the profiles with -f")
+		}
+		port = 1
 	}
 	if port < 1 || port > 65535 {
 		return fail("--port %d: a port between 1 and 65535 is required", port)
@@ -315,6 +343,14 @@ type explainInputs struct {
 	// namespace and mesh of the profiles, when they all agree.
 	namespace string
 	mesh      explain.Mesh
+	// profiles are the profiles among the inputs with the objects each renders to.
+	profiles []renderedProfile
+}
+
+// renderedProfile is a profile of the inputs and its render.
+type renderedProfile struct {
+	profile  *v1alpha1.MeshSecurityProfile
+	rendered []*unstructured.Unstructured
 }
 
 func readExplainInputs(o *explainOptions, stdin io.Reader) (*explainInputs, error) {
@@ -350,6 +386,7 @@ func readExplainInputs(o *explainOptions, stdin io.Reader) (*explainInputs, erro
 						return nil, fmt.Errorf("%s: %s/%s: %v", d.where, validation.Kind, u.GetName(), err)
 					}
 					in.objects = append(in.objects, rendered...)
+					in.profiles = append(in.profiles, renderedProfile{profile: p, rendered: rendered})
 					if len(anns) > 0 {
 						if annotations[p.Namespace] == nil {
 							annotations[p.Namespace] = map[string]string{}

@@ -21,6 +21,14 @@ var _ = Describe("manager explain", func() {
 		Expect(stdout).To(ContainSubstring("Result: Denied by the ingress NetworkPolicy layer"))
 	})
 
+	It("checks the orders sample's expectations offline, as CI would before applying: all met, exit 0", func(ctx SpecContext) {
+		stdout, stderr, code, err := env.runManager(ctx, nil, "explain", "--expectations",
+			"-f", filepath.Join("config", "samples", "security_v1alpha1_meshsecurityprofile_orders.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(code).To(Equal(0), "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+		Expect(stdout).To(ContainSubstring("orders/baseline: ExpectationsMet=True (AllMet): 5 of 5 expectations met"))
+	})
+
 	It("explains live, from the policies meshguard generated for a profile", func(ctx SpecContext) {
 		const ns = "explain-e2e"
 		Expect(env.createNamespace(ctx, ns)).To(Succeed())

@@ -55,7 +55,7 @@ var _ = Describe("the samples applied with kubectl apply -k config/samples", fun
 
 		By("reading the wide dashboard: kubectl get msp -A -o wide")
 		header, rows = parseTable(kubectl(ctx, "", "get", "msp", "-A", "-o", "wide"))
-		Expect(header).To(Equal([]string{"NAMESPACE", "NAME", "MESH", "MTLS", "READY", "IN-SYNC", "CERTS", "AGE", "MESSAGE", "EXPIRES"}))
+		Expect(header).To(Equal([]string{"NAMESPACE", "NAME", "MESH", "MTLS", "READY", "IN-SYNC", "CERTS", "AGE", "MESSAGE", "EXPIRES", "EXPECTATIONS"}))
 		for _, s := range samples {
 			row := findRow(rows, s.namespace, s.name)
 			Expect(row).NotTo(BeNil())
@@ -63,6 +63,11 @@ var _ = Describe("the samples applied with kubectl apply -k config/samples", fun
 			Expect(row["MESSAGE"]).NotTo(BeEmpty(), "the Ready message explains the state")
 			// The nearest CA expiry is in the future; a date column would print it as <invalid>.
 			Expect(row["EXPIRES"]).NotTo(BeElementOf("", "<none>", "<invalid>"), "EXPIRES shows when the nearest CA certificate of %s/%s expires", s.namespace, s.name)
+			if _, ok, _ := unstructured.NestedSlice(s.manifest.Object, "spec", "expectations"); ok {
+				Expect(row["EXPECTATIONS"]).To(Equal(v1alpha1.ReasonExpectationsAllMet), "every expectation of %s/%s is met", s.namespace, s.name)
+			} else {
+				Expect(row["EXPECTATIONS"]).To(BeEmpty(), "no ExpectationsMet condition without expectations (kubectl prints nothing for it)")
+			}
 		}
 
 		for _, s := range samples {
