@@ -68,16 +68,27 @@ func decodeStrict(u *unstructured.Unstructured, into any) error {
 	return nil
 }
 
-// unknownField finds the field name in encoding/json's and protojson's messages.
-var unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
+var (
+	// unknownField and enumField find the field's name in encoding/json's and protojson's
+	// messages.
+	unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
+	enumField    = regexp.MustCompile(`enum field (\w+)`)
+	// protoPrefix is protojson's "proto: (line 1:N): ", which says nothing to a reader of the
+	// object (its separator is randomly a space or a no-break space).
+	protoPrefix = regexp.MustCompile(`^proto:\s*(\(line \d+:\d+\):\s*)?`)
+)
 
 // notUnderstood locates the unknown field the decoder names in the spec, for a message that
 // names the field by its path.
 func notUnderstood(spec any, err error) error {
-	// protojson prefixes "proto: (line 1:N): ", which says nothing to a reader of the object.
-	clean := err
+	clean := errors.New(protoPrefix.ReplaceAllString(err.Error(), ""))
 	if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
 		clean = errors.New("unknown field " + strconv.Quote(m[1]))
+		if p := findKey(spec, "spec", m[1]); p != "" {
+			return &NotUnderstoodError{Field: p, Err: clean}
+		}
+	}
+	if m := enumField.FindStringSubmatch(err.Error()); m != nil {
 		if p := findKey(spec, "spec", m[1]); p != "" {
 			return &NotUnderstoodError{Field: p, Err: clean}
 		}
