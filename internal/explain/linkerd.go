@@ -107,9 +107,9 @@ func (e *evaluator) linkerdAuthz(st *linkerdState) LayerResult {
 	server, spec := servers[0], specs[0]
 
 	var route *unstructured.Unstructured
-	routes, err := e.linkerdRoutes(server.GetName())
+	routes, bad, err := e.linkerdRoutes(server.GetName())
 	if err != nil {
-		return err.(routeError).result(res)
+		return notUnderstood(res, bad, err)
 	}
 	opaque := spec.ProxyProtocol == "opaque" || spec.ProxyProtocol == "TLS"
 	if len(routes) > 0 && e.req.HTTP == nil && !opaque {
@@ -369,25 +369,15 @@ func (e *evaluator) find(group, kind, ns, name string) *unstructured.Unstructure
 	return nil
 }
 
-// routeError is an HTTPRoute of the namespace that is not understood: it may attach to the
-// Server.
-type routeError struct {
-	u   *unstructured.Unstructured
-	err error
-}
-
-func (r routeError) Error() string { return r.err.Error() }
-
-func (r routeError) result(res LayerResult) LayerResult { return notUnderstood(res, r.u, r.err) }
-
-// linkerdRoutes are the HTTPRoutes whose parentRefs name the Server, decoded.
-func (e *evaluator) linkerdRoutes(server string) ([]linkerdRoute, error) {
+// linkerdRoutes are the HTTPRoutes whose parentRefs name the Server, decoded. An HTTPRoute of
+// the namespace that is not understood may attach to the Server: it is returned with the error.
+func (e *evaluator) linkerdRoutes(server string) ([]linkerdRoute, *unstructured.Unstructured, error) {
 	var out []linkerdRoute
 	for _, g := range []string{groupLinkerdPolicy, groupGatewayAPI} {
 		for _, u := range e.objs.in(g, "HTTPRoute", e.req.To.Namespace) {
 			r, err := meshapi.HTTPRoute(u)
 			if err != nil {
-				return nil, routeError{u, err}
+				return nil, u, err
 			}
 			for _, p := range r.ParentRefs {
 				if strings.EqualFold(p.Kind, "Server") && p.Name == server {
@@ -397,7 +387,7 @@ func (e *evaluator) linkerdRoutes(server string) ([]linkerdRoute, error) {
 			}
 		}
 	}
-	return out, nil
+	return out, nil, nil
 }
 
 // linkerdRoute is an HTTPRoute and its decoded spec.
