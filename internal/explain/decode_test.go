@@ -60,6 +60,15 @@ func TestIstioSourceServiceAccountsAndTrustDomains(t *testing.T) {
 	})
 }
 
+// linkerdWebServer is a Server of foo's httpbin port, followed by a document separator.
+const linkerdWebServer = `
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {namespace: foo, name: web}
+spec: {podSelector: {matchLabels: {app: httpbin}}, port: 8000}
+---
+`
+
 // An object with a field meshguard does not know is not evaluated as if the field were absent:
 // its layer answers Unknown, naming the object and the field.
 func TestNotUnderstoodObjectsAreUnknown(t *testing.T) {
@@ -97,24 +106,14 @@ metadata: {namespace: foo, name: web}
 spec: {podSelector: {matchFields: {a: b}}, port: 8000}`,
 			req: Request{From: pod("default", "sleep"), To: httpbin}},
 		{name: "a Linkerd AuthorizationPolicy with an unknown field", layer: LayerAuthorization, field: "spec.targetRef.namespace",
-			objects: `
-apiVersion: policy.linkerd.io/v1beta3
-kind: Server
-metadata: {namespace: foo, name: web}
-spec: {podSelector: {matchLabels: {app: httpbin}}, port: 8000}
----
+			objects: linkerdWebServer + `
 apiVersion: policy.linkerd.io/v1alpha1
 kind: AuthorizationPolicy
 metadata: {namespace: foo, name: web}
 spec: {targetRef: {kind: Server, name: web, namespace: foo}, requiredAuthenticationRefs: []}`,
 			req: Request{From: pod("default", "sleep"), To: httpbin}},
 		{name: "a MeshTLSAuthentication with an unknown field", layer: LayerAuthorization, field: "spec.identitiez",
-			objects: `
-apiVersion: policy.linkerd.io/v1beta3
-kind: Server
-metadata: {namespace: foo, name: web}
-spec: {podSelector: {matchLabels: {app: httpbin}}, port: 8000}
----
+			objects: linkerdWebServer + `
 apiVersion: policy.linkerd.io/v1alpha1
 kind: AuthorizationPolicy
 metadata: {namespace: foo, name: web}
@@ -128,12 +127,7 @@ metadata: {namespace: foo, name: sleep}
 spec: {identitiez: ["*"]}`,
 			req: Request{From: pod("default", "sleep"), To: httpbin}},
 		{name: "an HTTPRoute with an unknown field", layer: LayerAuthorization, field: "spec.rules[0].matches[0].pathz",
-			objects: `
-apiVersion: policy.linkerd.io/v1beta3
-kind: Server
-metadata: {namespace: foo, name: web}
-spec: {podSelector: {matchLabels: {app: httpbin}}, port: 8000}
----
+			objects: linkerdWebServer + `
 apiVersion: policy.linkerd.io/v1beta3
 kind: HTTPRoute
 metadata: {namespace: foo, name: web}
