@@ -6,64 +6,13 @@ import (
 	"sort"
 	"strings"
 
+	securityv1beta1 "istio.io/api/security/v1beta1"
+	typev1beta1 "istio.io/api/type/v1beta1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/meshapi"
 )
-
-// authorizationPolicySpec is the part of security.istio.io AuthorizationPolicy that matters here.
-type authorizationPolicySpec struct {
-	Selector   *istioSelector `json:"selector,omitempty"`
-	TargetRef  *targetRef     `json:"targetRef,omitempty"`
-	TargetRefs []targetRef    `json:"targetRefs,omitempty"`
-	Action     string         `json:"action,omitempty"`
-	Rules      []authzRule    `json:"rules,omitempty"`
-}
-
-type targetRef struct {
-	Kind string `json:"kind,omitempty"`
-	Name string `json:"name,omitempty"`
-}
-
-type authzRule struct {
-	From []struct {
-		Source *authzSource `json:"source,omitempty"`
-	} `json:"from,omitempty"`
-	To []struct {
-		Operation *authzOperation `json:"operation,omitempty"`
-	} `json:"to,omitempty"`
-	When []struct {
-		Key string `json:"key,omitempty"`
-	} `json:"when,omitempty"`
-}
-
-type authzSource struct {
-	Principals           []string `json:"principals,omitempty"`
-	NotPrincipals        []string `json:"notPrincipals,omitempty"`
-	ServiceAccounts      []string `json:"serviceAccounts,omitempty"`
-	NotServiceAccounts   []string `json:"notServiceAccounts,omitempty"`
-	Namespaces           []string `json:"namespaces,omitempty"`
-	NotNamespaces        []string `json:"notNamespaces,omitempty"`
-	TrustDomains         []string `json:"trustDomains,omitempty"`
-	NotTrustDomains      []string `json:"notTrustDomains,omitempty"`
-	RequestPrincipals    []string `json:"requestPrincipals,omitempty"`
-	NotRequestPrincipals []string `json:"notRequestPrincipals,omitempty"`
-	IPBlocks             []string `json:"ipBlocks,omitempty"`
-	NotIPBlocks          []string `json:"notIpBlocks,omitempty"`
-	RemoteIPBlocks       []string `json:"remoteIpBlocks,omitempty"`
-	NotRemoteIPBlocks    []string `json:"notRemoteIpBlocks,omitempty"`
-}
-
-type authzOperation struct {
-	Hosts      []string `json:"hosts,omitempty"`
-	NotHosts   []string `json:"notHosts,omitempty"`
-	Ports      []string `json:"ports,omitempty"`
-	NotPorts   []string `json:"notPorts,omitempty"`
-	Methods    []string `json:"methods,omitempty"`
-	NotMethods []string `json:"notMethods,omitempty"`
-	Paths      []string `json:"paths,omitempty"`
-	NotPaths   []string `json:"notPaths,omitempty"`
-}
 
 // profileAuthorization collects the rules of the profile's rendered ALLOW AuthorizationPolicies,
 // keyed by where they apply and what they match, so that a foreign copy of one is not reported.
@@ -73,13 +22,13 @@ func profileAuthorization(objs []*unstructured.Unstructured) map[string]bool {
 		if u.GetKind() != kindAuthorizationPolicy {
 			continue
 		}
-		var spec authorizationPolicySpec
-		if !decodeSpec(u, &spec) || !isAllow(spec.Action) {
+		spec, err := meshapi.AuthorizationPolicy(u)
+		if err != nil || spec.GetAction() != securityv1beta1.AuthorizationPolicy_ALLOW {
 			continue
 		}
 		rules, _, _ := unstructured.NestedSlice(u.Object, "spec", "rules")
 		for _, r := range rules {
-			out[ruleKey(spec.Selector.labels(), r)] = true
+			out[ruleKey(selectorLabels(spec.GetSelector()), r)] = true
 		}
 	}
 	return out
@@ -103,15 +52,19 @@ func (f *finder) authorizationPolicy(u *unstructured.Unstructured) []v1alpha1.Ex
 	if az == nil {
 		return nil
 	}
-	var spec authorizationPolicySpec
-	if !decodeSpec(u, &spec) || !isAllow(spec.Action) || len(spec.Rules) == 0 {
+	spec, err := meshapi.AuthorizationPolicy(u)
+	if err != nil {
+		return []v1alpha1.ExternalPolicy{f.notUnderstood(u, "authorization", err)}
+	}
+	if spec.GetAction() != securityv1beta1.AuthorizationPolicy_ALLOW || len(spec.GetRules()) == 0 {
 		return nil
 	}
 	raw, _, _ := unstructured.NestedSlice(u.Object, "spec", "rules")
-	targeted := spec.TargetRef != nil || len(spec.TargetRefs) > 0
-	var open []authzRule
-	for i, r := range spec.Rules {
-		if !targeted && i < len(raw) && f.authz[ruleKey(spec.Selector.labels(), raw[i])] {
+	targeted := spec.GetTargetRef() != nil || len(spec.GetTargetRefs()) > 0
+	sel := selectorLabels(spec.GetSelector())
+	var open []*securityv1beta1.Rule
+	for i, r := range spec.GetRules() {
+		if !targeted && i < len(raw) && f.authz[ruleKey(sel, raw[i])] {
 			// The profile declares the same rule for the same workloads.
 			continue
 		}
@@ -120,7 +73,7 @@ func (f *finder) authorizationPolicy(u *unstructured.Unstructured) []v1alpha1.Ex
 	if len(open) == 0 {
 		return nil
 	}
-	allows := fmt.Sprintf("allows %s on %s", rulesText(open), f.workloadsText(u, &spec))
+	allows := fmt.Sprintf("allows %s on %s", rulesText(open), f.workloadsText(u, spec))
 	if az.DefaultDeny {
 		return []v1alpha1.ExternalPolicy{f.report(u, "authorization.defaultDeny: "+allows)}
 	}
@@ -136,7 +89,7 @@ func (f *finder) authorizationPolicy(u *unstructured.Unstructured) []v1alpha1.Ex
 		if r.Selector != nil {
 			rs = r.Selector.MatchLabels
 		}
-		if overlaps(spec.Selector.labels(), rs) {
+		if overlaps(sel, rs) {
 			widened = append(widened, r.Name)
 		}
 	}
@@ -147,9 +100,13 @@ func (f *finder) authorizationPolicy(u *unstructured.Unstructured) []v1alpha1.Ex
 	return []v1alpha1.ExternalPolicy{f.report(u, "authorization.rules["+strings.Join(widened, ",")+"]: "+allows)}
 }
 
-// isAllow says whether an action is ALLOW, the default.
-func isAllow(action string) bool {
-	return action == "" || strings.EqualFold(action, "ALLOW")
+// selectorLabels is an Istio WorkloadSelector's labels; nil for no selector or an empty one,
+// which Istio both reads as "every workload".
+func selectorLabels(s *typev1beta1.WorkloadSelector) map[string]string {
+	if len(s.GetMatchLabels()) == 0 {
+		return nil
+	}
+	return s.GetMatchLabels()
 }
 
 // overlaps says whether two workload selectors surely select some workloads in common: when
@@ -159,22 +116,22 @@ func overlaps(a, b map[string]string) bool {
 }
 
 // workloadsText says where a policy applies.
-func (f *finder) workloadsText(u *unstructured.Unstructured, spec *authorizationPolicySpec) string {
+func (f *finder) workloadsText(u *unstructured.Unstructured, spec *securityv1beta1.AuthorizationPolicy) string {
 	everywhere := f.namespaceOf(u) == f.root && f.root != f.p.Namespace
-	refs := spec.TargetRefs
-	if spec.TargetRef != nil {
-		refs = append([]targetRef{*spec.TargetRef}, refs...)
+	refs := spec.GetTargetRefs()
+	if spec.GetTargetRef() != nil {
+		refs = append([]*typev1beta1.PolicyTargetReference{spec.GetTargetRef()}, refs...)
 	}
 	if len(refs) > 0 {
 		names := make([]string, 0, len(refs))
 		for _, r := range refs {
-			names = append(names, r.Kind+" "+r.Name)
+			names = append(names, r.GetKind()+" "+r.GetName())
 		}
 		sort.Strings(names)
 		return strings.Join(names, ", ")
 	}
 	w := "all workloads"
-	if sel := spec.Selector.labels(); sel != nil {
+	if sel := selectorLabels(spec.GetSelector()); sel != nil {
 		w = "pods " + labelsText(sel)
 	}
 	if everywhere {
@@ -188,7 +145,7 @@ const maxRulesText = 3
 
 // rulesText summarises rules: "any source" for a rule that matches every request, else who sends
 // and what they may ask for.
-func rulesText(rules []authzRule) string {
+func rulesText(rules []*securityv1beta1.Rule) string {
 	parts := make([]string, 0, len(rules))
 	for _, r := range rules {
 		parts = append(parts, ruleText(r))
@@ -196,21 +153,21 @@ func rulesText(rules []authzRule) string {
 	return strings.Join(capRules(parts), "; ")
 }
 
-func ruleText(r authzRule) string {
+func ruleText(r *securityv1beta1.Rule) string {
 	var from []string
-	for _, f := range r.From {
-		if f.Source == nil {
+	for _, f := range r.GetFrom() {
+		s := f.GetSource()
+		if s == nil {
 			continue
 		}
-		s := f.Source
 		from = append(from, listsText([]namedList{
-			{"principals", s.Principals}, {"not principals", s.NotPrincipals},
-			{"service accounts", s.ServiceAccounts}, {"not service accounts", s.NotServiceAccounts},
-			{"namespaces", s.Namespaces}, {"not namespaces", s.NotNamespaces},
-			{"trust domains", s.TrustDomains}, {"not trust domains", s.NotTrustDomains},
-			{"request principals", s.RequestPrincipals}, {"not request principals", s.NotRequestPrincipals},
-			{"IP blocks", s.IPBlocks}, {"not IP blocks", s.NotIPBlocks},
-			{"remote IP blocks", s.RemoteIPBlocks}, {"not remote IP blocks", s.NotRemoteIPBlocks},
+			{"principals", s.GetPrincipals()}, {"not principals", s.GetNotPrincipals()},
+			{"service accounts", s.GetServiceAccounts()}, {"not service accounts", s.GetNotServiceAccounts()},
+			{"namespaces", s.GetNamespaces()}, {"not namespaces", s.GetNotNamespaces()},
+			{"trust domains", s.GetTrustDomains()}, {"not trust domains", s.GetNotTrustDomains()},
+			{"request principals", s.GetRequestPrincipals()}, {"not request principals", s.GetNotRequestPrincipals()},
+			{"IP blocks", s.GetIpBlocks()}, {"not IP blocks", s.GetNotIpBlocks()},
+			{"remote IP blocks", s.GetRemoteIpBlocks()}, {"not remote IP blocks", s.GetNotRemoteIpBlocks()},
 		}, "any source"))
 	}
 	text := "any source"
@@ -218,16 +175,16 @@ func ruleText(r authzRule) string {
 		text = strings.Join(from, " or ")
 	}
 	var to []string
-	for _, t := range r.To {
-		if t.Operation == nil {
+	for _, t := range r.GetTo() {
+		o := t.GetOperation()
+		if o == nil {
 			continue
 		}
-		o := t.Operation
 		if op := listsText([]namedList{
-			{"hosts", o.Hosts}, {"not hosts", o.NotHosts},
-			{"ports", o.Ports}, {"not ports", o.NotPorts},
-			{"methods", o.Methods}, {"not methods", o.NotMethods},
-			{"paths", o.Paths}, {"not paths", o.NotPaths},
+			{"hosts", o.GetHosts()}, {"not hosts", o.GetNotHosts()},
+			{"ports", o.GetPorts()}, {"not ports", o.GetNotPorts()},
+			{"methods", o.GetMethods()}, {"not methods", o.GetNotMethods()},
+			{"paths", o.GetPaths()}, {"not paths", o.GetNotPaths()},
 		}, ""); op != "" {
 			to = append(to, op)
 		}
@@ -236,9 +193,9 @@ func ruleText(r authzRule) string {
 		text += " to " + strings.Join(to, " or ")
 	}
 	var when []string
-	for _, c := range r.When {
-		if c.Key != "" {
-			when = append(when, c.Key)
+	for _, c := range r.GetWhen() {
+		if c.GetKey() != "" {
+			when = append(when, c.GetKey())
 		}
 	}
 	if len(when) > 0 {

@@ -25,4 +25,9 @@
 //     Server of the profile competes with it, whatever its accessPolicy.
 //
 // A Linkerd profile is judged on NetworkPolicies and Servers.
+//
+// Mesh objects are decoded strictly through internal/meshapi (Istio's upstream types, Linkerd's
+// types of its CRD schemas). A foreign object that does not decode (a field meshguard does not
+// know, such as a newer mesh version's) may weaken the profile in a way it cannot judge, so it is
+// reported with the field, never ignored.
 package effective

@@ -2,6 +2,7 @@ package effective
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"unicode/utf8"
 
@@ -205,6 +206,13 @@ func (f *finder) report(u *unstructured.Unstructured, weakens string) v1alpha1.E
 		name = ns + "/" + name
 	}
 	return v1alpha1.ExternalPolicy{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Name: name, Weakens: weakens}
+}
+
+// notUnderstood is the row for a foreign object whose spec meshguard cannot fully read (a field
+// of a newer mesh version, a wrong type): it may weaken the profile, so it is reported, never
+// ignored (fail closed).
+func (f *finder) notUnderstood(u *unstructured.Unstructured, field string, err error) v1alpha1.ExternalPolicy {
+	return f.report(u, fmt.Sprintf("%s: may weaken the profile: %v", field, err))
 }
 
 // decodeSpec decodes the object's spec into out. A JSON round trip reads numbers the same

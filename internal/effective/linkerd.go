@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/meshapi"
 )
 
 const (
@@ -48,15 +49,12 @@ func linkerdServers(objs []*unstructured.Unstructured) []lkServer {
 // resolved without the pods, so they are taken as overlapping (fail closed). A Server that selects
 // ExternalWorkloads, not pods, competes with none.
 func (f *finder) linkerdServer(u *unstructured.Unstructured) []v1alpha1.ExternalPolicy {
-	var spec struct {
-		PodSelector *struct {
-			MatchLabels      map[string]string `json:"matchLabels"`
-			MatchExpressions []any             `json:"matchExpressions"`
-		} `json:"podSelector"`
-		Port         intstr.IntOrString `json:"port"`
-		AccessPolicy string             `json:"accessPolicy"`
+	spec, err := meshapi.Server(u)
+	if err != nil {
+		// It may select any of the profile's pod ports (linkerdForeignServer says nothing more).
+		return []v1alpha1.ExternalPolicy{f.notUnderstood(u, "Servers of the profile", err)}
 	}
-	if !decodeSpec(u, &spec) || spec.PodSelector == nil {
+	if spec.PodSelector == nil {
 		return nil
 	}
 	access := spec.AccessPolicy

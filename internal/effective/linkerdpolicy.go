@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/meshapi"
 )
 
 // Linkerd's policy model (linkerd.io/2/reference/authorization-policy): a pod port is governed
@@ -42,18 +43,9 @@ type linkerdServerSel struct {
 	access string
 }
 
-type linkerdServerSpec struct {
-	PodSelector *struct {
-		MatchLabels      map[string]string `json:"matchLabels,omitempty"`
-		MatchExpressions []any             `json:"matchExpressions,omitempty"`
-	} `json:"podSelector,omitempty"`
-	Port         intstr.IntOrString `json:"port,omitempty"`
-	AccessPolicy string             `json:"accessPolicy,omitempty"`
-}
-
 func decodeLinkerdServer(u *unstructured.Unstructured) (linkerdServerSel, bool) {
-	var spec linkerdServerSpec
-	if !decodeSpec(u, &spec) {
+	spec, err := meshapi.Server(u)
+	if err != nil {
 		return linkerdServerSel{}, false
 	}
 	s := linkerdServerSel{name: u.GetName(), port: spec.Port, access: spec.AccessPolicy}
@@ -172,27 +164,17 @@ func (f *finder) linkerdForeignServer(u *unstructured.Unstructured) []v1alpha1.E
 		f.linkerd.nsField, s.access, s.port.String(), labelsOrAll(s.labels), f.linkerd.nsDefault))}
 }
 
-type linkerdRef struct {
-	Group string `json:"group,omitempty"`
-	Kind  string `json:"kind,omitempty"`
-	Name  string `json:"name,omitempty"`
-}
-
-type linkerdAuthorizationPolicySpec struct {
-	TargetRef                  linkerdRef   `json:"targetRef"`
-	RequiredAuthenticationRefs []linkerdRef `json:"requiredAuthenticationRefs,omitempty"`
-}
-
 // linkerdAuthorizationPolicy judges a foreign AuthorizationPolicy (policy.linkerd.io): it only
 // authorizes, so it weakens the profile wherever it applies to a port the profile governs: every
 // Server of the namespace when it targets the Namespace, one of the profile's Servers or
 // HTTPRoutes, or, under defaultDeny, any Server (the namespace default denies what it opens).
 // The authentications it requires are named, with what the foreign ones admit.
-func (f *finder) linkerdAuthorizationPolicy(u *unstructured.Unstructured, authns map[string]*unstructured.Unstructured, routeParents map[string][]string) []v1alpha1.ExternalPolicy {
-	var spec linkerdAuthorizationPolicySpec
-	if !decodeSpec(u, &spec) {
-		return nil
+func (f *finder) linkerdAuthorizationPolicy(u *unstructured.Unstructured, authns map[string]*unstructured.Unstructured, routes linkerdRoutes) []v1alpha1.ExternalPolicy {
+	spec, err := meshapi.LinkerdAuthorizationPolicy(u)
+	if err != nil {
+		return []v1alpha1.ExternalPolicy{f.notUnderstood(u, "authorization", err)}
 	}
+	routeParents := routes.parents
 	t := spec.TargetRef
 	var where, fieldName string
 	profileServer := func(name string) bool {
@@ -210,6 +192,9 @@ func (f *finder) linkerdAuthorizationPolicy(u *unstructured.Unstructured, authns
 		where, fieldName = "the profile's Server "+t.Name, "authorization"
 	case t.Kind == kindLinkerdHTTPRoute && f.linkerd.routes[t.Name]:
 		where, fieldName = "the profile's HTTPRoute "+t.Name, "authorization"
+	case t.Kind == kindLinkerdHTTPRoute && routes.notUnderstood[t.Name] != nil && len(f.linkerd.servers) > 0:
+		// Its parentRefs cannot be read: it may attach to any of the profile's Servers.
+		where, fieldName = "HTTPRoute "+t.Name+", which may attach to the profile's Servers ("+routes.notUnderstood[t.Name].Error()+")", "authorization"
 	case t.Kind == kindLinkerdHTTPRoute && slices.ContainsFunc(routeParents[t.Name], profileServer):
 		// A foreign route attached to one of the profile's Servers admits on its port.
 		where, fieldName = "HTTPRoute "+t.Name+" of the profile's Server "+strings.Join(slices.DeleteFunc(slices.Clone(routeParents[t.Name]), func(n string) bool { return !profileServer(n) }), ", "), "authorization"
@@ -238,26 +223,32 @@ func (f *finder) linkerdAuthorizationPolicy(u *unstructured.Unstructured, authns
 
 // authnText says what a MeshTLSAuthentication or NetworkAuthentication admits.
 func authnText(a *unstructured.Unstructured) string {
-	if ids, _, _ := unstructured.NestedStringSlice(a.Object, "spec", "identities"); len(ids) > 0 {
-		return "identities " + strings.Join(ids, ", ")
-	}
-	if refs, _, _ := unstructured.NestedSlice(a.Object, "spec", "identityRefs"); len(refs) > 0 {
-		var names []string
-		for _, r := range refs {
-			if m, ok := r.(map[string]any); ok {
-				names = append(names, fmt.Sprintf("%v %v", m["kind"], m["name"]))
+	if a.GetKind() == kindNetworkAuthn {
+		spec, err := meshapi.NetworkAuthentication(a)
+		if err != nil {
+			return "not understood, may admit any client: " + err.Error()
+		}
+		if len(spec.Networks) > 0 {
+			cidrs := make([]string, 0, len(spec.Networks))
+			for _, n := range spec.Networks {
+				cidrs = append(cidrs, n.CIDR)
 			}
+			return "networks " + strings.Join(cidrs, ", ")
+		}
+		return "nothing declared"
+	}
+	spec, err := meshapi.MeshTLSAuthentication(a)
+	switch {
+	case err != nil:
+		return "not understood, may admit any client: " + err.Error()
+	case len(spec.Identities) > 0:
+		return "identities " + strings.Join(spec.Identities, ", ")
+	case len(spec.IdentityRefs) > 0:
+		names := make([]string, 0, len(spec.IdentityRefs))
+		for _, r := range spec.IdentityRefs {
+			names = append(names, r.Kind+" "+r.Name)
 		}
 		return "identities of " + strings.Join(names, ", ")
-	}
-	if nets, _, _ := unstructured.NestedSlice(a.Object, "spec", "networks"); len(nets) > 0 {
-		var cidrs []string
-		for _, n := range nets {
-			if m, ok := n.(map[string]any); ok {
-				cidrs = append(cidrs, fmt.Sprint(m["cidr"]))
-			}
-		}
-		return "networks " + strings.Join(cidrs, ", ")
 	}
 	return "nothing declared"
 }
@@ -269,22 +260,27 @@ func labelsOrAll(l map[string]string) string {
 	return labelsText(l)
 }
 
-// linkerdRouteParents maps the foreign Linkerd HTTPRoutes of the namespace to the Servers they
-// attach to (parentRefs of kind Server).
-func linkerdRouteParents(foreign []*unstructured.Unstructured, namespace string) map[string][]string {
-	out := map[string][]string{}
+// linkerdRoutes are the foreign Linkerd HTTPRoutes of the namespace: the Servers each attaches
+// to (parentRefs of kind Server), and those whose spec is not understood.
+type linkerdRoutes struct {
+	parents       map[string][]string
+	notUnderstood map[string]error
+}
+
+func linkerdRouteParents(foreign []*unstructured.Unstructured, namespace string) linkerdRoutes {
+	out := linkerdRoutes{parents: map[string][]string{}, notUnderstood: map[string]error{}}
 	for _, u := range foreign {
 		if u == nil || u.GetKind() != kindLinkerdHTTPRoute || u.GetNamespace() != namespace || !strings.HasPrefix(u.GetAPIVersion(), groupLinkerd+"/") {
 			continue
 		}
-		refs, _, _ := unstructured.NestedSlice(u.Object, "spec", "parentRefs")
-		for _, r := range refs {
-			m, ok := r.(map[string]any)
-			if !ok || m["kind"] != kindLinkerdServer {
-				continue
-			}
-			if name, ok := m["name"].(string); ok {
-				out[u.GetName()] = append(out[u.GetName()], name)
+		spec, err := meshapi.HTTPRoute(u)
+		if err != nil {
+			out.notUnderstood[u.GetName()] = err
+			continue
+		}
+		for _, r := range spec.ParentRefs {
+			if r.Kind == kindLinkerdServer {
+				out.parents[u.GetName()] = append(out.parents[u.GetName()], r.Name)
 			}
 		}
 	}

@@ -3,12 +3,13 @@ package effective
 import (
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
+	securityv1beta1 "istio.io/api/security/v1beta1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/meshapi"
 )
 
 // mode is an mTLS mode ranked by strength; modeUnset inherits from the level above.
@@ -59,36 +60,9 @@ func profileMode(m v1alpha1.MTLSMode) mode {
 	return modeStrict
 }
 
-// istioSelector is an Istio WorkloadSelector.
-type istioSelector struct {
-	MatchLabels map[string]string `json:"matchLabels,omitempty"`
-}
-
-// labels is the selector's labels; nil for no selector or an empty one, which Istio both reads
-// as "every workload".
-func (s *istioSelector) labels() map[string]string {
-	if s == nil || len(s.MatchLabels) == 0 {
-		return nil
-	}
-	return s.MatchLabels
-}
-
-type mutualTLS struct {
-	Mode string `json:"mode,omitempty"`
-}
-
-// peerAuthenticationSpec is the part of security.istio.io PeerAuthentication that matters here.
-type peerAuthenticationSpec struct {
-	Selector      *istioSelector       `json:"selector,omitempty"`
-	Mtls          *mutualTLS           `json:"mtls,omitempty"`
-	PortLevelMtls map[string]mutualTLS `json:"portLevelMtls,omitempty"`
-}
-
-func (s *peerAuthenticationSpec) mode() mode {
-	if s.Mtls == nil {
-		return modeUnset
-	}
-	return istioMode(s.Mtls.Mode)
+// paMode is a PeerAuthentication's mode (or a port's); UNSET when mtls is not set.
+func paMode(m *securityv1beta1.PeerAuthentication_MutualTLS) mode {
+	return istioMode(m.GetMode().String())
 }
 
 // peerAuthentication judges a PeerAuthentication of the profile's namespace or of the root
@@ -101,12 +75,17 @@ func (s *peerAuthenticationSpec) mode() mode {
 // what the profile wants if it won, whatever its age today: meshguard recreates a deleted object
 // of its own, which then becomes the youngest and loses.
 func (f *finder) peerAuthentication(u *unstructured.Unstructured) []v1alpha1.ExternalPolicy {
-	var spec peerAuthenticationSpec
-	if !decodeSpec(u, &spec) {
-		return nil
-	}
 	ns := f.namespaceOf(u)
-	sel := spec.Selector.labels()
+	spec, err := meshapi.PeerAuthentication(u)
+	if err != nil {
+		if ns != f.p.Namespace {
+			// Root-namespace policies never override meshguard's (see below); the mesh-wide
+			// mode they may set is what meshWideMode reads.
+			return nil
+		}
+		return []v1alpha1.ExternalPolicy{f.notUnderstood(u, "mtls", err)}
+	}
+	sel := selectorLabels(spec.GetSelector())
 	if sel == nil {
 		// A mesh-wide policy (root namespace) never overrides meshguard's namespace-wide one. A
 		// namespace-wide one competes with it. Istio ignores portLevelMtls here. UNSET (or no
@@ -114,7 +93,7 @@ func (f *finder) peerAuthentication(u *unstructured.Unstructured) []v1alpha1.Ext
 		if ns != f.p.Namespace {
 			return nil
 		}
-		m, text := spec.mode(), ""
+		m, text := paMode(spec.GetMtls()), ""
 		if m == modeUnset {
 			m, text = f.meshMode, fmt.Sprintf("namespace-wide UNSET, which falls back to the mesh-wide %s", f.meshMode)
 		} else {
@@ -129,7 +108,7 @@ func (f *finder) peerAuthentication(u *unstructured.Unstructured) []v1alpha1.Ext
 		// Istio ignores PeerAuthentications with a workload selector in the root namespace.
 		return nil
 	}
-	if w := f.weakerWorkloadMTLS(&spec, sel); w != "" {
+	if w := f.weakerWorkloadMTLS(spec, sel); w != "" {
 		return []v1alpha1.ExternalPolicy{f.report(u, w)}
 	}
 	return nil
@@ -145,12 +124,20 @@ func meshWideMode(foreign []*unstructured.Unstructured, root string) mode {
 		if u == nil || u.GetKind() != kindPeerAuthentication || u.GetNamespace() != root {
 			continue
 		}
-		var spec peerAuthenticationSpec
-		if !decodeSpec(u, &spec) || spec.Selector.labels() != nil {
+		spec, err := meshapi.PeerAuthentication(u)
+		if err != nil {
+			// Not understood: its mode may be the weakest, DISABLE (fail closed: a
+			// namespace-wide UNSET policy is then judged against it).
+			if oldest == nil || olderThan(u, oldest) {
+				oldest, oldestMode = u, modeDisable
+			}
+			continue
+		}
+		if selectorLabels(spec.GetSelector()) != nil {
 			continue
 		}
 		if oldest == nil || olderThan(u, oldest) {
-			oldest, oldestMode = u, spec.mode()
+			oldest, oldestMode = u, paMode(spec.GetMtls())
 		}
 	}
 	if oldestMode == modeUnset {
@@ -177,7 +164,7 @@ func olderThan(a, b *unstructured.Unstructured) bool {
 // override Istio applies the oldest of the two policies, so the foreign one is judged against
 // every class it may win in. What it leaves unset counts as inherited from the namespace, not
 // from meshguard's override, which it displaces.
-func (f *finder) weakerWorkloadMTLS(spec *peerAuthenticationSpec, sel map[string]string) string {
+func (f *finder) weakerWorkloadMTLS(spec *securityv1beta1.PeerAuthentication, sel map[string]string) string {
 	type class struct {
 		field     string
 		want      mode
@@ -210,18 +197,17 @@ func (f *finder) weakerWorkloadMTLS(spec *peerAuthenticationSpec, sel map[string
 		classes = append([]class{{field: f.nsModeField(), want: f.nsMode}}, classes...)
 	}
 
-	got, inherited := spec.mode(), false
+	got, inherited := paMode(spec.GetMtls()), false
 	if got == modeUnset {
 		got, inherited = f.nsMode, true
 	}
 	gotPorts := map[uint32]mode{}
-	for k, v := range spec.PortLevelMtls {
-		port, err := strconv.ParseUint(k, 10, 32)
-		if err != nil || port == 0 || port > 65535 {
+	for port, v := range spec.GetPortLevelMtls() {
+		if port == 0 || port > 65535 {
 			continue
 		}
-		if m := istioMode(v.Mode); m != modeUnset {
-			gotPorts[uint32(port)] = m
+		if m := paMode(v); m != modeUnset {
+			gotPorts[port] = m
 		}
 	}
 

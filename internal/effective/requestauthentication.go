@@ -8,22 +8,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/meshapi"
 )
 
 const kindRequestAuthentication = "RequestAuthentication"
-
-// requestAuthenticationSpec is the part of security.istio.io RequestAuthentication that matters
-// here.
-type requestAuthenticationSpec struct {
-	Selector   *istioSelector `json:"selector,omitempty"`
-	TargetRef  *targetRef     `json:"targetRef,omitempty"`
-	TargetRefs []targetRef    `json:"targetRefs,omitempty"`
-	JwtRules   []struct {
-		Issuer  string `json:"issuer,omitempty"`
-		JwksURI string `json:"jwksUri,omitempty"`
-		Jwks    string `json:"jwks,omitempty"`
-	} `json:"jwtRules,omitempty"`
-}
 
 // requestAuthentication judges a RequestAuthentication of the profile's namespace or of the root
 // namespace. Istio merges the jwtRules of every RequestAuthentication that applies to a workload
@@ -34,33 +22,39 @@ type requestAuthenticationSpec struct {
 // every requestPrincipals pattern that matches its principals. An issuer the profile also trusts
 // weakens it only with other keys (another jwksUri or inline jwks).
 func (f *finder) requestAuthentication(u *unstructured.Unstructured) []v1alpha1.ExternalPolicy {
-	var spec requestAuthenticationSpec
-	if !decodeSpec(u, &spec) || len(spec.JwtRules) == 0 {
+	ra := f.p.Spec.RequestAuthentication
+	spec, err := meshapi.RequestAuthentication(u)
+	if err != nil {
+		if (ra == nil || !ra.RequireToken) && f.p.Spec.Authorization == nil {
+			return nil // nothing of the profile depends on which tokens are trusted
+		}
+		return []v1alpha1.ExternalPolicy{f.notUnderstood(u, "requestAuthentication", err)}
+	}
+	if len(spec.GetJwtRules()) == 0 {
 		return nil
 	}
 	trusted := map[string]v1alpha1.JWTIssuer{}
-	ra := f.p.Spec.RequestAuthentication
 	if ra != nil {
 		for _, is := range ra.Issuers {
 			trusted[is.Issuer] = is
 		}
 	}
 	var extra []string
-	for _, r := range spec.JwtRules {
-		is, ok := trusted[r.Issuer]
+	for _, r := range spec.GetJwtRules() {
+		is, ok := trusted[r.GetIssuer()]
 		switch {
 		case !ok:
-			extra = append(extra, r.Issuer)
-		case r.Jwks != "" || (r.JwksURI != "" && r.JwksURI != is.JwksURI):
-			extra = append(extra, r.Issuer+" (other keys)")
+			extra = append(extra, r.GetIssuer())
+		case r.GetJwks() != "" || (r.GetJwksUri() != "" && r.GetJwksUri() != is.JwksURI):
+			extra = append(extra, r.GetIssuer()+" (other keys)")
 		}
 	}
 	if len(extra) == 0 {
 		return nil
 	}
 	sort.Strings(extra)
-	sel := spec.Selector.labels()
-	targeted := spec.TargetRef != nil || len(spec.TargetRefs) > 0
+	sel := selectorLabels(spec.GetSelector())
+	targeted := spec.GetTargetRef() != nil || len(spec.GetTargetRefs()) > 0
 	trusts := "trusts tokens of " + strings.Join(extra, ", ")
 
 	var out []v1alpha1.ExternalPolicy

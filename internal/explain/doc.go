@@ -9,7 +9,9 @@
 // unstructured) and a Request, and returns a Decision per layer naming the deciding objects and
 // rule indexes. What a layer's answer depends on but the package does not model (a CNI that
 // ignores NetworkPolicy, an EnvoyFilter, a CUSTOM authorization provider, request headers) makes
-// the layer Unknown with the reason, never a guess.
+// the layer Unknown with the reason, never a guess. Mesh objects are decoded strictly through
+// internal/meshapi; one it does not understand (an unknown field) makes its layer Unknown,
+// naming the object and the field, instead of being evaluated without the field.
 //
 // Semantics follow the upstream references, cited next to each decision:
 //   - https://kubernetes.io/docs/concepts/services-networking/network-policies/

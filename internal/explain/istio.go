@@ -7,95 +7,11 @@ import (
 	"strconv"
 	"strings"
 
+	securityv1beta1 "istio.io/api/security/v1beta1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/meshguard/meshguard/internal/meshapi"
 )
-
-// Istio's objects, decoded leniently from their JSON form (field names of security.istio.io/v1).
-type istioSelector struct {
-	MatchLabels map[string]string `json:"matchLabels,omitempty"`
-}
-
-type istioTargetRef struct {
-	Group string `json:"group,omitempty"`
-	Kind  string `json:"kind,omitempty"`
-	Name  string `json:"name,omitempty"`
-}
-
-type istioMode struct {
-	Mode string `json:"mode,omitempty"`
-}
-
-type peerAuthentication struct {
-	Spec struct {
-		Selector      *istioSelector       `json:"selector,omitempty"`
-		MTLS          *istioMode           `json:"mtls,omitempty"`
-		PortLevelMTLS map[string]istioMode `json:"portLevelMtls,omitempty"`
-	} `json:"spec"`
-}
-
-type requestAuthentication struct {
-	Spec struct {
-		Selector   *istioSelector   `json:"selector,omitempty"`
-		TargetRef  *istioTargetRef  `json:"targetRef,omitempty"`
-		TargetRefs []istioTargetRef `json:"targetRefs,omitempty"`
-		JWTRules   []struct {
-			Issuer string `json:"issuer,omitempty"`
-		} `json:"jwtRules,omitempty"`
-	} `json:"spec"`
-}
-
-type authorizationPolicy struct {
-	Spec struct {
-		Selector   *istioSelector   `json:"selector,omitempty"`
-		TargetRef  *istioTargetRef  `json:"targetRef,omitempty"`
-		TargetRefs []istioTargetRef `json:"targetRefs,omitempty"`
-		Action     string           `json:"action,omitempty"`
-		Provider   *struct {
-			Name string `json:"name,omitempty"`
-		} `json:"provider,omitempty"`
-		Rules []istioRule `json:"rules,omitempty"`
-	} `json:"spec"`
-}
-
-type istioRule struct {
-	From []struct {
-		Source istioSource `json:"source"`
-	} `json:"from,omitempty"`
-	To []struct {
-		Operation istioOperation `json:"operation"`
-	} `json:"to,omitempty"`
-	When []istioCondition `json:"when,omitempty"`
-}
-
-type istioSource struct {
-	Principals           []string `json:"principals,omitempty"`
-	NotPrincipals        []string `json:"notPrincipals,omitempty"`
-	RequestPrincipals    []string `json:"requestPrincipals,omitempty"`
-	NotRequestPrincipals []string `json:"notRequestPrincipals,omitempty"`
-	Namespaces           []string `json:"namespaces,omitempty"`
-	NotNamespaces        []string `json:"notNamespaces,omitempty"`
-	IPBlocks             []string `json:"ipBlocks,omitempty"`
-	NotIPBlocks          []string `json:"notIpBlocks,omitempty"`
-	RemoteIPBlocks       []string `json:"remoteIpBlocks,omitempty"`
-	NotRemoteIPBlocks    []string `json:"notRemoteIpBlocks,omitempty"`
-}
-
-type istioOperation struct {
-	Hosts      []string `json:"hosts,omitempty"`
-	NotHosts   []string `json:"notHosts,omitempty"`
-	Ports      []string `json:"ports,omitempty"`
-	NotPorts   []string `json:"notPorts,omitempty"`
-	Methods    []string `json:"methods,omitempty"`
-	NotMethods []string `json:"notMethods,omitempty"`
-	Paths      []string `json:"paths,omitempty"`
-	NotPaths   []string `json:"notPaths,omitempty"`
-}
-
-type istioCondition struct {
-	Key       string   `json:"key"`
-	Values    []string `json:"values,omitempty"`
-	NotValues []string `json:"notValues,omitempty"`
-}
 
 // Istio mTLS modes.
 const (
@@ -151,19 +67,20 @@ func (e *evaluator) istioCandidates(kind string) []*unstructured.Unstructured {
 func (e *evaluator) istioMTLS(st *istioState) LayerResult {
 	res := LayerResult{Layer: LayerMTLS}
 	var workload, namespace, mesh []*unstructured.Unstructured
+	specs := map[*unstructured.Unstructured]*securityv1beta1.PeerAuthentication{}
 	for _, u := range e.istioCandidates("PeerAuthentication") {
-		pa := &peerAuthentication{}
-		if err := decode(u, pa); err != nil {
-			res.Notes = append(res.Notes, fmt.Sprintf("%s ignored: %v", refOf(u), err))
-			continue
+		pa, err := meshapi.PeerAuthentication(u)
+		if err != nil {
+			return notUnderstood(res, u, err)
 		}
-		hasSelector := pa.Spec.Selector != nil && len(pa.Spec.Selector.MatchLabels) > 0
+		specs[u] = pa
+		hasSelector := len(pa.GetSelector().GetMatchLabels()) > 0
 		switch {
 		case !hasSelector && u.GetNamespace() == e.opts.IstioRootNamespace:
 			mesh = append(mesh, u)
 		case !hasSelector:
 			namespace = append(namespace, u)
-		case u.GetNamespace() != e.opts.IstioRootNamespace && matchLabelsSelect(pa.Spec.Selector.MatchLabels, e.req.To.PodLabels):
+		case u.GetNamespace() != e.opts.IstioRootNamespace && matchLabelsSelect(pa.GetSelector().GetMatchLabels(), e.req.To.PodLabels):
 			workload = append(workload, u)
 		}
 	}
@@ -181,14 +98,13 @@ func (e *evaluator) istioMTLS(st *istioState) LayerResult {
 		if len(lv.objs) > 1 {
 			res.Notes = append(res.Notes, fmt.Sprintf("%d %s PeerAuthentications apply; Istio uses the oldest, %s", len(lv.objs), lv.name, u.GetName()))
 		}
-		pa := &peerAuthentication{}
-		_ = decode(u, pa)
-		if m := modeOf(pa.Spec.MTLS); m != modeUnset {
+		pa := specs[u]
+		if m := modeOf(pa.GetMtls()); m != modeUnset {
 			mode, from, level = m, u, lv.name+" PeerAuthentication"
 		}
 		if lv.name == "workload" {
-			if pm, ok := pa.Spec.PortLevelMTLS[strconv.Itoa(int(e.req.To.Port))]; ok && modeOf(&pm) != modeUnset {
-				mode, from, level = modeOf(&pm), u, fmt.Sprintf("portLevelMtls %d of the workload PeerAuthentication", e.req.To.Port)
+			if pm, ok := pa.GetPortLevelMtls()[uint32(e.req.To.Port)]; ok && modeOf(pm) != modeUnset {
+				mode, from, level = modeOf(pm), u, fmt.Sprintf("portLevelMtls %d of the workload PeerAuthentication", e.req.To.Port)
 			}
 		}
 	}
@@ -222,11 +138,18 @@ func (e *evaluator) istioMTLS(st *istioState) LayerResult {
 	return res
 }
 
-func modeOf(m *istioMode) string {
-	if m == nil || m.Mode == "" {
-		return modeUnset
-	}
-	return strings.ToUpper(m.Mode)
+func modeOf(m *securityv1beta1.PeerAuthentication_MutualTLS) string {
+	return m.GetMode().String() // UNSET for nil
+}
+
+// notUnderstood is the answer of a layer that an object with a field meshguard does not know
+// may decide: Unknown, naming the object and the field (fail closed rather than evaluate a
+// policy that lost a field, such as a source with only serviceAccounts read as any source).
+func notUnderstood(res LayerResult, u *unstructured.Unstructured, err error) LayerResult {
+	res.Decision = Unknown
+	res.Deciding = []Ref{refOf(u)}
+	res.Reason = fmt.Sprintf("%s is not understood (%v): what it does cannot be evaluated", refOf(u), err)
+	return res
 }
 
 // istioRequestAuthn validates the request's JWT.
@@ -245,21 +168,20 @@ func (e *evaluator) istioRequestAuthn(st *istioState) LayerResult {
 	issuers := map[string][]Ref{}
 	var applying []Ref
 	for _, u := range e.istioCandidates("RequestAuthentication") {
-		ra := &requestAuthentication{}
-		if err := decode(u, ra); err != nil {
-			res.Notes = append(res.Notes, fmt.Sprintf("%s ignored: %v", refOf(u), err))
-			continue
+		ra, err := meshapi.RequestAuthentication(u)
+		if err != nil {
+			return notUnderstood(res, u, err)
 		}
-		if ra.Spec.TargetRef != nil || len(ra.Spec.TargetRefs) > 0 {
+		if ra.GetTargetRef() != nil || len(ra.GetTargetRefs()) > 0 {
 			res.Notes = append(res.Notes, fmt.Sprintf("%s has targetRefs (gateways, waypoints): not applied to sidecars, not modelled", refOf(u)))
 			continue
 		}
-		if ra.Spec.Selector != nil && !matchLabelsSelect(ra.Spec.Selector.MatchLabels, e.req.To.PodLabels) {
+		if ra.GetSelector() != nil && !matchLabelsSelect(ra.GetSelector().GetMatchLabels(), e.req.To.PodLabels) {
 			continue
 		}
 		applying = append(applying, refOf(u))
-		for _, r := range ra.Spec.JWTRules {
-			issuers[r.Issuer] = append(issuers[r.Issuer], refOf(u))
+		for _, r := range ra.GetJwtRules() {
+			issuers[r.GetIssuer()] = append(issuers[r.GetIssuer()], refOf(u))
 		}
 	}
 	p := e.req.HTTP.Principal
@@ -304,26 +226,22 @@ func (e *evaluator) istioAuthz(st *istioState) LayerResult {
 	res := LayerResult{Layer: LayerAuthorization}
 	type pol struct {
 		u *unstructured.Unstructured
-		p *authorizationPolicy
+		p *securityv1beta1.AuthorizationPolicy
 	}
 	byAction := map[string][]pol{}
 	for _, u := range e.istioCandidates("AuthorizationPolicy") {
-		ap := &authorizationPolicy{}
-		if err := decode(u, ap); err != nil {
-			res.Notes = append(res.Notes, fmt.Sprintf("%s ignored: %v", refOf(u), err))
-			continue
+		ap, err := meshapi.AuthorizationPolicy(u)
+		if err != nil {
+			return notUnderstood(res, u, err)
 		}
-		if ap.Spec.TargetRef != nil || len(ap.Spec.TargetRefs) > 0 {
+		if ap.GetTargetRef() != nil || len(ap.GetTargetRefs()) > 0 {
 			res.Notes = append(res.Notes, fmt.Sprintf("%s has targetRefs (gateways, waypoints): not applied to sidecars, not modelled", refOf(u)))
 			continue
 		}
-		if ap.Spec.Selector != nil && !matchLabelsSelect(ap.Spec.Selector.MatchLabels, e.req.To.PodLabels) {
+		if ap.GetSelector() != nil && !matchLabelsSelect(ap.GetSelector().GetMatchLabels(), e.req.To.PodLabels) {
 			continue
 		}
-		action := strings.ToUpper(ap.Spec.Action)
-		if action == "" {
-			action = "ALLOW"
-		}
+		action := ap.GetAction().String() // ALLOW when unset
 		byAction[action] = append(byAction[action], pol{u, ap})
 	}
 	for _, a := range byAction {
@@ -335,8 +253,8 @@ func (e *evaluator) istioAuthz(st *istioState) LayerResult {
 	// matches returns the rules of the policies that match (yes) and could match (unknown).
 	matches := func(ps []pol, allow bool) (hit, maybe []Ref, why []string) {
 		for _, p := range ps {
-			for i, r := range p.p.Spec.Rules {
-				m, w := e.istioRuleMatch(r, allow, st)
+			for i, r := range p.p.GetRules() {
+				m, w := e.istioRuleMatch(r, p.u.GetNamespace(), allow, st)
 				switch m {
 				case yes:
 					hit = append(hit, ruleRef(p.u, i))
@@ -354,8 +272,8 @@ func (e *evaluator) istioAuthz(st *istioState) LayerResult {
 		res.Deciding = append(hit, maybe...)
 		providers := []string{}
 		for _, p := range byAction["CUSTOM"] {
-			if p.p.Spec.Provider != nil {
-				providers = append(providers, p.p.Spec.Provider.Name)
+			if p.p.GetProvider() != nil {
+				providers = append(providers, p.p.GetProvider().GetName())
 			}
 		}
 		res.Reason = fmt.Sprintf("a CUSTOM policy sends the request to the external authorizer %s, which is not modelled", strings.Join(dedupe(providers), ", "))
@@ -409,32 +327,32 @@ func (e *evaluator) istioAuthz(st *istioState) LayerResult {
 // (https://istio.io/latest/docs/tasks/security/authorization/authz-tcp/ and the
 // AuthorizationPolicy reference: "Istio ignores invalid fields ... in the more restrictive
 // way").
-func (e *evaluator) istioRuleMatch(r istioRule, allow bool, st *istioState) (tri, []string) {
+func (e *evaluator) istioRuleMatch(r *securityv1beta1.Rule, policyNS string, allow bool, st *istioState) (tri, []string) {
 	http := e.req.HTTP != nil
 	if !http && allow && ruleHasHTTPOnly(r) {
 		return no, nil
 	}
 	var why []string
 	m := yes
-	if len(r.From) > 0 {
+	if len(r.GetFrom()) > 0 {
 		fm := no
-		for _, f := range r.From {
-			x, w := e.istioSourceMatch(f.Source, st, http)
+		for _, f := range r.GetFrom() {
+			x, w := e.istioSourceMatch(f.GetSource(), policyNS, st, http)
 			fm = fm.or(x)
 			why = append(why, w...)
 		}
 		m = m.and(fm)
 	}
-	if len(r.To) > 0 {
+	if len(r.GetTo()) > 0 {
 		tm := no
-		for _, t := range r.To {
-			x, w := e.istioOperationMatch(t.Operation, http)
+		for _, t := range r.GetTo() {
+			x, w := e.istioOperationMatch(t.GetOperation(), http)
 			tm = tm.or(x)
 			why = append(why, w...)
 		}
 		m = m.and(tm)
 	}
-	for _, c := range r.When {
+	for _, c := range r.GetWhen() {
 		x, w := e.istioConditionMatch(c, st, http)
 		m = m.and(x)
 		why = append(why, w...)
@@ -442,20 +360,21 @@ func (e *evaluator) istioRuleMatch(r istioRule, allow bool, st *istioState) (tri
 	return m, why
 }
 
-func ruleHasHTTPOnly(r istioRule) bool {
-	for _, f := range r.From {
-		if len(f.Source.RequestPrincipals)+len(f.Source.NotRequestPrincipals) > 0 {
+func ruleHasHTTPOnly(r *securityv1beta1.Rule) bool {
+	for _, f := range r.GetFrom() {
+		s := f.GetSource()
+		if len(s.GetRequestPrincipals())+len(s.GetNotRequestPrincipals()) > 0 {
 			return true
 		}
 	}
-	for _, t := range r.To {
-		o := t.Operation
-		if len(o.Hosts)+len(o.NotHosts)+len(o.Methods)+len(o.NotMethods)+len(o.Paths)+len(o.NotPaths) > 0 {
+	for _, t := range r.GetTo() {
+		o := t.GetOperation()
+		if len(o.GetHosts())+len(o.GetNotHosts())+len(o.GetMethods())+len(o.GetNotMethods())+len(o.GetPaths())+len(o.GetNotPaths()) > 0 {
 			return true
 		}
 	}
-	for _, c := range r.When {
-		if strings.HasPrefix(c.Key, "request.") {
+	for _, c := range r.GetWhen() {
+		if strings.HasPrefix(c.GetKey(), "request.") {
 			return true
 		}
 	}
@@ -514,7 +433,7 @@ func istioStringMatch(p, v string) bool {
 	return p == v
 }
 
-func (e *evaluator) istioSourceMatch(s istioSource, st *istioState, http bool) (tri, []string) {
+func (e *evaluator) istioSourceMatch(s *securityv1beta1.Source, policyNS string, st *istioState, http bool) (tri, []string) {
 	var why []string
 	m := yes
 	add := func(x tri, w []string) {
@@ -522,20 +441,43 @@ func (e *evaluator) istioSourceMatch(s istioSource, st *istioState, http bool) (
 		why = append(why, w...)
 	}
 	principal := value{s: st.principal, present: st.mtls, known: !st.mtls || st.principalKnown}
-	add(strField(principal, s.Principals, s.NotPrincipals, "the source's service account", istioStringMatch))
+	add(strField(principal, s.GetPrincipals(), s.GetNotPrincipals(), "the source's service account", istioStringMatch))
 	// The source namespace comes from the peer certificate: plaintext has none.
 	ns := value{s: e.req.From.Namespace, present: st.mtls, known: true}
-	add(strField(ns, s.Namespaces, s.NotNamespaces, "the source namespace", istioStringMatch))
+	add(strField(ns, s.GetNamespaces(), s.GetNotNamespaces(), "the source namespace", istioStringMatch))
+	// Source.serviceAccounts: "<namespace>/<serviceaccount>" from the peer certificate (mTLS
+	// only), or "<serviceaccount>" of the policy's namespace; no wildcard, so an exact match
+	// (AuthorizationPolicy reference, Source.serviceAccounts).
+	sa := value{s: e.req.From.Namespace + "/" + e.req.From.ServiceAccount, present: st.mtls, known: !st.mtls || st.principalKnown}
+	add(strField(sa, qualifySA(s.GetServiceAccounts(), policyNS), qualifySA(s.GetNotServiceAccounts(), policyNS),
+		"the source's service account", func(p, v string) bool { return p == v }))
+	// Source.trustDomains: the peer certificate's trust domain (mTLS only); exact, prefix,
+	// suffix and presence matches. Pods of this cluster carry the mesh's trust domain.
+	td := value{s: e.opts.TrustDomain, present: st.mtls, known: true}
+	add(strField(td, s.GetTrustDomains(), s.GetNotTrustDomains(), "the source's trust domain", istioStringMatch))
 	if http {
 		rp := value{s: st.requestPrincipal, present: st.requestPrincipal != "", known: true}
-		add(strField(rp, s.RequestPrincipals, s.NotRequestPrincipals, "the request principal", istioStringMatch))
+		add(strField(rp, s.GetRequestPrincipals(), s.GetNotRequestPrincipals(), "the request principal", istioStringMatch))
 	}
 	ip := value{s: e.req.From.IP, present: e.req.From.IP != "", known: e.req.From.IP != ""}
-	add(strField(ip, s.IPBlocks, s.NotIPBlocks, "the source IP", ipMatch))
+	add(strField(ip, s.GetIpBlocks(), s.GetNotIpBlocks(), "the source IP", ipMatch))
 	// remoteIpBlocks use X-Forwarded-For / proxy protocol when configured; without them the
 	// remote IP is the source IP.
-	add(strField(ip, s.RemoteIPBlocks, s.NotRemoteIPBlocks, "the remote IP", ipMatch))
+	add(strField(ip, s.GetRemoteIpBlocks(), s.GetNotRemoteIpBlocks(), "the remote IP", ipMatch))
 	return m, why
+}
+
+// qualifySA writes service accounts as "<namespace>/<name>", a bare name being of the policy's
+// namespace.
+func qualifySA(in []string, ns string) []string {
+	out := make([]string, len(in))
+	for i, sa := range in {
+		if !strings.Contains(sa, "/") {
+			sa = ns + "/" + sa
+		}
+		out[i] = sa
+	}
+	return out
 }
 
 func ipMatch(cidr, v string) bool {
@@ -543,7 +485,7 @@ func ipMatch(cidr, v string) bool {
 	return err == nil && inCIDR(a, cidr)
 }
 
-func (e *evaluator) istioOperationMatch(o istioOperation, http bool) (tri, []string) {
+func (e *evaluator) istioOperationMatch(o *securityv1beta1.Operation, http bool) (tri, []string) {
 	var why []string
 	m := yes
 	add := func(x tri, w []string) {
@@ -551,29 +493,29 @@ func (e *evaluator) istioOperationMatch(o istioOperation, http bool) (tri, []str
 		why = append(why, w...)
 	}
 	port := value{s: strconv.Itoa(int(e.req.To.Port)), present: true, known: true}
-	add(strField(port, o.Ports, o.NotPorts, "the port", func(p, v string) bool { return p == v }))
+	add(strField(port, o.GetPorts(), o.GetNotPorts(), "the port", func(p, v string) bool { return p == v }))
 	if !http {
 		return m, why // HTTP-only fields are ignored for TCP (DENY/CUSTOM; ALLOW never gets here with them)
 	}
 	h := e.req.HTTP
-	add(strField(value{s: h.Method, present: h.Method != "", known: h.Method != ""}, o.Methods, o.NotMethods, "the method", istioStringMatch))
+	add(strField(value{s: h.Method, present: h.Method != "", known: h.Method != ""}, o.GetMethods(), o.GetNotMethods(), "the method", istioStringMatch))
 	pathMatch := func(p, v string) bool { return istioStringMatch(p, v) }
-	for _, p := range append(append([]string{}, o.Paths...), o.NotPaths...) {
+	for _, p := range append(append([]string{}, o.GetPaths()...), o.GetNotPaths()...) {
 		if strings.Contains(p, "{*}") || strings.Contains(p, "{**}") {
 			m = m.and(unknown)
 			why = append(why, "path template "+p+" is not modelled")
 		}
 	}
-	add(strField(value{s: h.Path, present: h.Path != "", known: h.Path != ""}, o.Paths, o.NotPaths, "the path", pathMatch))
+	add(strField(value{s: h.Path, present: h.Path != "", known: h.Path != ""}, o.GetPaths(), o.GetNotPaths(), "the path", pathMatch))
 	host := value{s: strings.ToLower(h.Host), present: h.Host != "", known: h.Host != ""}
-	add(strField(host, lower(o.Hosts), lower(o.NotHosts), "the Host header", istioStringMatch))
+	add(strField(host, lower(o.GetHosts()), lower(o.GetNotHosts()), "the Host header", istioStringMatch))
 	return m, why
 }
 
-func (e *evaluator) istioConditionMatch(c istioCondition, st *istioState, http bool) (tri, []string) {
+func (e *evaluator) istioConditionMatch(c *securityv1beta1.Condition, st *istioState, http bool) (tri, []string) {
 	var v value
 	match := istioStringMatch
-	switch c.Key {
+	switch c.GetKey() {
 	case "source.ip", "remote.ip":
 		v = value{s: e.req.From.IP, present: e.req.From.IP != "", known: e.req.From.IP != ""}
 		match = ipMatch
@@ -590,12 +532,12 @@ func (e *evaluator) istioConditionMatch(c istioCondition, st *istioState, http b
 		}
 		v = value{s: st.requestPrincipal, present: st.requestPrincipal != "", known: true}
 	default:
-		if !http && strings.HasPrefix(c.Key, "request.") {
+		if !http && strings.HasPrefix(c.GetKey(), "request.") {
 			return yes, nil
 		}
-		return unknown, []string{"condition " + c.Key + " is not modelled"}
+		return unknown, []string{"condition " + c.GetKey() + " is not modelled"}
 	}
-	return strField(v, c.Values, c.NotValues, c.Key, match)
+	return strField(v, c.GetValues(), c.GetNotValues(), c.GetKey(), match)
 }
 
 func lower(in []string) []string {

@@ -7,71 +7,11 @@ import (
 	"sort"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/meshguard/meshguard/internal/meshapi"
 )
-
-// Linkerd's objects, decoded leniently (policy.linkerd.io Server v1beta1..v1beta3,
-// AuthorizationPolicy, MeshTLSAuthentication, NetworkAuthentication v1alpha1; HTTPRoute of
-// policy.linkerd.io or gateway.networking.k8s.io).
-type linkerdServer struct {
-	Spec struct {
-		PodSelector   *metav1.LabelSelector `json:"podSelector,omitempty"`
-		Port          intstr.IntOrString    `json:"port"`
-		AccessPolicy  string                `json:"accessPolicy,omitempty"`
-		ProxyProtocol string                `json:"proxyProtocol,omitempty"`
-	} `json:"spec"`
-}
-
-type linkerdRef struct {
-	Group     string `json:"group,omitempty"`
-	Kind      string `json:"kind,omitempty"`
-	Name      string `json:"name,omitempty"`
-	Namespace string `json:"namespace,omitempty"`
-}
-
-type linkerdAuthorizationPolicy struct {
-	Spec struct {
-		TargetRef                  linkerdRef   `json:"targetRef"`
-		RequiredAuthenticationRefs []linkerdRef `json:"requiredAuthenticationRefs,omitempty"`
-	} `json:"spec"`
-}
-
-type meshTLSAuthentication struct {
-	Spec struct {
-		Identities   []string     `json:"identities,omitempty"`
-		IdentityRefs []linkerdRef `json:"identityRefs,omitempty"`
-	} `json:"spec"`
-}
-
-type networkAuthentication struct {
-	Spec struct {
-		Networks []struct {
-			CIDR   string   `json:"cidr"`
-			Except []string `json:"except,omitempty"`
-		} `json:"networks,omitempty"`
-	} `json:"spec"`
-}
-
-type httpRoute struct {
-	Spec struct {
-		ParentRefs []linkerdRef `json:"parentRefs,omitempty"`
-		Rules      []struct {
-			Matches []httpRouteMatch `json:"matches,omitempty"`
-		} `json:"rules,omitempty"`
-	} `json:"spec"`
-}
-
-type httpRouteMatch struct {
-	Path *struct {
-		Type  string `json:"type,omitempty"`
-		Value string `json:"value,omitempty"`
-	} `json:"path,omitempty"`
-	Method      string `json:"method,omitempty"`
-	Headers     []any  `json:"headers,omitempty"`
-	QueryParams []any  `json:"queryParams,omitempty"`
-}
 
 // linkerdState is what the transport layer establishes.
 type linkerdState struct {
@@ -122,25 +62,24 @@ func (e *evaluator) linkerdAuthz(st *linkerdState) LayerResult {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d ServerAuthorization(s) (deprecated) in %s are not modelled: they may allow more", n, ns))
 	}
 	var servers []*unstructured.Unstructured
-	var specs []*linkerdServer
+	var specs []*meshapi.ServerSpec
 	portUnknown := false
 	for _, u := range e.objs.in(groupLinkerdPolicy, "Server", ns) {
-		s := &linkerdServer{}
-		if err := decode(u, s); err != nil {
-			res.Notes = append(res.Notes, fmt.Sprintf("%s ignored: %v", refOf(u), err))
-			continue
+		s, err := meshapi.Server(u)
+		if err != nil {
+			return notUnderstood(res, u, err)
 		}
-		if s.Spec.PodSelector == nil || !selectorMatches(s.Spec.PodSelector, e.req.To.PodLabels) {
+		if s.PodSelector == nil || !selectorMatches(s.PodSelector, e.req.To.PodLabels) {
 			continue
 		}
 		switch {
-		case s.Spec.Port.Type == intstr.String && e.req.To.PortName == "":
+		case s.Port.Type == intstr.String && e.req.To.PortName == "":
 			portUnknown = true
-			res.Notes = append(res.Notes, fmt.Sprintf("%s selects the pod on port %q: the destination port's name was not given", refOf(u), s.Spec.Port.StrVal))
+			res.Notes = append(res.Notes, fmt.Sprintf("%s selects the pod on port %q: the destination port's name was not given", refOf(u), s.Port.StrVal))
 			continue
-		case s.Spec.Port.Type == intstr.String && s.Spec.Port.StrVal != e.req.To.PortName:
+		case s.Port.Type == intstr.String && s.Port.StrVal != e.req.To.PortName:
 			continue
-		case s.Spec.Port.Type == intstr.Int && s.Spec.Port.IntVal != e.req.To.Port:
+		case s.Port.Type == intstr.Int && s.Port.IntVal != e.req.To.Port:
 			continue
 		}
 		servers = append(servers, u)
@@ -168,8 +107,11 @@ func (e *evaluator) linkerdAuthz(st *linkerdState) LayerResult {
 	server, spec := servers[0], specs[0]
 
 	var route *unstructured.Unstructured
-	routes := e.linkerdRoutes(server.GetName())
-	opaque := spec.Spec.ProxyProtocol == "opaque" || spec.Spec.ProxyProtocol == "TLS"
+	routes, bad, err := e.linkerdRoutes(server.GetName())
+	if err != nil {
+		return notUnderstood(res, bad, err)
+	}
+	opaque := spec.ProxyProtocol == "opaque" || spec.ProxyProtocol == "TLS"
 	if len(routes) > 0 && e.req.HTTP == nil && !opaque {
 		// The proxy detects HTTP on this port and would route it: whether a route matches
 		// decides (404 otherwise), so a plain TCP question has no single answer.
@@ -190,7 +132,7 @@ func (e *evaluator) linkerdAuthz(st *linkerdState) LayerResult {
 			res.Decision = Denied
 			res.Deciding = []Ref{refOf(server)}
 			for _, r := range routes {
-				res.Deciding = append(res.Deciding, refOf(r))
+				res.Deciding = append(res.Deciding, refOf(r.u))
 			}
 			res.Reason = "HTTPRoutes are attached to the Server and none matches the request (404)"
 			return res
@@ -200,12 +142,11 @@ func (e *evaluator) linkerdAuthz(st *linkerdState) LayerResult {
 	var allowing, maybe []Ref
 	var whyMaybe []string
 	for _, u := range e.objs.in(groupLinkerdPolicy, "AuthorizationPolicy", ns) {
-		ap := &linkerdAuthorizationPolicy{}
-		if err := decode(u, ap); err != nil {
-			res.Notes = append(res.Notes, fmt.Sprintf("%s ignored: %v", refOf(u), err))
-			continue
+		ap, err := meshapi.LinkerdAuthorizationPolicy(u)
+		if err != nil {
+			return notUnderstood(res, u, err)
 		}
-		t := ap.Spec.TargetRef
+		t := ap.TargetRef
 		targets := (strings.EqualFold(t.Kind, "Server") && t.Name == server.GetName()) ||
 			(strings.EqualFold(t.Kind, "Namespace") && t.Name == ns) ||
 			(route != nil && strings.EqualFold(t.Kind, "HTTPRoute") && t.Name == route.GetName())
@@ -233,7 +174,7 @@ func (e *evaluator) linkerdAuthz(st *linkerdState) LayerResult {
 		res.Reason = "these AuthorizationPolicies may authorize the client: " + strings.Join(dedupe(whyMaybe), "; ")
 		return res
 	}
-	access := spec.Spec.AccessPolicy
+	access := spec.AccessPolicy
 	if access == "" {
 		access = "deny"
 	}
@@ -299,10 +240,10 @@ func (e *evaluator) linkerdDefault(policy string, st *linkerdState) (Decision, s
 
 // linkerdAuthenticated: every requiredAuthenticationRef must be satisfied. A reference to a
 // missing object satisfies nothing (fail closed).
-func (e *evaluator) linkerdAuthenticated(ap *linkerdAuthorizationPolicy, ns string, st *linkerdState) (tri, []string) {
+func (e *evaluator) linkerdAuthenticated(ap *meshapi.AuthorizationPolicySpec, ns string, st *linkerdState) (tri, []string) {
 	m := yes
 	var why []string
-	for _, ref := range ap.Spec.RequiredAuthenticationRefs {
+	for _, ref := range ap.RequiredAuthenticationRefs {
 		refNS := ref.Namespace
 		if refNS == "" {
 			refNS = ns
@@ -313,9 +254,12 @@ func (e *evaluator) linkerdAuthenticated(ap *linkerdAuthorizationPolicy, ns stri
 			if u == nil {
 				return no, nil
 			}
-			mta := &meshTLSAuthentication{}
-			if decode(u, mta) != nil {
-				return no, nil
+			mta, err := meshapi.MeshTLSAuthentication(u)
+			if err != nil {
+				// Not understood: it may authorize the client (fail closed: not "no").
+				m = m.and(unknown)
+				why = append(why, fmt.Sprintf("%s is not understood (%v)", refOf(u), err))
+				continue
 			}
 			x, w := e.linkerdIdentityMatch(mta, refNS, st)
 			m = m.and(x)
@@ -325,9 +269,11 @@ func (e *evaluator) linkerdAuthenticated(ap *linkerdAuthorizationPolicy, ns stri
 			if u == nil {
 				return no, nil
 			}
-			na := &networkAuthentication{}
-			if decode(u, na) != nil {
-				return no, nil
+			na, err := meshapi.NetworkAuthentication(u)
+			if err != nil {
+				m = m.and(unknown)
+				why = append(why, fmt.Sprintf("%s is not understood (%v)", refOf(u), err))
+				continue
 			}
 			if e.req.From.IP == "" {
 				m = m.and(unknown)
@@ -336,7 +282,7 @@ func (e *evaluator) linkerdAuthenticated(ap *linkerdAuthorizationPolicy, ns stri
 			}
 			a, _ := netip.ParseAddr(e.req.From.IP)
 			in := no
-			for _, n := range na.Spec.Networks {
+			for _, n := range na.Networks {
 				if inCIDR(a, n.CIDR) {
 					ok := true
 					for _, ex := range n.Except {
@@ -370,7 +316,7 @@ func (e *evaluator) linkerdAuthenticated(ap *linkerdAuthorizationPolicy, ns stri
 // linkerdIdentityMatch: identities are exact, "*" (every meshed client) or "*.<suffix>";
 // identityRefs name ServiceAccounts (namespace defaults to the authentication's) or a
 // Namespace (every account in it).
-func (e *evaluator) linkerdIdentityMatch(mta *meshTLSAuthentication, ns string, st *linkerdState) (tri, []string) {
+func (e *evaluator) linkerdIdentityMatch(mta *meshapi.MeshTLSAuthenticationSpec, ns string, st *linkerdState) (tri, []string) {
 	if !st.mtls {
 		return no, nil
 	}
@@ -381,7 +327,7 @@ func (e *evaluator) linkerdIdentityMatch(mta *meshTLSAuthentication, ns string, 
 		}
 	}
 	var why []string
-	for _, id := range mta.Spec.Identities {
+	for _, id := range mta.Identities {
 		switch {
 		case id == "*":
 			check(true)
@@ -394,7 +340,7 @@ func (e *evaluator) linkerdIdentityMatch(mta *meshTLSAuthentication, ns string, 
 			check(id == st.identity)
 		}
 	}
-	for _, r := range mta.Spec.IdentityRefs {
+	for _, r := range mta.IdentityRefs {
 		refNS := r.Namespace
 		if refNS == "" {
 			refNS = ns
@@ -423,45 +369,51 @@ func (e *evaluator) find(group, kind, ns, name string) *unstructured.Unstructure
 	return nil
 }
 
-// linkerdRoutes are the HTTPRoutes whose parentRefs name the Server.
-func (e *evaluator) linkerdRoutes(server string) []*unstructured.Unstructured {
-	var out []*unstructured.Unstructured
+// linkerdRoutes are the HTTPRoutes whose parentRefs name the Server, decoded. An HTTPRoute of
+// the namespace that is not understood may attach to the Server: it is returned with the error.
+func (e *evaluator) linkerdRoutes(server string) ([]linkerdRoute, *unstructured.Unstructured, error) {
+	var out []linkerdRoute
 	for _, g := range []string{groupLinkerdPolicy, groupGatewayAPI} {
 		for _, u := range e.objs.in(g, "HTTPRoute", e.req.To.Namespace) {
-			r := &httpRoute{}
-			if decode(u, r) != nil {
-				continue
+			r, err := meshapi.HTTPRoute(u)
+			if err != nil {
+				return nil, u, err
 			}
-			for _, p := range r.Spec.ParentRefs {
+			for _, p := range r.ParentRefs {
 				if strings.EqualFold(p.Kind, "Server") && p.Name == server {
-					out = append(out, u)
+					out = append(out, linkerdRoute{u, r})
 					break
 				}
 			}
 		}
 	}
-	return out
+	return out, nil, nil
+}
+
+// linkerdRoute is an HTTPRoute and its decoded spec.
+type linkerdRoute struct {
+	u    *unstructured.Unstructured
+	spec *meshapi.HTTPRouteSpec
 }
 
 // linkerdMatchRoute returns the route the request matches; Gateway API precedence decides
 // between several (https://gateway-api.sigs.k8s.io/reference/spec/#httprouterule): exact path
 // over prefix, longer prefix, then a method match, then the oldest route, then by name.
 // Header and query matches are not modelled: a route that needs them makes the answer unknown.
-func (e *evaluator) linkerdMatchRoute(routes []*unstructured.Unstructured) (*unstructured.Unstructured, string) {
+func (e *evaluator) linkerdMatchRoute(routes []linkerdRoute) (*unstructured.Unstructured, string) {
 	type cand struct {
 		u     *unstructured.Unstructured
 		score [3]int
 	}
 	var cands []cand
 	var unknownWhy string
-	for _, u := range routes {
-		r := &httpRoute{}
-		_ = decode(u, r)
+	for _, rt := range routes {
+		u := rt.u
 		best, found := [3]int{}, false
-		for _, rule := range r.Spec.Rules {
+		for _, rule := range rt.spec.Rules {
 			matches := rule.Matches
 			if len(matches) == 0 {
-				matches = []httpRouteMatch{{}} // default: PathPrefix /
+				matches = []meshapi.HTTPRouteMatch{{}} // default: PathPrefix /
 			}
 			for _, m := range matches {
 				ok, score, unk := e.routeMatch(m)
@@ -504,7 +456,7 @@ func less(a, b [3]int) bool {
 }
 
 // routeMatch: score is (exact path, path length, method).
-func (e *evaluator) routeMatch(m httpRouteMatch) (bool, [3]int, bool) {
+func (e *evaluator) routeMatch(m meshapi.HTTPRouteMatch) (bool, [3]int, bool) {
 	if len(m.Headers)+len(m.QueryParams) > 0 {
 		return false, [3]int{}, true
 	}
