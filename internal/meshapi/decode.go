@@ -75,7 +75,7 @@ var (
 	enumField    = regexp.MustCompile(`enum field (\w+)`)
 	// protoPrefix is protojson's "proto: (line 1:N): ", which says nothing to a reader of the
 	// object (its separator is randomly a space or a no-break space).
-	protoPrefix = regexp.MustCompile(`^proto:\s*(\(line \d+:\d+\):\s*)?`)
+	protoPrefix = regexp.MustCompile(`^proto:[\s\x{00a0}]*(\(line \d+:\d+\):[\s\x{00a0}]*)?`)
 )
 
 // notUnderstood locates the unknown field the decoder names in the spec, for a message that
