@@ -103,11 +103,11 @@ func Merge(floors []*v1alpha1.ClusterMeshSecurityProfile, ns *v1alpha1.MeshSecur
 
 // merger accumulates the merged spec, the holds and the conflicts.
 type merger struct {
-	floors    []source
-	ns        *source
-	nsName    string
-	res       Result
-	conflicts []string
+	floors     []source
+	ns         *source
+	nsName     string
+	res        Result
+	conflicts  []string
 	nsInvolved bool
 }
 

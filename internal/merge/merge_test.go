@@ -29,7 +29,9 @@ func profile(opts ...specOpt) *v1alpha1.MeshSecurityProfile {
 	return p
 }
 
-func withMesh(m v1alpha1.Mesh) specOpt { return func(s *v1alpha1.MeshSecurityProfileSpec) { s.Mesh = m } }
+func withMesh(m v1alpha1.Mesh) specOpt {
+	return func(s *v1alpha1.MeshSecurityProfileSpec) { s.Mesh = m }
+}
 func withTrustDomain(td string) specOpt {
 	return func(s *v1alpha1.MeshSecurityProfileSpec) { s.TrustDomain = td }
 }
@@ -55,7 +57,9 @@ func withOverride(name string, app string, mode v1alpha1.MTLSMode, ports ...v1al
 		})
 	}
 }
-func port(p int32, mode v1alpha1.MTLSMode) v1alpha1.PortMTLS { return v1alpha1.PortMTLS{Port: p, Mode: mode} }
+func port(p int32, mode v1alpha1.MTLSMode) v1alpha1.PortMTLS {
+	return v1alpha1.PortMTLS{Port: p, Mode: mode}
+}
 func withAuthz(defaultDeny bool, rules ...v1alpha1.AuthorizationRule) specOpt {
 	return func(s *v1alpha1.MeshSecurityProfileSpec) {
 		s.Authorization = &v1alpha1.AuthorizationSpec{DefaultDeny: defaultDeny, Rules: rules}
@@ -377,14 +381,14 @@ func TestMergeRule(t *testing.T) {
 
 		// certificates
 		{name: "the longest minValidity is kept, a shorter one of the namespace is held",
-			floors: []*v1alpha1.ClusterMeshSecurityProfile{floor("f", withMinValidity(2160 * time.Hour))},
+			floors: []*v1alpha1.ClusterMeshSecurityProfile{floor("f", withMinValidity(2160*time.Hour))},
 			ns:     profile(withMinValidity(720 * time.Hour)),
 			check: func(g Gomega, s v1alpha1.MeshSecurityProfileSpec) {
 				g.Expect(s.Certificates.MinValidity.Duration).To(Equal(2160 * time.Hour))
 			},
 			held: []v1alpha1.FloorHold{held("spec.certificates.minValidity", "720h0m0s", "2160h0m0s", "f")}},
 		{name: "a namespace may ask for a longer minValidity",
-			floors: []*v1alpha1.ClusterMeshSecurityProfile{floor("f", withMinValidity(720 * time.Hour))},
+			floors: []*v1alpha1.ClusterMeshSecurityProfile{floor("f", withMinValidity(720*time.Hour))},
 			ns:     profile(withMinValidity(1440 * time.Hour)),
 			check: func(g Gomega, s v1alpha1.MeshSecurityProfileSpec) {
 				g.Expect(s.Certificates.MinValidity.Duration).To(Equal(1440 * time.Hour))
