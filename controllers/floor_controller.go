@@ -60,7 +60,7 @@ func (r *FloorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resu
 	if len(floors) == 0 {
 		r.notify(ctx, r.results.forget(ns))
 		_, err := pr.pruneFloorObjects(ctx, ns, nil)
-		return ctrl.Result{}, err
+		return ctrl.Result{}, errors.Join(err, r.releaseAnnotations(ctx, ns))
 	}
 	defer func() { r.notify(ctx, names(floors)) }()
 
@@ -136,6 +136,26 @@ func (r *FloorReconciler) apply(ctx context.Context, p *v1alpha1.MeshSecurityPro
 		}
 	}
 	return result
+}
+
+// releaseAnnotations removes the annotations a Linkerd floor set on a namespace that has no profile
+// and no floor any more (server-side apply of none, as a profile's deletion does). Without a profile
+// in the namespace, meshguard's owner annotation can only name a floor.
+func (r *FloorReconciler) releaseAnnotations(ctx context.Context, ns string) error {
+	m := namespaceMeta()
+	if err := r.Profiles.Get(ctx, types.NamespacedName{Name: ns}, m); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	owner, ok := m.Annotations[AnnotationNamespaceOwner]
+	if !ok || !m.DeletionTimestamp.IsZero() {
+		return nil
+	}
+	p := &v1alpha1.MeshSecurityProfile{}
+	p.Name, p.Namespace = owner, ns
+	if err := r.Profiles.applyNamespace(ctx, p, nil); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("remove the floor's annotations from Namespace %s: %w", ns, err)
+	}
+	return nil
 }
 
 // notify asks the status controller to look at these cluster profiles again.
