@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -52,13 +53,13 @@ func (r *FloorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resu
 		return ctrl.Result{}, err
 	}
 	if !exists || governing != nil {
-		r.notify(ctx, append(r.results.forget(ns), names(floors)...))
+		r.notify(ctx, append(r.forget(ns), names(floors)...))
 		return ctrl.Result{}, nil
 	}
 
 	// No floor selects the namespace (any more): exactly the floor's objects go.
 	if len(floors) == 0 {
-		r.notify(ctx, r.results.forget(ns))
+		r.notify(ctx, r.forget(ns))
 		_, err := pr.pruneFloorObjects(ctx, ns, nil)
 		return ctrl.Result{}, errors.Join(err, r.releaseAnnotations(ctx, ns))
 	}
@@ -94,10 +95,14 @@ func (r *FloorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resu
 		result = r.apply(ctx, p, res, obs)
 	}
 	applyStatus(p, obs)
+	recordMetrics(p, obs)
 	ready, reason, msg := conditionOf(p.Status.Conditions, v1alpha1.ConditionReady)
-	fr := &floorResult{floors: names(floors), governor: gov.Name, ready: ready == "True", reason: reason, message: msg, rows: p.Status.Resources}
-	if eff, _, effMsg := conditionOf(p.Status.Conditions, v1alpha1.ConditionEffective); eff == "False" {
+	fr := &floorResult{floors: names(floors), governor: gov.Name, ready: ready == metav1.ConditionTrue, reason: reason, message: msg, rows: p.Status.Resources}
+	if eff, _, effMsg := conditionOf(p.Status.Conditions, v1alpha1.ConditionEffective); eff == metav1.ConditionFalse {
 		fr.weakens = effMsg
+	}
+	if last := r.results.get(ns); last != nil && last.governor != gov.Name {
+		forgetProfile(ns, last.governor)
 	}
 	r.results.set(ns, fr)
 	if err != nil {
@@ -136,6 +141,15 @@ func (r *FloorReconciler) apply(ctx context.Context, p *v1alpha1.MeshSecurityPro
 		}
 	}
 	return result
+}
+
+// forget drops what the floor controller knew of a namespace (its verdict and its metrics) and
+// returns the floors that selected it.
+func (r *FloorReconciler) forget(ns string) []string {
+	if last := r.results.get(ns); last != nil && last.governor != "" {
+		forgetProfile(ns, last.governor)
+	}
+	return r.results.forget(ns)
 }
 
 // releaseAnnotations removes the annotations a Linkerd floor set on a namespace that has no profile
