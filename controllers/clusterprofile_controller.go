@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -52,8 +53,14 @@ func (r *ClusterProfileReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if equality.Semantic.DeepEqual(before.Status, c.Status) {
 		return ctrl.Result{}, nil
 	}
-	if err := r.Status().Patch(ctx, c, client.MergeFrom(before)); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("patch status of %s: %w", klog.KObj(c), err))
+	// An update, not a merge patch: a merge patch leaves out counts that stay 0 (equal in before and
+	// after), and the columns would read <none> instead of 0. The resourceVersion guards it; a
+	// conflict is retried with the fresh object.
+	if err := r.Status().Update(ctx, c); err != nil {
+		if apierrors.IsConflict(err) {
+			return ctrl.Result{Requeue: true}, nil
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("update status of %s: %w", klog.KObj(c), err))
 	}
 	return ctrl.Result{}, nil
 }

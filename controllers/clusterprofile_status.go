@@ -8,6 +8,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 )
@@ -166,6 +168,17 @@ func (f *floorResults) forget(ns string) []string {
 		return nil
 	}
 	return old.floors
+}
+
+// requests are the namespaces the floor controller holds a verdict for, as requests.
+func (f *floorResults) requests() []reconcile.Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]reconcile.Request, 0, len(f.byNS))
+	for ns := range f.byNS {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: ns}})
+	}
+	return out
 }
 
 func (f *floorResults) get(ns string) *floorResult {

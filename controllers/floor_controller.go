@@ -238,6 +238,15 @@ func SetupFloors(mgr ctrl.Manager, r *MeshSecurityProfileReconciler, opts contro
 			GenericFunc: func(event.GenericEvent) bool { return false },
 		})).
 		WithOptions(opts)
+	// A namespace's istio-ca-root-cert (the only ConfigMaps cached) or a mesh CA changing: the
+	// floor's certificate verdict is rechecked at once, as a profile's is.
+	b = b.Watches(&corev1.ConfigMap{}, toNamespace)
+	floorNamespaces := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return f.results.requests()
+	})
+	for _, s := range r.caSources {
+		b = b.WatchesRawSource(source.Kind[client.Object](s.cache, s.obj.DeepCopyObject().(client.Object), floorNamespaces))
+	}
 	// Drift on the floor's objects: those whose controller is a cluster profile.
 	byFloor := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		for _, ref := range o.GetOwnerReferences() {

@@ -36,7 +36,10 @@ spec:
 		})
 
 		By("waiting with kubectl wait, as a pipeline does")
-		kubectl(ctx, "", "wait", "--for=condition=Ready", "cmsp/platform-floor", "--timeout=60s")
+		if _, stderr, err := env.kubectl(ctx, nil, "wait", "--for=condition=Ready", "cmsp/platform-floor", "--timeout=60s"); err != nil {
+			status, _, _ := env.kubectl(ctx, nil, "get", "cmsp", "platform-floor", "-o", "yaml")
+			Fail(fmt.Sprintf("cmsp/platform-floor is not Ready: %s\n%s", stderr, status))
+		}
 		kubectl(ctx, "", "wait", "--for=condition=Ready", "msp/relaxed", "-n", "team-b", "--timeout=60s")
 
 		By("reading kubectl get cmsp")
