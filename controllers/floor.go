@@ -17,6 +17,7 @@ import (
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/merge"
+	"github.com/meshguard/meshguard/internal/render"
 )
 
 // The floors (ClusterMeshSecurityProfiles) are read from the manager's cache, and so are the
@@ -113,7 +114,7 @@ func (r *MeshSecurityProfileReconciler) governingProfile(ctx context.Context, na
 func (r *MeshSecurityProfileReconciler) pruneFloorObjects(ctx context.Context, namespace string, keep map[string]bool) (int, error) {
 	deleted := 0
 	var errs []error
-	for _, gvk := range generatedKinds {
+	for _, gvk := range render.Kinds() {
 		if !r.installed(gvk) {
 			continue
 		}

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // ClusterMeshSecurityProfileSpec is a security floor for every namespace its selector chooses. The
@@ -150,6 +151,12 @@ type ClusterMeshSecurityProfileList struct {
 	Items           []ClusterMeshSecurityProfile `json:"items"`
 }
 
+// addClusterKnownTypes registers ClusterMeshSecurityProfile and its list under GroupVersion.
+func addClusterKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion, &ClusterMeshSecurityProfile{}, &ClusterMeshSecurityProfileList{})
+	return nil
+}
+
 func init() {
-	SchemeBuilder.Register(&ClusterMeshSecurityProfile{}, &ClusterMeshSecurityProfileList{})
+	SchemeBuilder.Register(addClusterKnownTypes)
 }
