@@ -84,7 +84,7 @@ func (r *FloorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resu
 		// Lets the apply step tell a deleted object (drift) from a new one.
 		p.Status.Resources = last.rows
 	}
-	res, err := render.RenderFloor(gov, ns, merged.Spec, pr.RenderOptions)
+	res, err := render.Floor(gov, ns, merged.Spec, pr.RenderOptions)
 	obs := &observation{audit: p.Spec.Enforcement == v1alpha1.EnforcementAudit}
 	switch {
 	case err != nil:

@@ -34,12 +34,12 @@ type ClusterMeshSecurityProfileSpec struct {
 type NamespaceFloorState string
 
 const (
-	// NamespaceNotReady: the namespace's objects are not (yet) applied and in sync, or its mesh
+	// NamespaceNotReady means the namespace's objects are not (yet) applied and in sync, or its mesh
 	// CA is not healthy.
 	NamespaceNotReady NamespaceFloorState = "NotReady"
-	// NamespaceWeakened: an object meshguard does not own weakens the namespace's policies.
+	// NamespaceWeakened means an object meshguard does not own weakens the namespace's policies.
 	NamespaceWeakened NamespaceFloorState = "Weakened"
-	// NamespaceConflict: cluster profiles (or the namespace's own profile) that select the
+	// NamespaceConflict means cluster profiles (or the namespace's own profile) that select the
 	// namespace cannot be merged; nothing new is applied there.
 	NamespaceConflict NamespaceFloorState = "Conflict"
 )

@@ -33,9 +33,9 @@ func FloorProfile(c *v1alpha1.ClusterMeshSecurityProfile, namespace string, spec
 	}
 }
 
-// RenderFloor renders the merged spec of a namespace without a profile of its own, owned by the
+// Floor renders the merged spec of a namespace without a profile of its own, owned by the
 // cluster profile c.
-func RenderFloor(c *v1alpha1.ClusterMeshSecurityProfile, namespace string, spec v1alpha1.MeshSecurityProfileSpec, opts Options) (*Result, error) {
+func Floor(c *v1alpha1.ClusterMeshSecurityProfile, namespace string, spec v1alpha1.MeshSecurityProfileSpec, opts Options) (*Result, error) {
 	res, err := Render(FloorProfile(c, namespace, spec), opts)
 	if err != nil {
 		return nil, err
