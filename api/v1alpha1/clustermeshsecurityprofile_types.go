@@ -10,6 +10,7 @@ import (
 // certificates, trustDomain, adoptExisting) is the MeshSecurityProfile's own, with the same
 // validation; a namespace's MeshSecurityProfile may tighten it and never weaken it (see
 // docs/cluster-profiles.md for the merge rule).
+// +kubebuilder:validation:XValidation:rule="!has(self.expectations) || size(self.expectations) == 0",message="expectations are not supported on a ClusterMeshSecurityProfile: write them in the namespace's MeshSecurityProfile"
 type ClusterMeshSecurityProfileSpec struct {
 	// namespaceSelector chooses the namespaces this floor applies to by their labels. It is
 	// required so that "every namespace" is always a decision: write {} to select all of them

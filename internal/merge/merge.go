@@ -90,6 +90,7 @@ func Merge(floors []*v1alpha1.ClusterMeshSecurityProfile, ns *v1alpha1.MeshSecur
 		return nil, m.conflictError()
 	}
 	m.enforcement()
+	m.expectations()
 	m.mtls()
 	m.requestAuthentication()
 	m.authorization()
@@ -195,6 +196,15 @@ func (m *merger) enforcement() {
 		}
 	}
 	m.res.Spec.Enforcement = got
+}
+
+// expectations are the namespace profile's own: questions about live traffic, answered in its
+// status in its order; they change nothing that is generated. A cluster profile cannot hold any
+// (its CRD refuses them).
+func (m *merger) expectations() {
+	if m.ns != nil && len(m.ns.spec.Expectations) > 0 {
+		m.res.Spec.Expectations = m.ns.spec.Expectations
+	}
 }
 
 func enforcementOf(s *v1alpha1.MeshSecurityProfileSpec) v1alpha1.Enforcement {

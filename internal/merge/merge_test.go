@@ -2,6 +2,7 @@ package merge
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -536,4 +537,28 @@ func TestTheOldestFloorGovernsANamespaceWithoutProfile(t *testing.T) {
 	sameAsOld.CreationTimestamp = metav1.NewTime(time.Unix(100, 0))
 	g.Expect(Governor([]*v1alpha1.ClusterMeshSecurityProfile{young, old, sameAsOld}).Name).To(Equal("m-same"))
 	g.Expect(Governor(nil)).To(BeNil())
+}
+
+// TestEveryFieldOfTheProfileBodyHasAMergeRule fails when MeshSecurityProfileSpec gains a field:
+// Merge builds the merged spec field by field, so a field without a rule would be dropped
+// silently from every namespace a floor selects. Add its rule (and a row in
+// docs/cluster-profiles.md), then add it here.
+func TestEveryFieldOfTheProfileBodyHasAMergeRule(t *testing.T) {
+	handled := []string{"Mesh", "Enforcement", "TrustDomain", "AdoptExisting", "MTLS", "RequestAuthentication",
+		"Authorization", "NetworkPolicy", "Certificates", "Expectations"}
+	var fields []string
+	ty := reflect.TypeOf(v1alpha1.MeshSecurityProfileSpec{})
+	for i := 0; i < ty.NumField(); i++ {
+		fields = append(fields, ty.Field(i).Name)
+	}
+	NewWithT(t).Expect(fields).To(ConsistOf(handled))
+}
+
+func TestTheNamespaceProfilesExpectationsAreKept(t *testing.T) {
+	g := NewWithT(t)
+	p := profile()
+	p.Spec.Expectations = []v1alpha1.Expectation{{Name: "web-reads-api"}}
+	res, err := Merge([]*v1alpha1.ClusterMeshSecurityProfile{floor("f")}, p)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Spec.Expectations).To(Equal(p.Spec.Expectations))
 }

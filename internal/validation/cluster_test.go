@@ -85,3 +85,19 @@ func TestAClusterProfileIsNotANamespaceProfile(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(fields(errs)).To(ConsistOf(ContainSubstring("kind")))
 }
+
+func TestAFloorCannotHoldExpectations(t *testing.T) {
+	g := NewWithT(t)
+	u, err := validation.Parse([]byte(`apiVersion: security.meshguard.dev/v1alpha1
+kind: ClusterMeshSecurityProfile
+metadata: {name: floor}
+spec:
+  namespaceSelector: {}
+  expectations:
+  - {name: web, from: {namespace: frontend}, to: {podLabels: {app: api}, port: 8080}, want: Allowed}
+`))
+	g.Expect(err).NotTo(HaveOccurred())
+	_, errs, err := validation.ClusterFromUnstructured(u)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(fields(errs)).To(ContainElement(ContainSubstring("expectations are not supported on a ClusterMeshSecurityProfile")))
+}
