@@ -106,6 +106,10 @@ func run() int {
 		log.Error(err, "cannot set up controller")
 		return 1
 	}
+	if err := controllers.SetupFloors(mgr, r, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
+		log.Error(err, "cannot set up the cluster floor controllers")
+		return 1
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		log.Error(err, "cannot add health check")
 		return 1

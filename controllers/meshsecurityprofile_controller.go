@@ -106,8 +106,15 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 		return ctrl.Result{}, nil
 	}
 
+	// Cluster floors selecting the namespace are merged in: the profile may tighten them, never
+	// weaken them. Profiles that cannot be merged get nothing new (what exists stays).
+	eff, err := r.withFloors(ctx, p, obs)
+	if err != nil || eff == nil {
+		return ctrl.Result{}, err
+	}
+
 	// Render decides everything the profile means; an error here is the spec's, not the cluster's.
-	res, err := render.Render(p, r.RenderOptions)
+	res, err := render.Render(eff, r.RenderOptions)
 	if err != nil {
 		obs.invalid = err
 		return ctrl.Result{}, reconcile.TerminalError(err)
@@ -134,21 +141,25 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 	}
 
 	// Apply creates or restores each desired object, leaving objects it does not own untouched.
-	obs.rows = r.applyAll(ctx, p, res.Objects)
-	if row := r.applyNamespaceAnnotations(ctx, p, res.NamespaceAnnotations); row != nil {
+	obs.rows = r.applyAll(ctx, eff, res.Objects)
+	if row := r.applyNamespaceAnnotations(ctx, eff, res.NamespaceAnnotations); row != nil {
 		obs.rows = append(obs.rows, *row)
 	}
 
-	// Prune removes what this profile generated before and no longer wants.
+	// Prune removes what this profile generated before and no longer wants, and the floor's own
+	// objects of the namespace: this profile carries the floor now.
 	if !obs.audit {
-		if err := r.prune(ctx, p, res.Objects); err != nil {
+		if err := r.prune(ctx, eff, res.Objects); err != nil {
+			obs.applyErrs = append(obs.applyErrs, err)
+		}
+		if _, err := r.pruneFloorObjects(ctx, p.Namespace, nil); err != nil {
 			obs.applyErrs = append(obs.applyErrs, err)
 		}
 	}
 
 	// Effective: a policy of someone else can undo what the profile asks; report, never touch.
 	var live *livePolicies
-	obs.external, live, obs.externalErr = r.observeExternal(ctx, p, res.Objects)
+	obs.external, live, obs.externalErr = r.observeExternal(ctx, eff, res.Objects)
 
 	// Expectations: would the requests the platform team named get through the live policies,
 	// meshguard's and anyone else's? Answered from the policies just read.
@@ -156,7 +167,7 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 
 	// Certificates: mTLS is only as good as the CA behind it. Look again before the next
 	// threshold (minValidity boundary, expiry) is crossed, without waiting for a change.
-	rep, err := r.observeCertificates(ctx, p)
+	rep, err := r.observeCertificates(ctx, eff)
 	obs.certs, obs.certErr = &rep, err
 	return ctrl.Result{RequeueAfter: certificateRecheck(rep, r.now(), r.CertificateRecheck)}, nil
 }
@@ -172,6 +183,7 @@ func (r *MeshSecurityProfileReconciler) finish(ctx context.Context, before, p *v
 	applyStatus(p, obs)
 	recordMetrics(p, obs)
 	r.certificateEvent(before, p)
+	r.baselineEvent(before, p)
 	if obs.pending() && (result.RequeueAfter == 0 || result.RequeueAfter > pendingRequeue) {
 		result.RequeueAfter = pendingRequeue
 	}

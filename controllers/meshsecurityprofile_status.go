@@ -34,6 +34,11 @@ type observation struct {
 	// expectations are the answers for spec.expectations; expectationsErr says why there are none.
 	expectations    []v1alpha1.ExpectationStatus
 	expectationsErr error
+	// Cluster floors: those merged in, the fields held at them, a conflict between them.
+	floorsChecked bool
+	floors        []string
+	held          []v1alpha1.FloorHold
+	floorConflict string
 }
 
 // pending is true while some objects wait for CRDs or pods for a restart: worth another look soon.
@@ -58,6 +63,7 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 		})
 	}
 	unset := func(t string) { meta.RemoveStatusCondition(&p.Status.Conditions, t) }
+	applyFloorStatus(p, o)
 
 	// A profile that cannot be applied at all: say why, stall, and keep resources as last seen.
 	if stalledReason, msg := stalled(o); stalledReason != "" {
@@ -166,6 +172,8 @@ func stalled(o *observation) (string, string) {
 	switch {
 	case o.governedBy != "":
 		return v1alpha1.ReasonProfileConflict, fmt.Sprintf("the namespace is governed by the older profile %q; this profile generates nothing until that one is deleted", o.governedBy)
+	case o.floorConflict != "":
+		return v1alpha1.ReasonClusterProfileConflict, o.floorConflict + "; nothing new is applied until they agree"
 	case errors.As(o.invalid, &invalid):
 		return v1alpha1.ReasonInvalidSpec, "invalid profile: " + o.invalid.Error()
 	case o.invalid != nil:

@@ -21,6 +21,9 @@ func CacheOptions() cache.Options {
 		DefaultTransform:     cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&v1alpha1.MeshSecurityProfile{}: {Label: labels.Everything()},
+			// Cluster floors, and the metadata (labels) of every Namespace for their selectors.
+			&v1alpha1.ClusterMeshSecurityProfile{}: {Label: labels.Everything()},
+			namespaceMeta():                        {Label: labels.Everything()},
 			// Only the istio-ca-root-cert ConfigMaps (one per namespace, public data), so that a
 			// root rotation triggers a recheck of the namespace's profile.
 			&corev1.ConfigMap{}: {

@@ -114,6 +114,7 @@ var _ = BeforeSuite(func() {
 		CertificateRecheck: 2 * time.Second,
 	}
 	Expect(r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2, SkipNameValidation: ptrTrue()})).To(Succeed())
+	Expect(controllers.SetupFloors(mgr, r, controller.Options{MaxConcurrentReconciles: 2, SkipNameValidation: ptrTrue()})).To(Succeed())
 	ctx, cancel = context.WithCancel(context.Background())
 	go func() {
 		defer GinkgoRecover()

@@ -28,6 +28,11 @@ const (
 	// ConditionStalled is the kstatus abnormal-true condition: present and True only while the
 	// profile cannot make progress without a change from the user (invalid or unsatisfiable spec).
 	ConditionStalled = "Stalled"
+	// ConditionBaseline (MeshSecurityProfile) is True when the profile asks for at least the floor
+	// of every ClusterMeshSecurityProfile selecting its namespace, or none does; False (reason
+	// BelowBaseline) names the fields held at the floor and the cluster profile holding each. It does
+	// not make Ready False: what is applied is at least as strict as both.
+	ConditionBaseline = "Baseline"
 )
 
 // Condition reasons. Each is a CamelCase constant so that alerts and scripts can match on it.
@@ -75,6 +80,18 @@ const (
 	// ReasonExpectationUndetermined: no expectation is contradicted, but the answer of one depends
 	// on something meshguard does not model or was not told (the message says what).
 	ReasonExpectationUndetermined = "ExpectationUndetermined"
+	// ReasonAtBaseline: the profile asks for at least every floor that applies to its namespace.
+	ReasonAtBaseline = "AtBaseline"
+	// ReasonNoClusterProfile: no ClusterMeshSecurityProfile selects the namespace.
+	ReasonNoClusterProfile = "NoClusterProfile"
+	// ReasonBelowBaseline: some fields ask for less than a floor and are held at it.
+	ReasonBelowBaseline = "BelowBaseline"
+	// ReasonClusterProfileConflict: the cluster profiles selecting a namespace (or the namespace's
+	// own profile) cannot be merged, for example they name different meshes: nothing new is applied
+	// in the namespace until the conflict is resolved.
+	ReasonClusterProfileConflict = "ClusterProfileConflict"
+	// ReasonNamespacesNotReady (ClusterMeshSecurityProfile): some selected namespaces are not Ready.
+	ReasonNamespacesNotReady = "NamespacesNotReady"
 )
 
 // Certificate health reasons, used in the CertificatesHealthy condition and per certificate.

@@ -749,6 +749,19 @@ type MeshSecurityProfileStatus struct {
 	// +listType=atomic
 	// +optional
 	Expectations []ExpectationStatus `json:"expectations,omitempty"`
+
+	// clusterProfiles are the ClusterMeshSecurityProfiles whose floor is merged into this profile.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=set
+	// +optional
+	ClusterProfiles []string `json:"clusterProfiles,omitempty"`
+
+	// heldAtFloor are the fields this profile asks for below a cluster profile's floor: they are
+	// not applied as written but held at the floor (condition Baseline, reason BelowBaseline).
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	// +optional
+	HeldAtFloor []FloorHold `json:"heldAtFloor,omitempty"`
 }
 
 // MeshSecurityProfile declares the mesh security of one namespace: mTLS, JWT authentication,

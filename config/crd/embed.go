@@ -21,6 +21,9 @@ const MeshSecurityProfileName = "meshsecurityprofiles.security.meshguard.dev"
 // MeshSecurityProfileFile is the path of the MeshSecurityProfile CRD manifest among the embedded files.
 const MeshSecurityProfileFile = "bases/security.meshguard.dev_meshsecurityprofiles.yaml"
 
+// ClusterMeshSecurityProfileName is the name of the ClusterMeshSecurityProfile CRD.
+const ClusterMeshSecurityProfileName = "clustermeshsecurityprofiles.security.meshguard.dev"
+
 //go:embed bases/*.yaml
 var files embed.FS
 
@@ -52,6 +55,25 @@ func MeshSecurityProfile() (*apiextensionsv1.CustomResourceDefinition, error) {
 		}
 	}
 	return nil, fmt.Errorf("crd %s not found in embedded bases/", MeshSecurityProfileName)
+}
+
+// ClusterMeshSecurityProfile returns the parsed ClusterMeshSecurityProfile CRD. Each call returns
+// a new copy the caller may modify.
+func ClusterMeshSecurityProfile() (*apiextensionsv1.CustomResourceDefinition, error) {
+	return byName(ClusterMeshSecurityProfileName)
+}
+
+func byName(name string) (*apiextensionsv1.CustomResourceDefinition, error) {
+	all, err := parsed()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range all {
+		if c.Name == name {
+			return c.DeepCopy(), nil
+		}
+	}
+	return nil, fmt.Errorf("crd %s not found in embedded bases/", name)
 }
 
 // All returns every embedded CRD sorted by name, for installing them (for example into envtest's

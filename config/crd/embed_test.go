@@ -72,3 +72,29 @@ func TestTheAPIServerAcceptsTheCRD(t *testing.T) {
 		})
 	}
 }
+
+func TestTheEmbeddedCRDsDescribeTheClusterScopedFloor(t *testing.T) {
+	g := NewWithT(t)
+	c, err := ClusterMeshSecurityProfile()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(c.Spec.Names.Kind).To(Equal("ClusterMeshSecurityProfile"))
+	g.Expect(c.Spec.Names.ShortNames).To(ConsistOf("cmsp"))
+	g.Expect(c.Spec.Scope).To(Equal(apiextensionsv1.ClusterScoped))
+	spec := c.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+	g.Expect(spec.Required).To(ContainElement("namespaceSelector"), "an explicit {} is the only way to select every namespace")
+	msp, err := MeshSecurityProfile()
+	g.Expect(err).NotTo(HaveOccurred())
+	mspSpec := msp.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+	g.Expect(spec.XValidations).To(ContainElements(mspSpec.XValidations), "the shared body carries the namespaced kind's CEL rules")
+	g.Expect(spec.XValidations).To(HaveLen(len(mspSpec.XValidations)+1), "and one of its own: no expectations on a floor")
+	for name, prop := range mspSpec.Properties {
+		g.Expect(spec.Properties).To(HaveKeyWithValue(name, prop), "spec.%s is the namespaced kind's own schema", name)
+	}
+	var columns []string
+	for _, col := range c.Spec.Versions[0].AdditionalPrinterColumns {
+		if col.Priority == 0 {
+			columns = append(columns, col.Name)
+		}
+	}
+	g.Expect(columns).To(Equal([]string{"Namespaces", "Ready", "Weakened", "Age"}))
+}

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/merge"
 	"github.com/meshguard/meshguard/internal/render"
 	"github.com/meshguard/meshguard/internal/validation"
 )
@@ -38,14 +39,21 @@ const stdinName = "<stdin>"
 
 const usage = `Usage: manager render -f FILE [-f FILE...] [flags]
 
-Validate MeshSecurityProfile manifests as the API server would and print the objects meshguard
-would generate for them, as YAML documents in a stable order (apiVersion, kind, name).
+Validate MeshSecurityProfile and ClusterMeshSecurityProfile manifests as the API server would
+and print the objects meshguard would generate for them, as YAML documents in a stable order
+(apiVersion, kind, name).
 
 FILE is a YAML or JSON file with one or more documents separated by ---, a directory (its
-*.yaml, *.yml and *.json files), or - for standard input. Documents of other kinds are skipped.
-Errors are printed on stderr as <file>: <kind>/<name>: <field>: <message>, and the exit code is 1.
-Warnings (where the mesh enforces a profile more strictly than it reads) are printed on stderr as
-<file>: <kind>/<name>: warning: <field>: <message>; they do not change the exit code.
+*.yaml, *.yml and *.json files), or - for standard input. Namespace documents give the labels
+that cluster profiles select on (as --namespace-labels does); documents of other kinds are
+skipped. Errors are printed on stderr as <file>: <kind>/<name>: <field>: <message>, and the exit
+code is 1. Warnings (where the mesh enforces a profile more strictly than it reads) are printed on
+stderr as <file>: <kind>/<name>: warning: <field>: <message>; they do not change the exit code.
+
+With cluster profiles, each namespace they select (among the namespaces of the profiles, of the
+Namespace documents and of --namespace-labels) is rendered once, from its profile merged with
+the floors (docs/cluster-profiles.md): fields held at a floor are listed in a comment and on
+stderr; cluster profiles that cannot be merged are an error.
 
 Flags:
 `
@@ -63,6 +71,8 @@ type options struct {
 	files     []string
 	namespace string
 	render    render.Options
+	// nsLabels are the labels of namespaces given with --namespace-labels.
+	nsLabels map[string]map[string]string
 }
 
 // parseFlags returns the options, or nil and the exit code when the command must stop here.
@@ -80,6 +90,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	fs.StringVar(&o.render.IstioNamespace, "istio-namespace", o.render.IstioNamespace, "namespace where istiod runs")
 	fs.StringVar(&o.render.IstioRootNamespace, "istio-root-namespace", "", "Istio's meshConfig.rootNamespace (default: --istio-namespace); profiles there are refused")
 	fs.StringVar(&o.render.LinkerdNamespace, "linkerd-namespace", o.render.LinkerdNamespace, "namespace of the Linkerd control plane")
+	var nsLabels []string
+	fs.StringArrayVar(&nsLabels, "namespace-labels", nil, "a namespace and its labels for cluster profiles' namespaceSelector, written NAME or NAME:key=value,key=value (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil, ExitOK
@@ -95,6 +107,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 		fmt.Fprintln(stderr, "render: at least one -f is required (-f - reads standard input)")
 		return nil, ExitUsage
 	}
+	labels, err := parseNamespaceLabels(nsLabels)
+	if err != nil {
+		fmt.Fprintf(stderr, "render: --namespace-labels: %v\n", err)
+		return nil, ExitUsage
+	}
+	o.nsLabels = labels
 	if !trustDomain.MatchString(o.render.TrustDomain) {
 		fmt.Fprintf(stderr, "render: --trust-domain %q is not a trust domain such as cluster.local\n", o.render.TrustDomain)
 		return nil, ExitUsage
@@ -110,10 +128,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, renderFn rend
 	if o == nil {
 		return code
 	}
-	c := &command{opts: o, stdin: stdin, stderr: stderr, render: renderFn, seen: map[string]string{}}
+	c := &command{opts: o, stdin: stdin, stderr: stderr, render: renderFn, seen: map[string]string{}, nsLabels: map[string]map[string]string{}}
 	for _, f := range o.files {
 		c.file(f)
 	}
+	c.renderAll()
 	if c.failed {
 		return ExitInvalid
 	}
@@ -136,6 +155,17 @@ type command struct {
 	failed    bool
 	// seen maps namespace/name of each profile to the input it came from.
 	seen map[string]string
+	// profiles and floors are the valid profiles read, in input order; nsLabels the labels of the
+	// Namespace documents read.
+	profiles []input[*v1alpha1.MeshSecurityProfile]
+	floors   []input[*v1alpha1.ClusterMeshSecurityProfile]
+	nsLabels map[string]map[string]string
+}
+
+// input is a valid profile and where it was read.
+type input[T any] struct {
+	src, prefix string
+	obj         T
 }
 
 func (c *command) errorf(format string, args ...any) {
@@ -240,8 +270,17 @@ func (c *command) object(src, where string, obj *unstructured.Unstructured) {
 		return
 	}
 	gv, _ := schema.ParseGroupVersion(obj.GetAPIVersion())
+	if gv.Group == "" && obj.GetKind() == "Namespace" {
+		c.nsLabels[obj.GetName()] = obj.GetLabels()
+		fmt.Fprintf(c.stderr, "%s: v1/Namespace %s: read for its labels (cluster profiles' namespaceSelector)\n", where, obj.GetName())
+		return
+	}
+	if gv.Group == v1alpha1.GroupVersion.Group && obj.GetKind() == validation.ClusterKind {
+		c.clusterObject(src, where, obj)
+		return
+	}
 	if gv.Group != v1alpha1.GroupVersion.Group {
-		fmt.Fprintf(c.stderr, "%s: skipping %s %s: not a %s\n", where, kindOf(obj), obj.GetName(), validation.Kind)
+		fmt.Fprintf(c.stderr, "%s: skipping %s %s: not a %s or %s\n", where, kindOf(obj), obj.GetName(), validation.Kind, validation.ClusterKind)
 		return
 	}
 	id := validation.Kind + "/" + obj.GetName()
@@ -278,28 +317,30 @@ func (c *command) object(src, where string, obj *unstructured.Unstructured) {
 		return
 	}
 	c.seen[key] = src
+	c.profiles = append(c.profiles, input[*v1alpha1.MeshSecurityProfile]{src: src, prefix: prefix, obj: p})
+}
 
+// renderOne renders a profile and reports why it cannot be; nil when it cannot.
+func (c *command) renderOne(prefix string, p *v1alpha1.MeshSecurityProfile) *render.Result {
 	res, err := c.render(p, c.opts.render)
 	var invalid *render.InvalidSpecError
 	switch {
 	case errors.As(err, &invalid):
 		c.fieldErrors(prefix, invalid.Errs)
-		return
+		return nil
 	case err != nil:
 		c.errorf("%s: render: %v", prefix, err)
-		return
+		return nil
 	case len(res.Unsupported) > 0:
 		for _, u := range res.Unsupported {
 			c.errorf("%s: not supported by %s: %s", prefix, p.Spec.GetMesh(), u)
 		}
-		return
+		return nil
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(c.stderr, "%s: warning: %s\n", prefix, w)
 	}
-	if err := c.print(src, p, res); err != nil {
-		c.errorf("%s: %v", prefix, err)
-	}
+	return res
 }
 
 func (c *command) fieldErrors(prefix string, errs field.ErrorList) {
@@ -315,10 +356,25 @@ func (c *command) fieldErrors(prefix string, errs field.ErrorList) {
 
 // print writes the objects of one profile, the first preceded by comments saying where they
 // come from and what meshguard does outside them (the Namespace annotations).
-func (c *command) print(src string, p *v1alpha1.MeshSecurityProfile, res *render.Result) error {
+// With merged, it also names the floors merged in and the fields held at them; floorOnly says the
+// namespace has no profile of its own.
+func (c *command) print(src string, p *v1alpha1.MeshSecurityProfile, res *render.Result, merged *merge.Result, floorOnly bool) error {
 	var head strings.Builder
 	fmt.Fprintf(&head, "# Source: %s\n", src)
-	fmt.Fprintf(&head, "# %s %s/%s: mesh %s, enforcement %s, %d objects\n", validation.Kind, p.Namespace, p.Name, p.Spec.GetMesh(), p.Spec.Enforcement, len(res.Objects))
+	if floorOnly {
+		fmt.Fprintf(&head, "# Namespace %s (no MeshSecurityProfile): the floor of %s %s: mesh %s, enforcement %s, %d objects\n",
+			p.Namespace, validation.ClusterKind, strings.Join(merged.ClusterProfiles, ", "), p.Spec.GetMesh(), p.Spec.Enforcement, len(res.Objects))
+	} else {
+		fmt.Fprintf(&head, "# %s %s/%s: mesh %s, enforcement %s, %d objects\n", validation.Kind, p.Namespace, p.Name, p.Spec.GetMesh(), p.Spec.Enforcement, len(res.Objects))
+	}
+	if merged != nil {
+		if !floorOnly {
+			fmt.Fprintf(&head, "# merged with the floor of %s %s\n", validation.ClusterKind, strings.Join(merged.ClusterProfiles, ", "))
+		}
+		for _, h := range merged.Held {
+			fmt.Fprintf(&head, "# held at the floor: %s\n", holdText(h))
+		}
+	}
 	if p.Spec.Enforcement == v1alpha1.EnforcementAudit {
 		head.WriteString("# Audit: meshguard compares these objects with the cluster and reports drift; it does not apply them.\n")
 	}

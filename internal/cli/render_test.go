@@ -377,8 +377,8 @@ func TestObjectsOfOtherKindsAreSkippedAndListsAreOpened(t *testing.T) {
 	r := runWith(t, fake.render, stream, "-f", "-")
 	g.Expect(r.code).To(Equal(ExitOK), r.stderr)
 	g.Expect(fake.profiles).To(Equal([]string{"shop/a"}))
-	g.Expect(r.stderr).To(ContainSubstring("<stdin>: document 1: skipping v1/Namespace shop: not a MeshSecurityProfile"))
-	g.Expect(r.stderr).To(ContainSubstring("<stdin>: document 2: skipping v1/ConfigMap c: not a MeshSecurityProfile"))
+	g.Expect(r.stderr).To(ContainSubstring("<stdin>: document 1: v1/Namespace shop: read for its labels"))
+	g.Expect(r.stderr).To(ContainSubstring("<stdin>: document 2: skipping v1/ConfigMap c: not a MeshSecurityProfile or ClusterMeshSecurityProfile"))
 }
 
 func TestInputThatIsNotAManifestIsAnError(t *testing.T) {

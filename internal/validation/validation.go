@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
@@ -31,8 +33,11 @@ import (
 	"github.com/meshguard/meshguard/config/crd"
 )
 
-// Kind is the kind this package validates.
+// Kind is the namespaced kind this package validates.
 const Kind = "MeshSecurityProfile"
+
+// ClusterKind is the cluster-scoped kind this package validates.
+const ClusterKind = "ClusterMeshSecurityProfile"
 
 // schemas is the MeshSecurityProfile schema compiled for the API server's validators. It is built
 // once from the embedded CRD and only read afterwards; the validators are safe for concurrent use.
@@ -42,11 +47,22 @@ type schemas struct {
 	cel        *cel.Validator
 }
 
-var compiled = sync.OnceValues(compile)
+var (
+	compiledNamespaced = sync.OnceValues(func() (*schemas, error) { return compile(crd.MeshSecurityProfile) })
+	compiledCluster    = sync.OnceValues(func() (*schemas, error) { return compile(crd.ClusterMeshSecurityProfile) })
+)
+
+// compiledFor returns the compiled schema of the object's kind (checked by validateTypeMeta).
+func compiledFor(obj *unstructured.Unstructured) (*schemas, error) {
+	if obj.GetKind() == ClusterKind {
+		return compiledCluster()
+	}
+	return compiledNamespaced()
+}
 
 // compile builds the schema the way the API server's CRD handler does for a served version.
-func compile() (*schemas, error) {
-	c, err := crd.MeshSecurityProfile()
+func compile(load func() (*apiextensionsv1.CustomResourceDefinition, error)) (*schemas, error) {
+	c, err := load()
 	if err != nil {
 		return nil, err
 	}
@@ -87,15 +103,16 @@ func compile() (*schemas, error) {
 // a request: nulls the schema does not allow are dropped, then every missing field that has a
 // default gets it (spec.mesh Istio, spec.enforcement Enforce, spec.mtls.mode Strict, a rule's
 // action Allow, a port's protocol TCP, certificates.minValidity 1440h). Unknown fields are left
-// for Validate to report. It fails when obj is not a MeshSecurityProfile.
+// for Validate to report. It fails when obj is not a MeshSecurityProfile or a
+// ClusterMeshSecurityProfile.
 func Default(obj *unstructured.Unstructured) error {
 	if obj == nil || obj.Object == nil {
 		return errors.New("default: no object")
 	}
-	if errs := validateTypeMeta(obj); len(errs) > 0 {
+	if errs := validateTypeMeta(obj, Kind, ClusterKind); len(errs) > 0 {
 		return fmt.Errorf("default: %w", errs.ToAggregate())
 	}
-	s, err := compiled()
+	s, err := compiledFor(obj)
 	if err != nil {
 		return err
 	}
@@ -112,11 +129,11 @@ func Validate(obj *unstructured.Unstructured) field.ErrorList {
 	if obj == nil || obj.Object == nil {
 		return field.ErrorList{field.Required(nil, "a MeshSecurityProfile object is required")}
 	}
-	if errs := validateTypeMeta(obj); len(errs) > 0 {
+	if errs := validateTypeMeta(obj, Kind, ClusterKind); len(errs) > 0 {
 		// The API server stops here too: nothing else can be checked against the wrong schema.
 		return errs
 	}
-	s, err := compiled()
+	s, err := compiledFor(obj)
 	if err != nil {
 		return field.ErrorList{field.InternalError(nil, err)}
 	}
@@ -128,7 +145,7 @@ func Validate(obj *unstructured.Unstructured) field.ErrorList {
 	if metaErrs != nil {
 		return append(errs, metaErrs...)
 	}
-	errs = append(errs, validateMetadata(u)...)
+	errs = append(errs, validateMetadata(u, obj.GetKind() != ClusterKind)...)
 	errs = append(errs, apiservervalidation.ValidateCustomResource(nil, u, s.openapi)...)
 	errs = append(errs, schemaobjectmeta.Validate(context.Background(), nil, u, s.structural, false)...)
 	errs = append(errs, structurallisttype.ValidateListSetsAndMaps(nil, s.structural, u)...)
@@ -181,12 +198,12 @@ func coerce(u map[string]any, s *structuralschema.Structural) (unknown, metaErrs
 	return unknown, nil
 }
 
-// validateTypeMeta is the API server's first check: the object must be of this CRD's kind and
-// version.
-func validateTypeMeta(obj *unstructured.Unstructured) field.ErrorList {
+// validateTypeMeta is the API server's first check: the object must be of one of these CRDs'
+// kinds and version.
+func validateTypeMeta(obj *unstructured.Unstructured, kinds ...string) field.ErrorList {
 	var errs field.ErrorList
-	if k := obj.GetKind(); k != Kind {
-		errs = append(errs, field.Invalid(field.NewPath("kind"), k, "must be "+Kind))
+	if k := obj.GetKind(); !slices.Contains(kinds, k) {
+		errs = append(errs, field.Invalid(field.NewPath("kind"), k, "must be "+strings.Join(kinds, " or ")))
 	}
 	if av := obj.GetAPIVersion(); av != v1alpha1.GroupVersion.String() {
 		errs = append(errs, field.Invalid(field.NewPath("apiVersion"), av, "must be "+v1alpha1.GroupVersion.String()))
@@ -194,11 +211,11 @@ func validateTypeMeta(obj *unstructured.Unstructured) field.ErrorList {
 	return errs
 }
 
-// validateMetadata is the API server's metadata validation for a namespaced custom resource
-// (name a DNS subdomain, namespace a DNS label, valid labels, annotations, finalizers,
-// ownerReferences), plus one offline difference: the name is required, because there is no API
-// server to generate one from generateName.
-func validateMetadata(u map[string]any) field.ErrorList {
+// validateMetadata is the API server's metadata validation for a custom resource (name a DNS
+// subdomain, namespace a DNS label for a namespaced one and none for a cluster-scoped one, valid
+// labels, annotations, finalizers, ownerReferences), plus one offline difference: the name is
+// required, because there is no API server to generate one from generateName.
+func validateMetadata(u map[string]any, namespaced bool) field.ErrorList {
 	obj := &unstructured.Unstructured{Object: u}
 	meta, errs := objectMeta(obj)
 	if len(errs) > 0 {
@@ -208,7 +225,7 @@ func validateMetadata(u map[string]any) field.ErrorList {
 	if meta.Name == "" && meta.GenerateName != "" {
 		errs = append(errs, field.Required(fld.Child("name"), "name is required: generateName cannot be used with kubectl apply or GitOps"))
 	}
-	return append(errs, apimachineryvalidation.ValidateObjectMeta(meta, true, apimachineryvalidation.NameIsDNSSubdomain, fld)...)
+	return append(errs, apimachineryvalidation.ValidateObjectMeta(meta, namespaced, apimachineryvalidation.NameIsDNSSubdomain, fld)...)
 }
 
 // hasBlockingErr is the API server's rule (customResourceStrategy.Validate) for skipping CEL
@@ -231,40 +248,59 @@ func sortErrors(errs field.ErrorList) {
 // typed MeshSecurityProfile. It returns field errors for an invalid profile, and an error when
 // the profile cannot be converted at all. obj is not modified.
 func FromUnstructured(obj *unstructured.Unstructured) (*v1alpha1.MeshSecurityProfile, field.ErrorList, error) {
-	if obj == nil || obj.Object == nil {
-		return nil, nil, errors.New("no object")
+	p := &v1alpha1.MeshSecurityProfile{}
+	errs, err := decodeValid(obj, Kind, p)
+	if len(errs) > 0 || err != nil {
+		return nil, errs, err
 	}
-	if errs := validateTypeMeta(obj); len(errs) > 0 {
-		return nil, errs, nil
+	return p, nil, nil
+}
+
+// ClusterFromUnstructured is FromUnstructured for a ClusterMeshSecurityProfile.
+func ClusterFromUnstructured(obj *unstructured.Unstructured) (*v1alpha1.ClusterMeshSecurityProfile, field.ErrorList, error) {
+	c := &v1alpha1.ClusterMeshSecurityProfile{}
+	errs, err := decodeValid(obj, ClusterKind, c)
+	if len(errs) > 0 || err != nil {
+		return nil, errs, err
+	}
+	return c, nil, nil
+}
+
+// decodeValid defaults and validates a copy of obj as the kind, and decodes it into out.
+func decodeValid(obj *unstructured.Unstructured, kind string, out any) (field.ErrorList, error) {
+	if obj == nil || obj.Object == nil {
+		return nil, errors.New("no object")
+	}
+	if errs := validateTypeMeta(obj, kind); len(errs) > 0 {
+		return errs, nil
 	}
 	u := obj.DeepCopy()
 	if err := Default(u); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if errs := Validate(u); len(errs) > 0 {
-		return nil, errs, nil
+		return errs, nil
 	}
-	s, err := compiled()
+	s, err := compiledFor(u)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	delete(u.Object, "status")
 	structuralpruning.Prune(u.Object, s.structural, true)
 	b, err := utiljson.Marshal(u.Object)
 	if err != nil {
-		return nil, nil, fmt.Errorf("encode %s %s: %w", Kind, u.GetName(), err)
+		return nil, fmt.Errorf("encode %s %s: %w", kind, u.GetName(), err)
 	}
-	p := &v1alpha1.MeshSecurityProfile{}
-	strict, err := kjson.UnmarshalStrict(b, p)
+	strict, err := kjson.UnmarshalStrict(b, out)
 	if err != nil {
-		return nil, nil, fmt.Errorf("decode %s %s: %w", Kind, u.GetName(), err)
+		return nil, fmt.Errorf("decode %s %s: %w", kind, u.GetName(), err)
 	}
 	if len(strict) > 0 {
 		// The object matches the CRD, so this is a CRD that disagrees with the Go types:
 		// run `make manifests`.
-		return nil, nil, fmt.Errorf("decode %s %s: the CRD and the Go types disagree: %w", Kind, u.GetName(), errors.Join(strict...))
+		return nil, fmt.Errorf("decode %s %s: the CRD and the Go types disagree: %w", kind, u.GetName(), errors.Join(strict...))
 	}
-	return p, nil, nil
+	return nil, nil
 }
 
 // Decode reads one MeshSecurityProfile manifest in YAML or JSON, defaults and validates it as the

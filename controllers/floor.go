@@ -1,0 +1,232 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/merge"
+	"github.com/meshguard/meshguard/internal/render"
+)
+
+// The floors (ClusterMeshSecurityProfiles) are read from the manager's cache, and so are the
+// namespaces they select: of Namespaces only metadata is cached (PartialObjectMetadata), which is
+// all a selector reads.
+// +kubebuilder:rbac:groups=security.meshguard.dev,resources=clustermeshsecurityprofiles,verbs=get;list;watch
+// +kubebuilder:rbac:groups=security.meshguard.dev,resources=clustermeshsecurityprofiles/status,verbs=get;update;patch
+// Floor objects of namespaces without a profile carry blockOwnerDeletion to their cluster profile.
+// +kubebuilder:rbac:groups=security.meshguard.dev,resources=clustermeshsecurityprofiles/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=list;watch
+
+var gvkClusterProfile = v1alpha1.GroupVersion.WithKind("ClusterMeshSecurityProfile")
+
+// namespaceMeta returns an empty PartialObjectMetadata for Namespaces: reading it goes through the
+// metadata-only informer.
+func namespaceMeta() *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	return m
+}
+
+func namespaceMetaList() *metav1.PartialObjectMetadataList {
+	l := &metav1.PartialObjectMetadataList{}
+	l.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
+	return l
+}
+
+// floorsServed says whether the ClusterMeshSecurityProfile CRD is installed. Without it no floor
+// applies, and meshguard works as before the kind existed.
+func (r *MeshSecurityProfileReconciler) floorsServed() bool {
+	return r.installed(gvkClusterProfile)
+}
+
+// floorsFor returns the cluster profiles that select a namespace (not being deleted), sorted by
+// name, and whether the namespace exists and is not terminating. A cluster profile whose selector
+// is invalid selects nothing (the API server refuses most invalid selectors).
+func (r *MeshSecurityProfileReconciler) floorsFor(ctx context.Context, namespace string) ([]*v1alpha1.ClusterMeshSecurityProfile, bool, error) {
+	if !r.floorsServed() {
+		return nil, true, nil
+	}
+	ns := namespaceMeta()
+	if err := r.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("get Namespace %s: %w", namespace, err)
+	}
+	if !ns.DeletionTimestamp.IsZero() {
+		return nil, false, nil
+	}
+	var list v1alpha1.ClusterMeshSecurityProfileList
+	if err := r.List(ctx, &list); err != nil {
+		return nil, true, fmt.Errorf("list ClusterMeshSecurityProfiles: %w", err)
+	}
+	var out []*v1alpha1.ClusterMeshSecurityProfile
+	for i := range list.Items {
+		c := &list.Items[i]
+		if !c.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if ok, err := merge.Selects(c, namespace, ns.Labels); err == nil && ok {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, true, nil
+}
+
+// governingProfile returns the MeshSecurityProfile that governs a namespace (the oldest that is not
+// being deleted), or nil.
+func (r *MeshSecurityProfileReconciler) governingProfile(ctx context.Context, namespace string) (*v1alpha1.MeshSecurityProfile, error) {
+	var list v1alpha1.MeshSecurityProfileList
+	if err := r.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+		return nil, fmt.Errorf("list profiles in %s: %w", namespace, err)
+	}
+	var g *v1alpha1.MeshSecurityProfile
+	for i := range list.Items {
+		p := &list.Items[i]
+		if !p.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if g == nil || p.CreationTimestamp.Before(&g.CreationTimestamp) ||
+			(p.CreationTimestamp.Equal(&g.CreationTimestamp) && p.Name < g.Name) {
+			g = p
+		}
+	}
+	return g, nil
+}
+
+// pruneFloorObjects deletes the objects in a namespace whose controller is a cluster profile and
+// that are not in keep (kind/name): floor objects a namespace no longer needs, because it stopped
+// matching, because its own profile now carries the floor, or because another floor governs it.
+// Only objects labelled as meshguard's and controlled by a ClusterMeshSecurityProfile are touched.
+func (r *MeshSecurityProfileReconciler) pruneFloorObjects(ctx context.Context, namespace string, keep map[string]bool) (int, error) {
+	deleted := 0
+	var errs []error
+	for _, gvk := range render.Kinds() {
+		if !r.installed(gvk) {
+			continue
+		}
+		list := newUnstructuredList(gvk)
+		if err := r.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}); err != nil {
+			errs = append(errs, fmt.Errorf("list %s: %w", gvk.Kind, err))
+			continue
+		}
+		for i := range list.Items {
+			o := &list.Items[i]
+			c := metav1.GetControllerOf(o)
+			if c == nil || c.Kind != gvkClusterProfile.Kind || c.APIVersion != v1alpha1.GroupVersion.String() || keep[objectKey(gvk, o.GetName())] {
+				continue
+			}
+			if err := r.Delete(ctx, o, client.Preconditions{UID: ptrUID(o.GetUID())}); client.IgnoreNotFound(err) != nil {
+				errs = append(errs, fmt.Errorf("delete %s %s/%s: %w", gvk.Kind, namespace, o.GetName(), err))
+				continue
+			}
+			deleted++
+		}
+	}
+	if len(errs) > 0 {
+		return deleted, fmt.Errorf("prune floor objects: %w", errors.Join(errs...))
+	}
+	return deleted, nil
+}
+
+func objectKey(gvk schema.GroupVersionKind, name string) string {
+	return gvk.GroupKind().String() + "/" + name
+}
+
+// conditionOf returns a condition's status, reason and message, or Unknown when it is absent.
+func conditionOf(conds []metav1.Condition, t string) (metav1.ConditionStatus, string, string) {
+	c := meta.FindStatusCondition(conds, t)
+	if c == nil {
+		return metav1.ConditionUnknown, "", ""
+	}
+	return c.Status, c.Reason, c.Message
+}
+
+// withFloors merges the cluster profiles that select p's namespace into p's spec and records what
+// it found in obs. It returns the profile to render and apply: p itself when no floor applies, else
+// a copy with the merged spec (same name, namespace and UID, so generated objects stay p's). When
+// the profiles cannot be merged it returns nil: nothing new is applied.
+func (r *MeshSecurityProfileReconciler) withFloors(ctx context.Context, p *v1alpha1.MeshSecurityProfile, obs *observation) (*v1alpha1.MeshSecurityProfile, error) {
+	floors, _, err := r.floorsFor(ctx, p.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	obs.floorsChecked = r.floorsServed()
+	if len(floors) == 0 {
+		return p, nil
+	}
+	obs.floors = names(floors)
+	merged, err := merge.Merge(floors, p)
+	var conflict *merge.ConflictError
+	if errors.As(err, &conflict) {
+		obs.floorConflict = conflict.Error()
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	obs.held = merged.Held
+	eff := p.DeepCopy()
+	eff.Spec = merged.Spec
+	obs.audit = eff.Spec.Enforcement == v1alpha1.EnforcementAudit
+	return eff, nil
+}
+
+// applyFloorStatus sets the floor part of a profile's status: the cluster profiles merged in, the
+// fields held at a floor, and the Baseline condition. Pure, like applyStatus.
+func applyFloorStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
+	p.Status.ClusterProfiles = o.floors
+	p.Status.HeldAtFloor = nil
+	if len(o.held) > 0 {
+		p.Status.HeldAtFloor = o.held
+		if len(p.Status.HeldAtFloor) > 64 {
+			p.Status.HeldAtFloor = p.Status.HeldAtFloor[:64]
+		}
+	}
+	gen := p.Generation
+	set := func(s metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{
+			Type: v1alpha1.ConditionBaseline, Status: s, Reason: reason, Message: trim(msg), ObservedGeneration: gen,
+		})
+	}
+	switch {
+	case !o.floorsChecked && len(o.floors) == 0:
+		// The ClusterMeshSecurityProfile CRD is not installed: say nothing about floors.
+		meta.RemoveStatusCondition(&p.Status.Conditions, v1alpha1.ConditionBaseline)
+	case o.floorConflict != "":
+		set(metav1.ConditionFalse, v1alpha1.ReasonClusterProfileConflict, o.floorConflict+"; nothing new is applied until they agree")
+	case len(o.floors) == 0:
+		set(metav1.ConditionTrue, v1alpha1.ReasonNoClusterProfile, "no ClusterMeshSecurityProfile selects this namespace")
+	case len(o.held) > 0:
+		held := make([]string, 0, len(o.held))
+		for _, h := range o.held {
+			held = append(held, fmt.Sprintf("%s (asks %s, held at %s by ClusterMeshSecurityProfile %s)", h.Field, h.Asked, h.HeldAt, h.ClusterProfile))
+		}
+		set(metav1.ConditionFalse, v1alpha1.ReasonBelowBaseline, "held at the floor: "+strings.Join(held, "; "))
+	default:
+		set(metav1.ConditionTrue, v1alpha1.ReasonAtBaseline, "at or above the floor of ClusterMeshSecurityProfile "+strings.Join(o.floors, ", "))
+	}
+}
+
+// baselineEvent raises a Warning on the profile when the set of fields held at a floor changes to
+// a non-empty one, so that the team sees it where it looks (kubectl describe msp).
+func (r *MeshSecurityProfileReconciler) baselineEvent(before, p *v1alpha1.MeshSecurityProfile) {
+	if len(p.Status.HeldAtFloor) == 0 || equality.Semantic.DeepEqual(before.Status.HeldAtFloor, p.Status.HeldAtFloor) {
+		return
+	}
+	_, _, msg := conditionOf(p.Status.Conditions, v1alpha1.ConditionBaseline)
+	r.Recorder.Eventf(p, nil, corev1.EventTypeWarning, v1alpha1.ReasonBelowBaseline, "Merge", "%s", msg)
+}

@@ -1,0 +1,216 @@
+package merge
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+)
+
+// rank orders mTLS modes by strictness: Strict > Permissive > Disable. "" is the API default,
+// Strict. Istio: STRICT accepts only mTLS, PERMISSIVE both, DISABLE plaintext only
+// (https://istio.io/latest/docs/reference/config/security/peer_authentication/#PeerAuthentication-MutualTLS-Mode);
+// Linkerd's all-authenticated is stricter than all-unauthenticated in the same way.
+func rank(m v1alpha1.MTLSMode) int {
+	switch m {
+	case "", v1alpha1.MTLSStrict:
+		return 3
+	case v1alpha1.MTLSPermissive:
+		return 2
+	default:
+		return 1
+	}
+}
+
+func norm(m v1alpha1.MTLSMode) v1alpha1.MTLSMode {
+	if m == "" {
+		return v1alpha1.MTLSStrict
+	}
+	return m
+}
+
+func stricter(a, b v1alpha1.MTLSMode) v1alpha1.MTLSMode {
+	if rank(b) > rank(a) {
+		return norm(b)
+	}
+	return norm(a)
+}
+
+func nsMode(s *v1alpha1.MeshSecurityProfileSpec) v1alpha1.MTLSMode {
+	if s.MTLS == nil {
+		return v1alpha1.MTLSStrict
+	}
+	return norm(s.MTLS.Mode)
+}
+
+// selectorKey identifies a workload selector independently of label order.
+func selectorKey(sel v1alpha1.WorkloadSelector) string {
+	pairs := make([]string, 0, len(sel.MatchLabels))
+	for k, v := range sel.MatchLabels {
+		pairs = append(pairs, k+"="+v)
+	}
+	sort.Strings(pairs)
+	return strings.Join(pairs, ",")
+}
+
+// overrideAt returns a profile's override for exactly this selector, with its index.
+func overrideAt(s *v1alpha1.MeshSecurityProfileSpec, key string) (*v1alpha1.MTLSOverride, int) {
+	if s.MTLS == nil {
+		return nil, -1
+	}
+	for i := range s.MTLS.Overrides {
+		if selectorKey(s.MTLS.Overrides[i].Selector) == key {
+			return &s.MTLS.Overrides[i], i
+		}
+	}
+	return nil, -1
+}
+
+// workloadMode is what a profile asks for the workloads of a selector: its override's mode, else
+// its namespace-wide mode (an override without mode inherits it, as Istio's UNSET does).
+func workloadMode(s *v1alpha1.MeshSecurityProfileSpec, key string) v1alpha1.MTLSMode {
+	if o, _ := overrideAt(s, key); o != nil && o.Mode != "" {
+		return norm(o.Mode)
+	}
+	return nsMode(s)
+}
+
+// portMode is what a profile asks for one port of a selector's workloads: the port's own mode,
+// else the workloads' mode (Istio's portLevelMtls falls back to the workload's mode).
+func portMode(s *v1alpha1.MeshSecurityProfileSpec, key string, port int32) v1alpha1.MTLSMode {
+	if o, _ := overrideAt(s, key); o != nil {
+		for _, p := range o.Ports {
+			if p.Port == port {
+				return norm(p.Mode)
+			}
+		}
+	}
+	return workloadMode(s, key)
+}
+
+// strictestFloor returns the strictest value among the floors and the first floor (by name)
+// asking for it.
+func (m *merger) strictestFloor(mode func(s *v1alpha1.MeshSecurityProfileSpec) v1alpha1.MTLSMode) (v1alpha1.MTLSMode, string) {
+	best, from := v1alpha1.MTLSMode(""), ""
+	for _, f := range m.floors {
+		if got := mode(f.spec); best == "" || rank(got) > rank(best) {
+			best, from = got, f.cluster
+		}
+	}
+	return best, from
+}
+
+// mtls: the strictest mode namespace-wide, and for every workload selector and port that any
+// profile names, the strictest of what each profile asks there. An override that ends up equal
+// to what it would inherit is dropped. A namespace profile asking for less is held and reported.
+func (m *merger) mtls() {
+	floorNS, from := m.strictestFloor(nsMode)
+	merged := floorNS
+	if m.ns != nil {
+		asked := nsMode(m.ns.spec)
+		if rank(asked) < rank(floorNS) {
+			m.hold("spec.mtls.mode", string(asked), string(floorNS), from)
+		}
+		merged = stricter(merged, asked)
+	}
+	out := &v1alpha1.MTLSSpec{Mode: merged}
+
+	// Every selector any profile overrides, in a stable order: the namespace profile's first (its
+	// names are kept), then each floor's.
+	type site struct {
+		key      string
+		selector v1alpha1.WorkloadSelector
+		name     string
+	}
+	var sites []site
+	seen := map[string]bool{}
+	addSites := func(s source) {
+		if s.spec.MTLS == nil {
+			return
+		}
+		for _, o := range s.spec.MTLS.Overrides {
+			k := selectorKey(o.Selector)
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			name := o.Name
+			if name != "" && s.cluster != "" {
+				name = scoped(s.cluster, name)
+			}
+			sites = append(sites, site{key: k, selector: *o.Selector.DeepCopy(), name: name})
+		}
+	}
+	if m.ns != nil {
+		addSites(*m.ns)
+	}
+	for _, f := range m.floors {
+		addSites(f)
+	}
+
+	for _, st := range sites {
+		key := st.key
+		floorWL, wlFrom := m.strictestFloor(func(s *v1alpha1.MeshSecurityProfileSpec) v1alpha1.MTLSMode { return workloadMode(s, key) })
+		wl := floorWL
+		var nsOverride *v1alpha1.MTLSOverride
+		nsIndex := -1
+		if m.ns != nil {
+			nsOverride, nsIndex = overrideAt(m.ns.spec, key)
+			asked := workloadMode(m.ns.spec, key)
+			if nsOverride != nil && nsOverride.Mode != "" && rank(asked) < rank(floorWL) {
+				m.hold(fmt.Sprintf("spec.mtls.overrides[%d].mode", nsIndex), string(asked), string(floorWL), wlFrom)
+			}
+			wl = stricter(wl, asked)
+		}
+		o := v1alpha1.MTLSOverride{Name: st.name, Selector: st.selector}
+		if wl != merged {
+			o.Mode = wl
+		}
+		for _, port := range m.portsAt(key) {
+			floorPort, portFrom := m.strictestFloor(func(s *v1alpha1.MeshSecurityProfileSpec) v1alpha1.MTLSMode { return portMode(s, key, port) })
+			pm := floorPort
+			if m.ns != nil {
+				asked := portMode(m.ns.spec, key, port)
+				if nsOverride != nil && hasPort(nsOverride, port) && rank(asked) < rank(floorPort) {
+					m.hold(fmt.Sprintf("spec.mtls.overrides[%d].ports[port=%d].mode", nsIndex, port), string(asked), string(floorPort), portFrom)
+				}
+				pm = stricter(pm, asked)
+			}
+			if pm != wl {
+				o.Ports = append(o.Ports, v1alpha1.PortMTLS{Port: port, Mode: pm})
+			}
+		}
+		if o.Mode != "" || len(o.Ports) > 0 {
+			out.Overrides = append(out.Overrides, o)
+		}
+	}
+	m.res.Spec.MTLS = out
+}
+
+// portsAt lists, sorted, every port any profile's override for this selector names.
+func (m *merger) portsAt(key string) []int32 {
+	set := map[int32]bool{}
+	for _, s := range m.all() {
+		if o, _ := overrideAt(s.spec, key); o != nil {
+			for _, p := range o.Ports {
+				set[p.Port] = true
+			}
+		}
+	}
+	out := make([]int32, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func hasPort(o *v1alpha1.MTLSOverride, port int32) bool {
+	for _, p := range o.Ports {
+		if p.Port == port {
+			return true
+		}
+	}
+	return false
+}
