@@ -1,7 +1,6 @@
 package effective
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"unicode/utf8"
@@ -213,20 +212,6 @@ func (f *finder) report(u *unstructured.Unstructured, weakens string) v1alpha1.E
 // ignored (fail closed).
 func (f *finder) notUnderstood(u *unstructured.Unstructured, field string, err error) v1alpha1.ExternalPolicy {
 	return f.report(u, fmt.Sprintf("%s: may weaken the profile: %v", field, err))
-}
-
-// decodeSpec decodes the object's spec into out. A JSON round trip reads numbers the same
-// whether the object came from the API server (int64) or from YAML (float64).
-func decodeSpec(u *unstructured.Unstructured, out any) bool {
-	spec, ok := u.Object["spec"]
-	if !ok {
-		return true
-	}
-	b, err := json.Marshal(spec)
-	if err != nil {
-		return false
-	}
-	return json.Unmarshal(b, out) == nil
 }
 
 func sortedUnique(in []v1alpha1.ExternalPolicy) []v1alpha1.ExternalPolicy {
