@@ -37,6 +37,7 @@ func main() {
 func run() int {
 	var (
 		metricsAddr, probeAddr string
+		pprofAddr              string
 		leaderElect            bool
 		leaderElectionNS       string
 		secureMetrics          bool
@@ -47,6 +48,7 @@ func run() int {
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address the Prometheus metrics endpoint binds to; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address the /healthz and /readyz probes bind to")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "address Go's pprof endpoints (/debug/pprof/) bind to, for profiling (make bench); 0 disables them")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader so that only one replica reconciles")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's own namespace; needed outside a cluster)")
 	flag.BoolVar(&secureMetrics, "metrics-secure", false, "serve metrics over HTTPS, only to clients the API server authenticates and authorizes for GET /metrics (the deployment turns it on)")
@@ -80,6 +82,7 @@ func run() int {
 		Scheme:                  scheme,
 		Metrics:                 metricsOptions(metricsAddr, secureMetrics),
 		HealthProbeBindAddress:  probeAddr,
+		PprofBindAddress:        pprofAddr,
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        "meshguard.security.meshguard.dev",
 		LeaderElectionNamespace: leaderElectionNS,
