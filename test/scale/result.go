@@ -65,6 +65,8 @@ type Result struct {
 	Bare           Convergence
 	BareUnlim      Convergence
 	Kyverno        Convergence
+	// Converge is what meshguard's convergence at the limited setting cost.
+	Converge Window
 	// HeapInuse is the manager's go_memstats_heap_inuse_bytes after convergence.
 	HeapInuse uint64
 	Resync    Window
@@ -185,6 +187,7 @@ func Print(w io.Writer, results []*Result) {
 	}
 	_ = tw.Flush()
 	for _, r := range results {
-		fmt.Fprintf(w, "\nN = %d, requests by verb and resource (kube-apiserver):\n  resync:  %s\n  restart: %s\n", r.Config.N, r.Resync.Requests, r.Restart.Requests)
+		fmt.Fprintf(w, "\nN = %d, requests by verb and resource (kube-apiserver):\n  convergence (%d reconciles): %s\n  resync:  %s\n  restart: %s\n",
+			r.Config.N, r.Converge.Reconciles, r.Converge.Requests, r.Resync.Requests, r.Restart.Requests)
 	}
 }

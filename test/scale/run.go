@@ -134,6 +134,14 @@ func (h *harness) meshguard(ctx context.Context, res *Result) error {
 		return err
 	}
 	h.logf("meshguard: %d profiles, %s", h.cfg.N, strings.Join(h.mgr.args, " "))
+	before, err := h.c.apiRequests(ctx)
+	if err != nil {
+		return err
+	}
+	st0, err := h.mgr.state(ctx)
+	if err != nil {
+		return err
+	}
 	cpuDone := h.startCPUProfile(ctx, "convergence")
 	d, err := h.converge(ctx, prefixMeshguard, nss)
 	if err != nil {
@@ -143,14 +151,26 @@ func (h *harness) meshguard(ctx context.Context, res *Result) error {
 	h.profiles += len(nss)
 	res.Meshguard = Convergence{Duration: d, Objects: len(nss) * res.ObjectsPerNS}
 	h.logf("meshguard: all %d Ready after %s", len(nss), d.Round(time.Millisecond))
-	if err := h.verifyObjects(ctx, nss[0], true); err != nil {
-		return fmt.Errorf("meshguard's objects: %w", err)
-	}
 	st, _, err := h.mgr.waitIdle(ctx, 0, 2*time.Second, h.cfg.Timeout)
 	if err != nil {
 		return err
 	}
 	res.Meshguard.RSS, res.HeapInuse = rss(h.mgr.pid()), uint64(st.heapInuse)
+	after, err := h.c.apiRequests(ctx)
+	if err != nil {
+		return err
+	}
+	// The harness's own profile creations are not meshguard's.
+	reqs := after.Minus(before)
+	reqs["POST meshsecurityprofiles"] -= float64(len(nss))
+	if reqs["POST meshsecurityprofiles"] == 0 {
+		delete(reqs, "POST meshsecurityprofiles")
+	}
+	res.Converge = Window{Duration: d, Reconciles: int(st.reconciles - st0.reconciles), Requests: reqs}
+	h.logf("convergence: %s: %s", window(res.Converge), reqs)
+	if err := h.verifyObjects(ctx, nss[0], true); err != nil {
+		return fmt.Errorf("meshguard's objects: %w", err)
+	}
 	h.saveProfile(ctx, "heap", "heap-after-convergence")
 
 	if !h.cfg.Run[RunMeshguard] {
