@@ -159,7 +159,17 @@ func (r *MeshSecurityProfileReconciler) getLive(ctx context.Context, want *unstr
 	key := client.ObjectKeyFromObject(want)
 	err := r.Get(ctx, key, live)
 	if apierrors.IsNotFound(err) {
-		err = r.APIReader.Get(ctx, key, live)
+		// Not meshguard's: the foreign metadata cache knows whether it exists at all, so creating a
+		// new object costs no read; a kind it does not watch is asked of the API server.
+		found, known, ferr := r.foreign.exists(ctx, want.GroupVersionKind(), key)
+		switch {
+		case ferr != nil:
+			err = ferr
+		case known && !found:
+			return nil, nil
+		default:
+			err = r.APIReader.Get(ctx, key, live)
+		}
 	}
 	if apierrors.IsNotFound(err) {
 		return nil, nil
@@ -172,6 +182,7 @@ func (r *MeshSecurityProfileReconciler) getLive(ctx context.Context, want *unstr
 
 // apply server-side applies the object as meshguard, taking back fields others took.
 func (r *MeshSecurityProfileReconciler) apply(ctx context.Context, want *unstructured.Unstructured) error {
+	r.foreign.wrote(want.GroupVersionKind(), client.ObjectKeyFromObject(want))
 	return r.Apply(ctx, client.ApplyConfigurationFromUnstructured(want.DeepCopy()),
 		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
 }

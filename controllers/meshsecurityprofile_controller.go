@@ -58,6 +58,7 @@ type MeshSecurityProfileReconciler struct {
 	watched    map[schema.GroupVersionKind]bool
 	fights     fights
 	caSources  []*caSource
+	foreign    *foreignObjects
 }
 
 // +kubebuilder:rbac:groups=security.meshguard.dev,resources=meshsecurityprofiles,verbs=get;list;watch
@@ -82,6 +83,7 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetProfile(req.Namespace, req.Name)
+			r.foreign.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -245,6 +247,11 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 		return err
 	}
 	r.caSources = srcs
+	// Foreign policies are watched by metadata only: a weakening policy requeues its profiles at
+	// once, without a cluster-wide cache of full objects.
+	if r.foreign, err = newForeignObjects(mgr, render.Kinds()); err != nil {
+		return err
+	}
 	r.watched = map[schema.GroupVersionKind]bool{}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.MeshSecurityProfile{}, builder.WithPredicates(predicate.Or[client.Object](
@@ -267,6 +274,9 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 	// A change of a mesh CA object rechecks the profiles of that mesh at once.
 	for _, s := range r.caSources {
 		b = b.WatchesRawSource(s.watch(r))
+	}
+	for _, s := range r.foreign.sources(r.profilesForForeign) {
+		b = b.WatchesRawSource(s)
 	}
 	// Owns() on a kind whose CRD is missing would stop the manager from starting; kinds that are
 	// installed later are watched from the first reconcile that finds them (ensureWatch).
