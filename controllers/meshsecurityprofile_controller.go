@@ -59,6 +59,8 @@ type MeshSecurityProfileReconciler struct {
 	fights     fights
 	caSources  []*caSource
 	foreign    *foreignObjects
+	// certificateVerdicts spares re-checking CA data that did not change.
+	certificateVerdicts certificateVerdicts
 }
 
 // +kubebuilder:rbac:groups=security.meshguard.dev,resources=meshsecurityprofiles,verbs=get;list;watch
