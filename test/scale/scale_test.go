@@ -90,8 +90,19 @@ func TestHarnessSmoke(t *testing.T) {
 	if len(res.Drift.Samples) != cfg.DriftEdits {
 		t.Errorf("%d drift samples, want %d", len(res.Drift.Samples), cfg.DriftEdits)
 	}
-	if len(res.Weaken.Samples)+res.Weaken.Missed == 0 {
-		t.Errorf("the weakening policy was never tried")
+	if len(res.Weaken.Samples) != cfg.WeakenTries || res.Weaken.Missed != 0 {
+		t.Errorf("a weakening policy was reported in %d of %d tries (waiting %s each; the periodic recheck is 5 minutes): %s",
+			len(res.Weaken.Samples), cfg.WeakenTries, cfg.WeakenTimeout, latency(res.Weaken))
+	}
+	// Nothing written at rest, and nothing read object by object, as the API server counts it.
+	for name, w := range map[string]Window{"a resync": res.Resync, "a restart": res.Restart} {
+		if w.Requests.Writes() != 0 || w.Requests.Gets() != 0 {
+			t.Errorf("%s of converged profiles made %d writes and %d GETs, want none: %s", name, w.Requests.Writes(), w.Requests.Gets(), w.Requests)
+		}
+	}
+	if res.Converge.Requests.Gets() != 0 {
+		t.Errorf("creating %d profiles read %d objects one by one, want none (the caches know they do not exist): %s",
+			cfg.N, res.Converge.Requests.Gets(), res.Converge.Requests)
 	}
 	var table strings.Builder
 	Print(&table, []*Result{res})
