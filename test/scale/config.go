@@ -54,6 +54,9 @@ type Config struct {
 	// ManagerArgs are extra flags for the manager (MESHGUARD_SCALE_MANAGER_ARGS), for measuring
 	// what one setting buys.
 	ManagerArgs []string
+	// ManagerBin is a prebuilt manager to measure instead of building this tree's
+	// (MESHGUARD_SCALE_MANAGER), for comparing commits.
+	ManagerBin string
 	// KyvernoBin is Kyverno's background-controller (MESHGUARD_SCALE_KYVERNO; default
 	// bin/kyverno-<pinned version>/background-controller). Missing: the Kyverno column is skipped.
 	KyvernoBin string
@@ -146,6 +149,7 @@ func FromEnv() ([]Config, error) {
 	}
 	c.ManagerArgs = strings.Fields(os.Getenv("MESHGUARD_SCALE_MANAGER_ARGS"))
 	c.KyvernoBin = os.Getenv("MESHGUARD_SCALE_KYVERNO")
+	c.ManagerBin = os.Getenv("MESHGUARD_SCALE_MANAGER")
 	c.ProfileDir = os.Getenv("MESHGUARD_SCALE_PPROF")
 	if c.Workers == 0 {
 		errs = append(errs, "MESHGUARD_SCALE_WORKERS must be at least 1")

@@ -29,6 +29,8 @@ type manager struct {
 	metricsURL, pprofURL string
 	started              time.Time
 	runs                 int
+	// pprof serves Go's profiles (--pprof-bind-address, which older managers lack).
+	pprof bool
 }
 
 // buildManager builds the module's main package into dir.
@@ -72,8 +74,11 @@ func (m *manager) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	args := append([]string{"--metrics-bind-address=" + metricsAddr, "--health-probe-bind-address=" + probeAddr,
-		"--pprof-bind-address=" + pprofAddr}, m.args...)
+	args := []string{"--metrics-bind-address=" + metricsAddr, "--health-probe-bind-address=" + probeAddr}
+	if m.pprof {
+		args = append(args, "--pprof-bind-address="+pprofAddr)
+	}
+	args = append(args, m.args...)
 	m.cmd = exec.Command(m.bin, args...)
 	m.cmd.Env = append(os.Environ(), "KUBECONFIG="+m.kubeconfig)
 	m.cmd.Stdout, m.cmd.Stderr = logf, logf

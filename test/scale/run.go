@@ -57,9 +57,11 @@ func Run(ctx context.Context, cfg Config, dir string, log io.Writer) (res *Resul
 	}
 	res.ObjectsPerNS = len(objs)
 
-	bin, err := buildManager(ctx, dir)
-	if err != nil {
-		return nil, err
+	bin := cfg.ManagerBin
+	if bin == "" {
+		if bin, err = buildManager(ctx, dir); err != nil {
+			return nil, err
+		}
 	}
 	if h.c, err = startCluster(dir); err != nil {
 		return nil, err
@@ -68,7 +70,7 @@ func Run(ctx context.Context, cfg Config, dir string, log io.Writer) (res *Resul
 	if err := h.c.createMeshCA(ctx); err != nil {
 		return nil, err
 	}
-	h.mgr = &manager{bin: bin, dir: dir, kubeconfig: h.c.kubeconfig, args: managerArgs(cfg.QPS, cfg.Burst, cfg.Workers, cfg.ManagerArgs)}
+	h.mgr = &manager{bin: bin, dir: dir, pprof: cfg.ProfileDir != "", kubeconfig: h.c.kubeconfig, args: managerArgs(cfg.QPS, cfg.Burst, cfg.Workers, cfg.ManagerArgs)}
 	defer func() {
 		if err := h.mgr.stop(); err != nil && retErr == nil && h.mgr.cmd != nil {
 			select {
