@@ -243,7 +243,9 @@ func conditionStatus(u *unstructured.Unstructured, typ string) string {
 
 // verifyObjects checks that the live objects in ns are those render produces (owned by the
 // namespace's profile when owned is set): the references write exactly what meshguard writes.
-func (h *harness) verifyObjects(ctx context.Context, ns string, owned bool) error {
+// Labels named in relabelled are expected to carry another value (Kyverno sets
+// app.kubernetes.io/managed-by: kyverno on what it generates, whatever the policy says).
+func (h *harness) verifyObjects(ctx context.Context, ns string, owned bool, relabelled ...string) error {
 	uid := types.UID("")
 	if owned {
 		p, err := h.c.dynamic.Resource(gvrProfile).Namespace(ns).Get(ctx, profileName, metav1.GetOptions{})
@@ -260,6 +262,11 @@ func (h *harness) verifyObjects(ctx context.Context, ns string, owned bool) erro
 		if !owned {
 			w.SetOwnerReferences(nil)
 		}
+		lbls := w.GetLabels()
+		for _, l := range relabelled {
+			delete(lbls, l)
+		}
+		w.SetLabels(lbls)
 		gvr, err := resourceOf(w)
 		if err != nil {
 			return err
@@ -536,7 +543,7 @@ func (h *harness) kyverno(ctx context.Context) (Convergence, error) {
 	}
 	out := Convergence{Duration: d, Objects: len(nss) * len(objs), RSS: rss(k.cmd.Process.Pid)}
 	h.logf("Kyverno: %d objects in %s, RSS %s", out.Objects, d.Round(time.Millisecond), mib(out.RSS))
-	if err := h.verifyObjects(ctx, nss[len(nss)-1], false); err != nil {
+	if err := h.verifyObjects(ctx, nss[len(nss)-1], false, v1alpha1.LabelManagedBy); err != nil {
 		return Convergence{}, fmt.Errorf("Kyverno's objects: %w", err)
 	}
 	return out, nil

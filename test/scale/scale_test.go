@@ -100,9 +100,13 @@ func TestHarnessSmoke(t *testing.T) {
 			t.Errorf("%s of converged profiles made %d writes and %d GETs, want none: %s", name, w.Requests.Writes(), w.Requests.Gets(), w.Requests)
 		}
 	}
-	if res.Converge.Requests.Gets() != 0 {
-		t.Errorf("creating %d profiles read %d objects one by one, want none (the caches know they do not exist): %s",
-			cfg.N, res.Converge.Requests.Gets(), res.Converge.Requests)
+	// (A status patch computed from a profile the cache had not yet updated is retried after a GET
+	// of the profile: that is not a read of a generated object.)
+	for k, v := range res.Converge.Requests {
+		if strings.HasPrefix(k, "GET ") && k != "GET meshsecurityprofiles" && v > 0 {
+			t.Errorf("creating %d profiles read generated objects one by one (%s=%v), want none (the caches know they do not exist): %s",
+				cfg.N, k, v, res.Converge.Requests)
+		}
 	}
 	var table strings.Builder
 	Print(&table, []*Result{res})
