@@ -82,6 +82,8 @@ func TestAVerdictIsReusedOnlyForTheSameInputs(t *testing.T) {
 
 func TestAnObjectMeshguardWroteIsNeverCreatedOnTheCachesWord(t *testing.T) {
 	g := NewWithT(t)
+	gvkNetworkPolicy := schema.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}
+	gvkLinkerdServer := schema.GroupVersionKind{Group: "policy.linkerd.io", Version: "v1beta3", Kind: "Server"}
 	f := &foreignObjects{kinds: map[schema.GroupVersionKind]bool{gvkNetworkPolicy: true}}
 	key := types.NamespacedName{Namespace: "shop", Name: "p-allow-dns"}
 	f.wrote(gvkNetworkPolicy, key)
