@@ -152,3 +152,13 @@ func TestHealthyCertificateVerdictsAreReusedUntilTheNextThreshold(t *testing.T) 
 	v.check(now, time.Hour, unhealthy, src, src)
 	g.Expect(computed).To(Equal(6), "an unhealthy verdict counts time in its message and is never reused")
 }
+
+func TestOneCreatedEventNamesAtMostTenObjects(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(summarize([]string{"PeerAuthentication p-mtls", "NetworkPolicy p-allow-dns"}, 10)).To(Equal("PeerAuthentication p-mtls, NetworkPolicy p-allow-dns"))
+	many := make([]string, 12)
+	for i := range many {
+		many[i] = "x"
+	}
+	g.Expect(summarize(many, 10)).To(HaveSuffix("x and 2 more"))
+}
