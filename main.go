@@ -54,8 +54,11 @@ func run() int {
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader so that only one replica reconciles")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's own namespace; needed outside a cluster)")
 	flag.BoolVar(&secureMetrics, "metrics-secure", false, "serve metrics over HTTPS, only to clients the API server authenticates and authorizes for GET /metrics (the deployment turns it on)")
-	flag.Float64Var(&qps, "kube-api-qps", 50, "client-side rate limit for all requests to the API server, in requests per second; 0 or less: no client-side limit")
-	flag.IntVar(&burst, "kube-api-burst", 100, "client-side burst for all requests to the API server")
+	// One budget for all requests (limitRequests). 200/s lets a thousand new profiles (about 9 requests
+	// each) converge at the speed a small API server sustains anyway (docs/performance.md) while a
+	// runaway loop stays bounded; the API server's priority and fairness does the rest.
+	flag.Float64Var(&qps, "kube-api-qps", 200, "client-side rate limit for all requests to the API server, in requests per second; 0 or less: no client-side limit")
+	flag.IntVar(&burst, "kube-api-burst", 400, "client-side burst for all requests to the API server")
 	flag.IntVar(&workers, "max-concurrent-reconciles", 4, "profiles reconciled in parallel")
 	flag.StringVar(&opts.TrustDomain, "trust-domain", opts.TrustDomain, "mesh trust domain for workload identities when a profile sets none")
 	flag.StringVar(&opts.IstioNamespace, "istio-namespace", opts.IstioNamespace, "namespace of istiod and the Istio CA")

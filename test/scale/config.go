@@ -67,13 +67,13 @@ type Config struct {
 	Timeout time.Duration
 }
 
-// DefaultConfig is a run at N = 100 with the manager's default limits.
+// DefaultConfig is a run at N = 100 with the manager's default limits and workers (main.go).
 func DefaultConfig() Config {
 	run := map[string]bool{}
 	for _, s := range AllScenarios {
 		run[s] = true
 	}
-	return Config{N: 100, QPS: 50, Burst: 100, Workers: 4, Run: run, LoadProfiles: 100,
+	return Config{N: 100, QPS: 200, Burst: 400, Workers: 4, Run: run, LoadProfiles: 100,
 		DriftEdits: 30, WeakenTries: 50, WeakenTimeout: 10 * time.Second, Timeout: 30 * time.Minute}
 }
 
