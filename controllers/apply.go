@@ -203,8 +203,13 @@ func (r *MeshSecurityProfileReconciler) getLive(ctx context.Context, want *unstr
 // apply server-side applies the object as meshguard, taking back fields others took.
 func (r *MeshSecurityProfileReconciler) apply(ctx context.Context, want *unstructured.Unstructured) error {
 	r.foreign.wrote(want.GroupVersionKind(), client.ObjectKeyFromObject(want))
-	return r.Apply(ctx, client.ApplyConfigurationFromUnstructured(want.DeepCopy()),
-		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership)
+	out := want.DeepCopy()
+	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(out),
+		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {
+		return err
+	}
+	r.ownWrites.wrote(out)
+	return nil
 }
 
 // restore applies the object and then removes fields others added that meshguard never sets
@@ -216,6 +221,7 @@ func (r *MeshSecurityProfileReconciler) restore(ctx context.Context, want *unstr
 		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {
 		return err
 	}
+	r.ownWrites.wrote(after)
 	var ops []map[string]any
 	for _, c := range drift.Compare(want, after) {
 		if c.Extra && c.Pointer != "" {
@@ -230,7 +236,11 @@ func (r *MeshSecurityProfileReconciler) restore(ctx context.Context, want *unstr
 	if err != nil {
 		return err
 	}
-	return r.Patch(ctx, after, client.RawPatch(types.JSONPatchType, body), client.FieldOwner(v1alpha1.FieldManager))
+	if err := r.Patch(ctx, after, client.RawPatch(types.JSONPatchType, body), client.FieldOwner(v1alpha1.FieldManager)); err != nil {
+		return err
+	}
+	r.ownWrites.wrote(after)
+	return nil
 }
 
 // prune deletes objects this profile generated that render no longer produces. It lists by the

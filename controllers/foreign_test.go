@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -15,6 +16,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/certs"
@@ -161,4 +163,28 @@ func TestOneCreatedEventNamesAtMostTenObjects(t *testing.T) {
 		many[i] = "x"
 	}
 	g.Expect(summarize(many, 10)).To(HaveSuffix("x and 2 more"))
+}
+
+func TestOnlyTheEchoOfMeshguardsOwnWriteIsIgnored(t *testing.T) {
+	g := NewWithT(t)
+	var w ownWrites
+	obj := func(rv string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion("security.istio.io/v1")
+		u.SetKind("PeerAuthentication")
+		u.SetNamespace("shop")
+		u.SetName("p-mtls")
+		u.SetResourceVersion(rv)
+		return u
+	}
+	w.wrote(obj("10"))
+	pred := w.notEcho()
+	g.Expect(pred.Update(event.UpdateEvent{ObjectOld: obj("9"), ObjectNew: obj("11")})).To(BeTrue(), "someone else's later write")
+	g.Expect(pred.Update(event.UpdateEvent{ObjectOld: obj("9"), ObjectNew: obj("10")})).To(BeFalse(), "the echo of meshguard's write")
+	g.Expect(pred.Update(event.UpdateEvent{ObjectOld: obj("9"), ObjectNew: obj("10")})).To(BeTrue(), "an echo is ignored once only (a resync delivers it again)")
+	w.wrote(obj("12"))
+	g.Expect(pred.Delete(event.DeleteEvent{Object: obj("12")})).To(BeTrue(), "a deletion is never an echo")
+	other := obj("12")
+	other.SetNamespace("api")
+	g.Expect(pred.Create(event.CreateEvent{Object: other})).To(BeTrue(), "the same resourceVersion on another object")
 }

@@ -62,6 +62,8 @@ type MeshSecurityProfileReconciler struct {
 	// missing remembers kinds found not installed, and until when (installed).
 	missingMu sync.Mutex
 	missing   map[schema.GroupVersionKind]time.Time
+	// ownWrites tells the watch events of meshguard's own writes from changes by others.
+	ownWrites ownWrites
 	// certificateVerdicts spares re-checking CA data that did not change.
 	certificateVerdicts certificateVerdicts
 }
@@ -287,7 +289,7 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 	// installed later are watched from the first reconcile that finds them (ensureWatch).
 	for _, gvk := range render.Kinds() {
 		if r.installed(gvk) {
-			b = b.Owns(newUnstructured(gvk))
+			b = b.Owns(newUnstructured(gvk), builder.WithPredicates(r.ownWrites.notEcho()))
 			r.watched[gvk] = true
 		}
 	}
@@ -366,7 +368,7 @@ func (r *MeshSecurityProfileReconciler) ensureWatch(gvk schema.GroupVersionKind)
 		return nil
 	}
 	h := handler.EnqueueRequestForOwner(r.Scheme, r.mapper, &v1alpha1.MeshSecurityProfile{}, handler.OnlyControllerOwner())
-	if err := r.controller.Watch(source.Kind[client.Object](r.cache, newUnstructured(gvk), h)); err != nil {
+	if err := r.controller.Watch(source.Kind[client.Object](r.cache, newUnstructured(gvk), h, r.ownWrites.notEcho())); err != nil {
 		return fmt.Errorf("watch %s: %w", gvk.Kind, err)
 	}
 	r.watched[gvk] = true
