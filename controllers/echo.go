@@ -11,10 +11,10 @@ import (
 // ownWrites remembers the resourceVersion of the last write meshguard made to each generated
 // object. The watch event that write causes (its echo) carries exactly that resourceVersion and
 // says nothing the reconcile that wrote it did not already know, so it does not reconcile the
-// profile again: creating a profile's seven objects no longer costs a second reconcile, which ran
-// on a cached profile without the status just written and lost the status patch to a conflict
-// (30 of 100 profiles, make bench-scale). Any other change of the object (an edit, a deletion,
-// another manager's write) has another resourceVersion, or is a deletion, and passes.
+// profile again. (An event that arrives before the write's response was recorded still passes:
+// that is why most new profiles still see a second, read-free reconcile; make bench-scale.)
+// Any other change of the object (an edit, a deletion, another manager's write) has another
+// resourceVersion, or is a deletion, and passes.
 type ownWrites struct {
 	last sync.Map // kind/namespace/name → resourceVersion
 }
