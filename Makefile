@@ -121,9 +121,10 @@ verify: manifests generate fmt chart bundle ## Regenerate everything and fail if
 MESHGUARD_BENCH_EDITS ?= 200
 
 .PHONY: bench
-bench: controlplane kyverno ## Benchmarks: drift restoration, the scale table (docs/performance.md; MESHGUARD_SCALE_N=100,1000 ...), render.
+bench: controlplane kyverno ## Benchmarks: drift restoration, the scale table (docs/performance.md; MESHGUARD_SCALE_N=100,1000 ...), floors, render.
 	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test ./test/e2e/ -run '^$$' -bench . -benchtime $(MESHGUARD_BENCH_EDITS)x -count=1 -timeout 30m
 	$(MAKE) bench-scale
+	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test ./test/scale/ -run '^$$' -bench 'BenchmarkFloor' -benchtime 1x -count=1 -timeout 60m
 	$(GO) test ./internal/render/ -run '^$$' -bench . -benchmem -count=1
 
 .PHONY: bench-scale

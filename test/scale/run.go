@@ -208,7 +208,7 @@ func (h *harness) converge(ctx context.Context, scenario string, nss []string) (
 	}()
 	start := time.Now()
 	err := parallel(ctx, 8, len(nss), func(ctx context.Context, i int) error {
-		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(fullProfile(nss[i], scenario))
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(benchProfile(nss[i], scenario))
 		if err != nil {
 			return err
 		}

@@ -112,3 +112,10 @@ func TestHarnessSmoke(t *testing.T) {
 	Print(&table, []*Result{res})
 	t.Log("\n" + table.String())
 }
+
+func must(b *testing.B, err error) {
+	b.Helper()
+	if err != nil {
+		b.Fatal(err)
+	}
+}

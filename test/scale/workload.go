@@ -24,9 +24,13 @@ const profileName = "baseline"
 // benchLabel marks the harness's namespaces and profiles, by scenario.
 const benchLabel = "bench.meshguard.dev/scenario"
 
-// fullProfile is a full Istio profile: mTLS, a default-deny and one allow rule, NetworkPolicies
-// with default-deny both ways, DNS, the mesh control plane and one ingress rule (7 objects).
-func fullProfile(ns, scenario string) *v1alpha1.MeshSecurityProfile {
+// fullProfile is the bench profile without a scenario label (the floor benchmarks' spec).
+func fullProfile(ns string) *v1alpha1.MeshSecurityProfile { return benchProfile(ns, "") }
+
+// benchProfile is a full Istio profile: mTLS, a default-deny and one allow rule, NetworkPolicies
+// with default-deny both ways, DNS, the mesh control plane and one ingress rule (7 objects),
+// labelled with the scenario that created it.
+func benchProfile(ns, scenario string) *v1alpha1.MeshSecurityProfile {
 	return &v1alpha1.MeshSecurityProfile{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "MeshSecurityProfile"},
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: profileName, Labels: map[string]string{benchLabel: scenario}},
@@ -50,7 +54,7 @@ func fullProfile(ns, scenario string) *v1alpha1.MeshSecurityProfile {
 // rendered is what render produces for the profile in ns, with ownerReferences to a profile of
 // the given UID: exactly the objects meshguard applies (without its rendered-hash annotation).
 func rendered(ns string, uid types.UID) ([]*unstructured.Unstructured, error) {
-	p := fullProfile(ns, "")
+	p := benchProfile(ns, "")
 	p.UID = uid
 	res, err := render.Render(p, render.DefaultOptions())
 	if err != nil {
