@@ -121,10 +121,19 @@ verify: manifests generate fmt chart bundle ## Regenerate everything and fail if
 MESHGUARD_BENCH_EDITS ?= 200
 
 .PHONY: bench
-bench: controlplane ## Benchmarks (drift restoration latency on the local control plane, render).
+bench: controlplane kyverno ## Benchmarks: drift restoration, the scale table (docs/performance.md; MESHGUARD_SCALE_N=100,1000 ...), floors, render.
 	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test ./test/e2e/ -run '^$$' -bench . -benchtime $(MESHGUARD_BENCH_EDITS)x -count=1 -timeout 30m
-	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test ./test/scale/ -run '^$$' -bench . -benchtime 1x -count=1 -timeout 30m
+	$(MAKE) bench-scale
+	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test ./test/scale/ -run '^$$' -bench 'BenchmarkFloor' -benchtime 1x -count=1 -timeout 60m
 	$(GO) test ./internal/render/ -run '^$$' -bench . -benchmem -count=1
+
+.PHONY: bench-scale
+bench-scale: controlplane kyverno ## The scale table alone: meshguard beside a bare client-go writer and Kyverno (docs/performance.md).
+	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test ./test/scale/ -run '^$$' -bench BenchmarkScale -benchtime 1x -count=1 -timeout 180m
+
+.PHONY: kyverno
+kyverno: ## Build (once) Kyverno's background controller, make bench's peer, into bin/kyverno-<version> (cold: ~10 min, 3 GB).
+	@hack/build-kyverno.sh >/dev/null
 
 ##@ Build
 

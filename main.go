@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/flowcontrol"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -37,6 +39,7 @@ func main() {
 func run() int {
 	var (
 		metricsAddr, probeAddr string
+		pprofAddr              string
 		leaderElect            bool
 		leaderElectionNS       string
 		secureMetrics          bool
@@ -47,11 +50,15 @@ func run() int {
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address the Prometheus metrics endpoint binds to; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address the /healthz and /readyz probes bind to")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "address Go's pprof endpoints (/debug/pprof/) bind to, for profiling (make bench); 0 disables them")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader so that only one replica reconciles")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's own namespace; needed outside a cluster)")
 	flag.BoolVar(&secureMetrics, "metrics-secure", false, "serve metrics over HTTPS, only to clients the API server authenticates and authorizes for GET /metrics (the deployment turns it on)")
-	flag.Float64Var(&qps, "kube-api-qps", 50, "client-side rate limit for requests to the API server (requests per second)")
-	flag.IntVar(&burst, "kube-api-burst", 100, "client-side burst for requests to the API server")
+	// One budget for all requests (limitRequests). 200/s lets a thousand new profiles (about 9 requests
+	// each) converge at the speed a small API server sustains anyway (docs/performance.md) while a
+	// runaway loop stays bounded; the API server's priority and fairness does the rest.
+	flag.Float64Var(&qps, "kube-api-qps", 200, "client-side rate limit for all requests to the API server, in requests per second; 0 or less: no client-side limit")
+	flag.IntVar(&burst, "kube-api-burst", 400, "client-side burst for all requests to the API server")
 	flag.IntVar(&workers, "max-concurrent-reconciles", 4, "profiles reconciled in parallel")
 	flag.StringVar(&opts.TrustDomain, "trust-domain", opts.TrustDomain, "mesh trust domain for workload identities when a profile sets none")
 	flag.StringVar(&opts.IstioNamespace, "istio-namespace", opts.IstioNamespace, "namespace of istiod and the Istio CA")
@@ -73,13 +80,14 @@ func run() int {
 		log.Error(err, "no kubeconfig")
 		return 1
 	}
-	cfg.QPS, cfg.Burst = float32(qps), burst
+	limitRequests(cfg, qps, burst)
 	log.Info("API client limits", "qps", cfg.QPS, "burst", cfg.Burst, "workers", workers)
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsOptions(metricsAddr, secureMetrics),
 		HealthProbeBindAddress:  probeAddr,
+		PprofBindAddress:        pprofAddr,
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        "meshguard.security.meshguard.dev",
 		LeaderElectionNamespace: leaderElectionNS,
@@ -124,6 +132,20 @@ func run() int {
 		return 1
 	}
 	return 0
+}
+
+// limitRequests makes --kube-api-qps/--kube-api-burst one budget for every request the manager
+// makes. controller-runtime builds a REST client per resource kind, and client-go gives each
+// client a token bucket of its own unless the config carries one: without a shared limiter,
+// --kube-api-qps=50 allowed 50 requests per second per kind. A qps of 0 or less turns the
+// client-side limit off (the API server's priority and fairness still applies).
+func limitRequests(cfg *rest.Config, qps float64, burst int) {
+	if qps <= 0 {
+		cfg.QPS, cfg.Burst, cfg.RateLimiter = -1, 0, nil
+		return
+	}
+	cfg.QPS, cfg.Burst = float32(qps), burst
+	cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, burst)
 }
 
 // metricsOptions serve the metrics endpoint; secure, it is HTTPS (a self-signed certificate unless

@@ -2,7 +2,10 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"sort"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -48,7 +51,9 @@ func (r *MeshSecurityProfileReconciler) observeCertificates(ctx context.Context,
 		if err != nil {
 			return certs.Report{}, err
 		}
-		return certs.CheckLinkerd(roots, issuer, now, minValidity), nil
+		return r.certificateVerdicts.check(now, minValidity, func() certs.Report {
+			return certs.CheckLinkerd(roots, issuer, now, minValidity)
+		}, roots, issuer), nil
 	}
 	nsRoot, err := r.source(ctx, &corev1.ConfigMap{}, p.Namespace, certs.IstioRootConfigMap)
 	if err != nil {
@@ -62,7 +67,9 @@ func (r *MeshSecurityProfileReconciler) observeCertificates(ctx context.Context,
 	if err != nil {
 		return certs.Report{}, err
 	}
-	return certs.CheckIstio(nsRoot, cacerts, selfSigned, now, minValidity), nil
+	return r.certificateVerdicts.check(now, minValidity, func() certs.Report {
+		return certs.CheckIstio(nsRoot, cacerts, selfSigned, now, minValidity)
+	}, nsRoot, cacerts, selfSigned), nil
 }
 
 // source reads one named ConfigMap or Secret into a certs.Source. Only the data reaches the pure
@@ -105,6 +112,63 @@ func (r *MeshSecurityProfileReconciler) source(ctx context.Context, obj client.O
 	}
 	src.Found = true
 	return src, nil
+}
+
+// certificateVerdicts remembers the verdicts on sets of CA objects. Every profile of a mesh reads
+// the same CA objects (and namespaces' root ConfigMaps are usually alike), and a reconcile
+// triggered by a child's event reads them unchanged: the certificates are parsed and checked again
+// only when the data, minValidity or a threshold crossing (the report's NextCheck) can change the
+// answer. Only healthy verdicts are kept (unhealthy messages count time, "expires in 9d", and are
+// always computed afresh), keyed by a hash of the data: no certificate data is stored here.
+type certificateVerdicts struct {
+	mu       sync.Mutex
+	verdicts map[[sha256.Size]byte]certs.Report
+}
+
+// check returns the remembered verdict on these sources, or computes and remembers it.
+func (v *certificateVerdicts) check(now time.Time, minValidity time.Duration, compute func() certs.Report, sources ...certs.Source) certs.Report {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d\n", minValidity)
+	for _, s := range sources {
+		fmt.Fprintf(h, "%s/%s/%s %t\n", s.Kind, s.Namespace, s.Name, s.Found)
+		keys := make([]string, 0, len(s.Data))
+		for k := range s.Data {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(h, "%s %d\n", k, len(s.Data[k]))
+			h.Write(s.Data[k])
+		}
+	}
+	var key [sha256.Size]byte
+	h.Sum(key[:0])
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if rep, ok := v.verdicts[key]; ok && (rep.NextCheck.IsZero() || now.Before(rep.NextCheck)) {
+		return copyReport(rep)
+	}
+	rep := compute()
+	if !rep.Healthy {
+		// Messages of unhealthy certificates count time ("expires in 9d"): always fresh.
+		return rep
+	}
+	if v.verdicts == nil || len(v.verdicts) > 1024 {
+		// Rotated-away CA data is never asked for again: start afresh rather than grow.
+		v.verdicts = map[[sha256.Size]byte]certs.Report{}
+	}
+	v.verdicts[key] = rep
+	return copyReport(rep)
+}
+
+// copyReport gives each profile's status certificate rows of its own.
+func copyReport(rep certs.Report) certs.Report {
+	rows := make([]v1alpha1.CertificateStatus, len(rep.Certificates))
+	for i := range rep.Certificates {
+		rep.Certificates[i].DeepCopyInto(&rows[i])
+	}
+	rep.Certificates = rows
+	return rep
 }
 
 func (r *MeshSecurityProfileReconciler) now() time.Time {

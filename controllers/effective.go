@@ -39,18 +39,84 @@ func policyScopes(p *v1alpha1.MeshSecurityProfile, opts effective.Options) []pol
 	return out
 }
 
-// observeExternal finds objects meshguard does not own that weaken the profile. They are listed
-// around the cache (which holds only meshguard's objects) on each reconcile, so they are seen at
-// the latest at the next periodic recheck; they are only reported, never changed. desired are the
-// objects the profile rendered to: effective reads the profile's own rules from them. It also
-// returns every object it listed, the profile's own included, for the evaluation of
-// expectations, so that the policies are read once per reconcile.
+// observeExternal finds objects meshguard does not own that weaken the profile; they are only
+// reported, never changed. desired are the objects the profile rendered to: effective reads the
+// profile's own rules from them. The metadata of foreign objects is watched (foreign.go), so a new
+// or changed foreign policy requeues the profiles it can affect at once. Full objects are read
+// from the API server only for this profile's scopes, and only when the metadata there changed
+// since the last look: a reconcile triggered by the profile's own children reads nothing. A
+// profile with expectations needs every live policy object for their evaluation (listPolicies,
+// returned as livePolicies); without expectations the second result is nil.
 func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured) ([]v1alpha1.ExternalPolicy, *livePolicies, error) {
 	opts := effective.Options{IstioRootNamespace: r.istioRootNamespace()}
 	versions := map[schema.GroupKind]schema.GroupVersionKind{}
 	for _, gvk := range render.Kinds() {
 		versions[gvk.GroupKind()] = gvk
 	}
+	if len(p.Spec.Expectations) > 0 {
+		return r.listPolicies(ctx, p, desired, opts, versions)
+	}
+	type scope struct {
+		gvk       schema.GroupVersionKind
+		namespace string
+	}
+	// What is there, from the caches: foreign metadata, and meshguard-labelled objects of others.
+	var lines []string
+	complete := true
+	var toRead []scope
+	for _, s := range effective.Scopes(p, opts) {
+		gvk, ok := versions[s.GroupKind]
+		if !ok || !r.installed(gvk) {
+			continue
+		}
+		found, known, err := r.foreign.fingerprint(ctx, gvk, s.Namespace)
+		if err != nil {
+			return nil, nil, err
+		}
+		labelled := newUnstructuredList(gvk)
+		if err := r.List(ctx, labelled, client.InNamespace(s.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+			return nil, nil, fmt.Errorf("list %s in %s: %w", gvk.Kind, s.Namespace, err)
+		}
+		for i := range labelled.Items {
+			if o := &labelled.Items[i]; !ownedBy(o, p) {
+				found = append(found, gvk.Kind+"/"+o.GetNamespace()+"/"+o.GetName()+"@"+o.GetResourceVersion())
+			}
+		}
+		complete = complete && known
+		if !known || len(found) > 0 {
+			toRead = append(toRead, scope{gvk, s.Namespace})
+		}
+		lines = append(lines, found...)
+	}
+	key := memoKey(p.Generation, lines)
+	if complete {
+		if res, ok := r.foreign.remembered(p, key); ok {
+			return res, nil, nil
+		}
+	}
+	var foreign []*unstructured.Unstructured
+	for _, s := range toRead {
+		list := newUnstructuredList(s.gvk)
+		if err := r.APIReader.List(ctx, list, client.InNamespace(s.namespace)); err != nil {
+			return nil, nil, fmt.Errorf("list %s in %s: %w", s.gvk.Kind, s.namespace, err)
+		}
+		for i := range list.Items {
+			if !ownedBy(&list.Items[i], p) {
+				foreign = append(foreign, &list.Items[i])
+			}
+		}
+	}
+	res := effective.Find(p, desired, foreign, opts)
+	if complete {
+		r.foreign.remember(p, key, res)
+	}
+	return res, nil, nil
+}
+
+// listPolicies lists every policy object of the profile's scopes around the cache, for a profile
+// with expectations: their evaluation needs the live objects, the profile's own included, so that
+// the policies are read once per reconcile. It returns the weakening report too.
+func (r *MeshSecurityProfileReconciler) listPolicies(ctx context.Context, p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured, opts effective.Options, versions map[schema.GroupKind]schema.GroupVersionKind) ([]v1alpha1.ExternalPolicy, *livePolicies, error) {
 	var foreign []*unstructured.Unstructured
 	live := &livePolicies{origin: map[string]string{}}
 	for _, s := range policyScopes(p, opts) {

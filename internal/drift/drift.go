@@ -193,8 +193,12 @@ func isEmpty(v any) bool {
 }
 
 // escape encodes a map key as a JSON pointer token.
+// pointerEscaper escapes a key for a JSON pointer (RFC 6901). Built once: a Replacer per key was
+// 13 % of the manager's heap at N = 1000 (make bench-scale); a Replacer is safe for concurrent use.
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
 func escape(k string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(k)
+	return pointerEscaper.Replace(k)
 }
 
 func format(v any) string {
