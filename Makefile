@@ -173,7 +173,7 @@ undeploy: ## Remove the deployment.
 
 .PHONY: chart
 chart: manifests ## Copy the CRD, the manager's RBAC and the alerts from config/ into charts/meshguard.
-	cp config/crd/bases/security.meshguard.dev_meshsecurityprofiles.yaml charts/meshguard/crds/
+	cp config/crd/bases/*.yaml charts/meshguard/crds/
 	cp config/rbac/role.yaml charts/meshguard/files/role.yaml
 	cp config/prometheus/alerts.yaml charts/meshguard/files/alerts.yaml
 

@@ -54,7 +54,7 @@ func TestTheBundlePassesOperatorFrameworksValidators(t *testing.T) {
 	b, err := manifests.GetBundleFromDir(filepath.Join(root, "bundle"))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(b.CSV).NotTo(BeNil())
-	g.Expect(b.V1CRDs).To(HaveLen(1))
+	g.Expect(b.V1CRDs).To(HaveLen(2), "MeshSecurityProfile and ClusterMeshSecurityProfile")
 	for _, r := range validate(b) {
 		for _, e := range r.Errors {
 			t.Errorf("%s: error: %s", r.Name, e)
@@ -116,11 +116,13 @@ func TestTheCSVDescribesWhatConfigDefaultDeploys(t *testing.T) {
 		}
 	}
 	owned := csv.Spec.CustomResourceDefinitions.Owned
-	g.Expect(owned).To(HaveLen(1))
-	g.Expect(owned[0].SpecDescriptors).NotTo(BeEmpty())
-	g.Expect(owned[0].StatusDescriptors).To(ContainElement(HaveField("Path", "conditions")))
-	for _, d := range owned[0].SpecDescriptors {
-		g.Expect(d.Description).NotTo(BeEmpty(), "spec descriptor %s has the CRD's description", d.Path)
+	g.Expect(owned).To(ConsistOf(HaveField("Kind", "ClusterMeshSecurityProfile"), HaveField("Kind", "MeshSecurityProfile")))
+	for _, o := range owned {
+		g.Expect(o.SpecDescriptors).NotTo(BeEmpty())
+		g.Expect(o.StatusDescriptors).To(ContainElement(HaveField("Path", "conditions")))
+		for _, d := range o.SpecDescriptors {
+			g.Expect(d.Description).NotTo(BeEmpty(), "%s spec descriptor %s has the CRD's description", o.Kind, d.Path)
+		}
 	}
 
 	var examples []map[string]any
@@ -129,7 +131,7 @@ func TestTheCSVDescribesWhatConfigDefaultDeploys(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	profiles := 0
 	for _, s := range samples {
-		if s.GetKind() == "MeshSecurityProfile" {
+		if k := s.GetKind(); k == "MeshSecurityProfile" || k == "ClusterMeshSecurityProfile" {
 			profiles++
 		}
 	}

@@ -34,15 +34,35 @@ var (
 )
 
 // chartCopies are the chart's files that `make chart` copies from config/: the chart is generated
-// from them, so a change in config/ (controller-gen's RBAC, the CRD, the alerts) reaches the chart.
-var chartCopies = map[string]string{
-	"crds/security.meshguard.dev_meshsecurityprofiles.yaml": "config/crd/bases/security.meshguard.dev_meshsecurityprofiles.yaml",
-	"files/role.yaml":   "config/rbac/role.yaml",
-	"files/alerts.yaml": "config/prometheus/alerts.yaml",
+// from them, so a change in config/ (controller-gen's RBAC, every CRD, the alerts) reaches the chart.
+func chartCopies(t *testing.T) map[string]string {
+	t.Helper()
+	copies := map[string]string{
+		"files/role.yaml":   "config/rbac/role.yaml",
+		"files/alerts.yaml": "config/prometheus/alerts.yaml",
+	}
+	for _, crd := range configCRDs(t) {
+		copies["crds/"+crd] = "config/crd/bases/" + crd
+	}
+	return copies
+}
+
+// configCRDs are the file names of every CRD controller-gen writes into config/crd/bases.
+func configCRDs(t *testing.T) []string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(root, "config", "crd", "bases", "*.yaml"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no CRD in config/crd/bases (%v)", err)
+	}
+	var names []string
+	for _, p := range paths {
+		names = append(names, filepath.Base(p))
+	}
+	return names
 }
 
 func TestTheChartsCopiesOfConfigAreUpToDate(t *testing.T) {
-	for inChart, inConfig := range chartCopies {
+	for inChart, inConfig := range chartCopies(t) {
 		want, err := os.ReadFile(filepath.Join(root, inConfig))
 		if err != nil {
 			t.Fatal(err)
@@ -69,7 +89,11 @@ func TestTheChartLoadsWithHelm(t *testing.T) {
 	for _, crd := range c.CRDObjects() {
 		crds = append(crds, crd.Name)
 	}
-	g.Expect(crds).To(ConsistOf("crds/security.meshguard.dev_meshsecurityprofiles.yaml"))
+	var want []string
+	for _, crd := range configCRDs(t) {
+		want = append(want, "crds/"+crd)
+	}
+	g.Expect(crds).To(ConsistOf(want))
 }
 
 // TestTheChartPassesHelmLint runs `helm lint --strict` with Helm's linter: default values and

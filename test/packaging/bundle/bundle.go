@@ -73,7 +73,7 @@ func Generate(root string) (Files, error) {
 
 	files := Files{}
 	var (
-		crd         *apiextensionsv1.CustomResourceDefinition
+		crds        []*apiextensionsv1.CustomResourceDefinition
 		deployment  *appsv1.Deployment
 		managerRole *rbacv1.ClusterRole
 		caRules     []rbacv1.PolicyRule
@@ -82,10 +82,11 @@ func Generate(root string) (Files, error) {
 	for _, u := range deployObjs {
 		switch u.GetKind() {
 		case "CustomResourceDefinition":
-			crd = &apiextensionsv1.CustomResourceDefinition{}
+			crd := &apiextensionsv1.CustomResourceDefinition{}
 			if err := convert(u, crd); err != nil {
 				return nil, err
 			}
+			crds = append(crds, crd)
 			// The CRD goes into the bundle as config/crd has it, byte for byte.
 			b, err := os.ReadFile(filepath.Join(root, "config", "crd", "bases", crd.Spec.Group+"_"+crd.Spec.Names.Plural+".yaml"))
 			if err != nil {
@@ -161,7 +162,7 @@ func Generate(root string) (Files, error) {
 		// The ServiceMonitor and PrometheusRule need the Prometheus Operator's CRDs, which a bundle
 		// cannot require; docs/user-guide.md says how to add them.
 	}
-	if crd == nil || deployment == nil || managerRole == nil || leaderRole == nil {
+	if len(crds) == 0 || deployment == nil || managerRole == nil || leaderRole == nil {
 		return nil, fmt.Errorf("config/default lacks the CRD, the Deployment, the manager ClusterRole or the leader election Role")
 	}
 
@@ -175,9 +176,15 @@ func Generate(root string) (Files, error) {
 	if err != nil {
 		return nil, err
 	}
-	owned, err := ownedCRD(crd)
-	if err != nil {
-		return nil, err
+	// Owned CRDs in a stable order (by name), each described from its own schema.
+	sort.Slice(crds, func(i, j int) bool { return crds[i].Name < crds[j].Name })
+	var owned []operatorsv1alpha1.CRDDescription
+	for _, crd := range crds {
+		d, err := ownedCRD(crd)
+		if err != nil {
+			return nil, err
+		}
+		owned = append(owned, d)
 	}
 	sa := deployment.Spec.Template.Spec.ServiceAccountName
 
@@ -219,7 +226,7 @@ func Generate(root string) (Files, error) {
 				{Type: operatorsv1alpha1.InstallModeTypeMultiNamespace, Supported: false},
 				{Type: operatorsv1alpha1.InstallModeTypeAllNamespaces, Supported: true},
 			},
-			CustomResourceDefinitions: operatorsv1alpha1.CustomResourceDefinitions{Owned: []operatorsv1alpha1.CRDDescription{owned}},
+			CustomResourceDefinitions: operatorsv1alpha1.CustomResourceDefinitions{Owned: owned},
 			RelatedImages:             []operatorsv1alpha1.RelatedImage{{Name: "manager", Image: image}},
 			InstallStrategy: operatorsv1alpha1.NamedInstallStrategy{
 				StrategyName: operatorsv1alpha1.InstallStrategyNameDeployment,
@@ -347,7 +354,7 @@ func scorecardConfig() ([]byte, error) {
 func almExamples(objs []*unstructured.Unstructured) (string, error) {
 	var ex []map[string]any
 	for _, u := range objs {
-		if u.GetKind() != "MeshSecurityProfile" {
+		if k := u.GetKind(); k != "MeshSecurityProfile" && k != "ClusterMeshSecurityProfile" {
 			continue
 		}
 		c := u.DeepCopy()
@@ -389,6 +396,19 @@ var (
 		{"networkPolicy.egress", "Egress rules", []string{"urn:alm:descriptor:com.tectonic.ui:advanced"}},
 		{"certificates.minValidity", "Minimum certificate validity", []string{"urn:alm:descriptor:com.tectonic.ui:text"}},
 	}
+	// The cluster-wide floor shares the profile's body (spec) and adds whom it selects.
+	clusterSpecDescriptors = append([]descriptor{
+		{"namespaceSelector", "Namespace selector", []string{"urn:alm:descriptor:com.tectonic.ui:selector:core:v1:Namespace"}},
+		{"excludeNamespaces", "Excluded namespaces", []string{"urn:alm:descriptor:com.tectonic.ui:advanced"}},
+	}, specDescriptors...)
+	clusterStatusDescriptors = []descriptor{
+		{"conditions", "Conditions", []string{"urn:alm:descriptor:io.kubernetes.conditions"}},
+		{"observedGeneration", "Observed generation", []string{"urn:alm:descriptor:text"}},
+		{"matchedNamespaces", "Namespaces", []string{"urn:alm:descriptor:text"}},
+		{"readyNamespaces", "Ready namespaces", []string{"urn:alm:descriptor:text"}},
+		{"weakenedNamespaces", "Weakened namespaces", []string{"urn:alm:descriptor:text"}},
+		{"namespaces", "Namespaces needing attention", nil},
+	}
 	statusDescriptors = []descriptor{
 		{"conditions", "Conditions", []string{"urn:alm:descriptor:io.kubernetes.conditions"}},
 		{"observedGeneration", "Observed generation", []string{"urn:alm:descriptor:text"}},
@@ -413,11 +433,15 @@ func ownedCRD(crd *apiextensionsv1.CustomResourceDefinition) (operatorsv1alpha1.
 		return operatorsv1alpha1.CRDDescription{}, fmt.Errorf("CRD %s has no stored version with a schema", crd.Name)
 	}
 	root := v.Schema.OpenAPIV3Schema
+	display, specDescs, statusDescs := "Mesh Security Profile", specDescriptors, statusDescriptors
+	if crd.Spec.Names.Kind == "ClusterMeshSecurityProfile" {
+		display, specDescs, statusDescs = "Cluster Mesh Security Profile", clusterSpecDescriptors, clusterStatusDescriptors
+	}
 	d := operatorsv1alpha1.CRDDescription{
 		Name:        crd.Name,
 		Version:     v.Name,
 		Kind:        crd.Spec.Names.Kind,
-		DisplayName: "Mesh Security Profile",
+		DisplayName: display,
 		Description: firstParagraph(root.Description),
 		Resources: []operatorsv1alpha1.APIResourceReference{
 			{Kind: "NetworkPolicy", Name: "", Version: "v1"},
@@ -431,14 +455,14 @@ func ownedCRD(crd *apiextensionsv1.CustomResourceDefinition) (operatorsv1alpha1.
 			{Kind: "HTTPRoute", Name: "", Version: "v1beta3"},
 		},
 	}
-	for _, s := range specDescriptors {
+	for _, s := range specDescs {
 		desc, err := fieldDescription(root, "spec."+s.path)
 		if err != nil {
 			return d, err
 		}
 		d.SpecDescriptors = append(d.SpecDescriptors, operatorsv1alpha1.SpecDescriptor{Path: s.path, DisplayName: s.display, Description: desc, XDescriptors: s.x})
 	}
-	for _, s := range statusDescriptors {
+	for _, s := range statusDescs {
 		desc, err := fieldDescription(root, "status."+s.path)
 		if err != nil {
 			return d, err
