@@ -1,0 +1,191 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+var (
+	// cl is the cluster every scenario breaks; started once in TestMain.
+	cl *env
+	// nProfiles is how many profiles each convergence scenario creates.
+	nProfiles = envInt("MESHGUARD_FAULTS_PROFILES", 20)
+	// etcdDown is how long etcd stays stopped.
+	etcdDown = time.Duration(envInt("MESHGUARD_FAULTS_ETCD_DOWN_SECONDS", 20)) * time.Second
+	// figs are the figures printed at the end of the run.
+	figs figures
+)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	// The test's own controller-runtime client logs nowhere (the managers log to their files).
+	ctrllog.SetLogger(logr.Discard())
+	dir, err := os.MkdirTemp("", "meshguard-faults-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	cl, err = startEnv(ctx, dir)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "faults: %v (logs in %s)\n", err, dir)
+		return 1
+	}
+	code := m.Run()
+	cl.stop()
+	fmt.Printf("meshguard fault scenarios, %d profiles per convergence scenario:\n", nProfiles)
+	for _, l := range figs.lines {
+		fmt.Println("  " + l)
+	}
+	fmt.Printf("  control plane: kube-apiserver restarted %d times, etcd %d times; managers started %d, SIGKILLed %d\n",
+		cl.apiServerRestarts, cl.etcdRestarts, cl.managersStarted, cl.managersKilled)
+	if code == 0 {
+		_ = os.RemoveAll(dir)
+	} else {
+		fmt.Fprintf(os.Stderr, "faults: logs kept in %s\n", dir)
+	}
+	return code
+}
+
+// convergeTimeout bounds how long n profiles may take to converge after a fault: generous, as
+// the machine is shared; nothing waits this long when things work.
+func convergeTimeout(n int) time.Duration {
+	return 3*time.Minute + time.Duration(n)*1500*time.Millisecond
+}
+
+// awaitProgress waits until at least want of the profiles are Ready, and returns how many are.
+func awaitProgress(t *testing.T, ctx context.Context, keys []types.NamespacedName, want int) int {
+	t.Helper()
+	deadline := time.Now().Add(convergeTimeout(len(keys)))
+	for {
+		n := cl.readyCount(ctx, keys)
+		if n >= want {
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d profiles Ready after %s, waiting for %d", n, len(keys), convergeTimeout(len(keys)), want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// expectExact waits for the exact check to pass and fails the test with every difference if it
+// does not.
+func expectExact(t *testing.T, ctx context.Context) exactResult {
+	t.Helper()
+	res, err := cl.awaitExact(ctx, convergeTimeout(nProfiles))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// expectAlive fails the test if a manager exited on its own (a crash).
+func expectAlive(t *testing.T, ms ...*manager) {
+	t.Helper()
+	for _, m := range ms {
+		if m.exited() {
+			t.Fatalf("manager %s exited during the fault: %v (log %s)", m.name, m.err, m.logPath)
+		}
+	}
+}
+
+func awaitReadyz(t *testing.T, ctx context.Context, m *manager) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if code, _, err := httpGet(ctx, m.readyzURL); err == nil && code == 200 {
+			return
+		}
+		if m.exited() || time.Now().After(deadline) {
+			t.Fatalf("manager %s not ready (exited: %v): see %s", m.name, m.exited(), m.logPath)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Fault 1: kube-apiserver SIGKILLed while profiles converge, restarted a few seconds later.
+func TestAPIServerKilledWhileProfilesConverge(t *testing.T) {
+	ctx := context.Background()
+	m := cl.startManager(t, "kas", "")
+	awaitReadyz(t, ctx, m)
+
+	keys, err := cl.createProfiles(ctx, "kas", nProfiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := awaitProgress(t, ctx, keys, max(1, nProfiles/10))
+	if ready == len(keys) {
+		t.Fatalf("all %d profiles converged before the fault: raise MESHGUARD_FAULTS_PROFILES", ready)
+	}
+	if err := cl.killAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	time.Sleep(3 * time.Second) // the manager's requests fail meanwhile: connection refused
+	if err := cl.startAPIServer(); err != nil {
+		t.Fatalf("restart kube-apiserver: %v", err)
+	}
+	restarted := time.Since(killed)
+
+	res := expectExact(t, ctx)
+	expectAlive(t, m)
+	errs, _ := m.logErrors("")
+	figs.add("1 kube-apiserver SIGKILLed with %d/%d profiles Ready, back after %s: all %d profiles Ready and exact (%d objects) %s after the kill; manager kept running, %d error log lines",
+		ready, len(keys), restarted.Round(100*time.Millisecond), res.profiles, res.objects, time.Since(killed).Round(time.Second), errs)
+	if err := m.stop(); err != nil {
+		t.Error(err)
+	}
+}
+
+// Fault 2: etcd stopped (SIGKILL) for 20 s while profiles converge, then started again.
+func TestEtcdStoppedWhileProfilesConverge(t *testing.T) {
+	ctx := context.Background()
+	m := cl.startManager(t, "etcd", "")
+	awaitReadyz(t, ctx, m)
+
+	keys, err := cl.createProfiles(ctx, "etcd", nProfiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := awaitProgress(t, ctx, keys, max(1, nProfiles/10))
+	if ready == len(keys) {
+		t.Fatalf("all %d profiles converged before the fault: raise MESHGUARD_FAULTS_PROFILES", ready)
+	}
+	if err := cl.killEtcd(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	time.Sleep(etcdDown)
+	if err := cl.startEtcd(); err != nil {
+		t.Fatalf("restart etcd: %v", err)
+	}
+
+	res := expectExact(t, ctx)
+	expectAlive(t, m)
+	errs, _ := m.logErrors("")
+	figs.add("2 etcd stopped %s with %d/%d profiles Ready: all %d profiles Ready and exact (%d objects) %s after the stop; manager kept running, %d error log lines",
+		etcdDown, ready, len(keys), res.profiles, res.objects, time.Since(stopped).Round(time.Second), errs)
+	if err := m.stop(); err != nil {
+		t.Error(err)
+	}
+}
