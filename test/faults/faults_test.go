@@ -9,8 +9,11 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 )
 
 var (
@@ -149,6 +152,7 @@ func TestAPIServerKilledWhileProfilesConverge(t *testing.T) {
 
 	res := expectExact(t, ctx)
 	expectAlive(t, m)
+	expectNoDrift(t, m)
 	errs, _ := m.logErrors("")
 	figs.add("1 kube-apiserver SIGKILLed with %d/%d profiles Ready, back after %s: all %d profiles Ready and exact (%d objects) %s after the kill; manager kept running, %d error log lines",
 		ready, len(keys), restarted.Round(100*time.Millisecond), res.profiles, res.objects, time.Since(killed).Round(time.Second), errs)
@@ -182,10 +186,137 @@ func TestEtcdStoppedWhileProfilesConverge(t *testing.T) {
 
 	res := expectExact(t, ctx)
 	expectAlive(t, m)
+	expectNoDrift(t, m)
 	errs, _ := m.logErrors("")
 	figs.add("2 etcd stopped %s with %d/%d profiles Ready: all %d profiles Ready and exact (%d objects) %s after the stop; manager kept running, %d error log lines",
 		etcdDown, ready, len(keys), res.profiles, res.objects, time.Since(stopped).Round(time.Second), errs)
 	if err := m.stop(); err != nil {
 		t.Error(err)
+	}
+}
+
+// halfApplied counts the profiles of keys that have some of their rendered objects but not all:
+// proof that a fault struck in the middle of applying them.
+func halfApplied(t *testing.T, ctx context.Context, keys []types.NamespacedName) int {
+	t.Helper()
+	var list v1alpha1.MeshSecurityProfileList
+	if err := cl.client.List(ctx, &list); err != nil {
+		t.Fatal(err)
+	}
+	desired, _, err := cl.render(ctx, list.Items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{}
+	for _, d := range desired {
+		want[d.GetNamespace()]++
+	}
+	have := map[string]int{}
+	for _, gvr := range generatedResources {
+		l, err := cl.dynamic.Resource(gvr).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range l.Items {
+			have[o.GetNamespace()]++
+		}
+	}
+	n := 0
+	for _, k := range keys {
+		if h := have[k.Namespace]; h > 0 && h < want[k.Namespace] {
+			n++
+		}
+	}
+	return n
+}
+
+// Fault 3: the manager SIGKILLed in the middle of applying profiles, then started again.
+func TestManagerKilledMidApply(t *testing.T) {
+	ctx := context.Background()
+	m := cl.startManager(t, "sigkill", "")
+	awaitReadyz(t, ctx, m)
+
+	keys, err := cl.createProfiles(ctx, "sigkill", nProfiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := awaitProgress(t, ctx, keys, max(1, nProfiles/10))
+	m.kill()
+	cl.managersKilled++
+	half := halfApplied(t, ctx, keys)
+	if ready == len(keys) {
+		t.Fatalf("all %d profiles converged before the kill: raise MESHGUARD_FAULTS_PROFILES", ready)
+	}
+
+	m2 := cl.startManager(t, "sigkill-restarted", "")
+	restarted := time.Now()
+	res := expectExact(t, ctx)
+	expectAlive(t, m2)
+	expectNoDrift(t, m, m2)
+	figs.add("3 manager SIGKILLed with %d/%d profiles Ready and %d half-applied: restarted, all %d profiles Ready and exact (%d objects) %s later",
+		ready, len(keys), half, res.profiles, res.objects, time.Since(restarted).Round(time.Second))
+	if err := m2.stop(); err != nil {
+		t.Error(err)
+	}
+}
+
+// Fault 4: two managers with leader election; the leader is SIGKILLed while profiles converge
+// and the standby takes over and finishes the pending work. (test/e2e measures the takeover
+// itself, after SIGKILL and SIGTERM, without work pending.)
+func TestLeaderKilledStandbyFinishesPendingWork(t *testing.T) {
+	ctx := context.Background()
+	args := []string{"--leader-elect", "--leader-election-namespace=" + deployNamespace}
+	a := cl.startManager(t, "leader-a", "", args...)
+	b := cl.startManager(t, "leader-b", "", args...)
+	leader := awaitLeader(t, ctx, a, b)
+	standby := map[*manager]*manager{a: b, b: a}[leader]
+
+	keys, err := cl.createProfiles(ctx, "lease", nProfiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := awaitProgress(t, ctx, keys, max(1, nProfiles/10))
+	if leads := standby.leads(ctx); leads {
+		t.Fatalf("the standby %s leads too", standby.name)
+	}
+	leader.kill()
+	killed := time.Now()
+	cl.managersKilled++
+	pending := len(keys) - cl.readyCount(ctx, keys)
+	if pending == 0 {
+		t.Fatalf("all %d profiles converged before the kill: raise MESHGUARD_FAULTS_PROFILES", len(keys))
+	}
+
+	awaitLeader(t, ctx, standby)
+	takeover := time.Since(killed)
+	res := expectExact(t, ctx)
+	finished := time.Since(killed)
+	expectAlive(t, standby)
+	expectNoDrift(t, a, b)
+	figs.add("4 leader %s SIGKILLed with %d/%d profiles Ready (%d pending): %s took over %s after the kill (Lease expiry) and finished: all %d profiles Ready and exact (%d objects) %s after the kill",
+		leader.name, ready, len(keys), pending, standby.name, takeover.Round(100*time.Millisecond), res.profiles, res.objects, finished.Round(time.Second))
+	if err := standby.stop(); err != nil {
+		t.Error(err)
+	}
+}
+
+// awaitLeader waits until exactly one of the managers holds the Lease and returns it.
+func awaitLeader(t *testing.T, ctx context.Context, ms ...*manager) *manager {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var leaders []*manager
+		for _, m := range ms {
+			if m.leads(ctx) {
+				leaders = append(leaders, m)
+			}
+		}
+		if len(leaders) == 1 {
+			return leaders[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d managers lead after 2m", len(leaders), len(ms))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -103,6 +104,7 @@ func startEnv(ctx context.Context, dir string) (_ *env, retErr error) {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(v1alpha1.AddToScheme(scheme))
+	utilruntime.Must(apiextensionsv1.AddToScheme(scheme))
 	if e.client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 		return nil, err
 	}
@@ -407,6 +409,39 @@ func (m *manager) logErrors(match string) (n int, sample []string) {
 		}
 	}
 	return n, sample
+}
+
+// driftCorrections counts the drift meshguard reported correcting (objects restored or
+// recreated): in a scenario where nobody but meshguard writes its objects, any is a false alarm
+// (an event, a metric and a write).
+func (m *manager) driftCorrections() (n int, sample []string) {
+	f, err := os.Open(m.logPath)
+	if err != nil {
+		return 0, nil
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		line := s.Text()
+		if strings.Contains(line, `"msg":"restored drifted object"`) || strings.Contains(line, `"msg":"recreated deleted object"`) {
+			n++
+			if len(sample) < 3 {
+				sample = append(sample, truncate(line, 600))
+			}
+		}
+	}
+	return n, sample
+}
+
+// expectNoDrift fails the test if the managers corrected drift nobody caused.
+func expectNoDrift(t *testing.T, ms ...*manager) {
+	t.Helper()
+	for _, m := range ms {
+		if n, sample := m.driftCorrections(); n > 0 {
+			t.Errorf("manager %s corrected drift %d times although nobody else wrote its objects, e.g.:\n%s", m.name, n, strings.Join(sample, "\n"))
+		}
+	}
 }
 
 func isDigits(s string) bool {
