@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -58,6 +59,8 @@ type MeshSecurityProfileReconciler struct {
 	watched    map[schema.GroupVersionKind]bool
 	fights     fights
 	caSources  []*caSource
+	// servedKinds asks discovery about kinds whose requests fail as if their CRD were gone.
+	servedKinds *servedKinds
 }
 
 // +kubebuilder:rbac:groups=security.meshguard.dev,resources=meshsecurityprofiles,verbs=get;list;watch
@@ -141,7 +144,7 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 	}
 
 	// Apply creates or restores each desired object, leaving objects it does not own untouched.
-	obs.rows = r.applyAll(ctx, eff, res.Objects)
+	obs.rows = r.notServed(ctx, r.applyAll(ctx, eff, res.Objects))
 	if row := r.applyNamespaceAnnotations(ctx, eff, res.NamespaceAnnotations); row != nil {
 		obs.rows = append(obs.rows, *row)
 	}
@@ -245,6 +248,11 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 		return err
 	}
 	r.caSources = srcs
+	disc, err := discovery.NewDiscoveryClientForConfig(mgr.GetConfig())
+	if err != nil {
+		return err
+	}
+	r.servedKinds = &servedKinds{disc: disc}
 	r.watched = map[schema.GroupVersionKind]bool{}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.MeshSecurityProfile{}, builder.WithPredicates(predicate.Or[client.Object](
