@@ -89,6 +89,16 @@ test-crosscheck: ## Cross-check rendered NetworkPolicies and `manager explain` w
 
 test: test-crosscheck
 
+# The fault scenarios (test/faults, issue 12) at full size; `make test` runs them with 20 profiles.
+MESHGUARD_FAULTS_PROFILES ?= 50
+MESHGUARD_FAULTS_APISERVER_PROFILES ?= 200
+
+.PHONY: test-faults
+test-faults: controlplane ## Fault scenarios at full size (kube-apiserver killed while 200 profiles converge, etcd stopped, managers killed, 429/500 proxy, deletions, a fight).
+	KUBEBUILDER_ASSETS="$(ASSETS)" MESHGUARD_FAULTS_PROFILES=$(MESHGUARD_FAULTS_PROFILES) \
+		MESHGUARD_FAULTS_APISERVER_PROFILES=$(MESHGUARD_FAULTS_APISERVER_PROFILES) MESHGUARD_FAULTS_FIGHT_SECONDS=60 \
+		$(GO) test ./test/faults/ -count=1 -timeout 60m -v -run . | grep -v '^=== RUN'
+
 .PHONY: test-unit
 test-unit: ## Only the tests that need no control plane.
 	$(GO) test ./api/... ./internal/... ./config/... -count=1

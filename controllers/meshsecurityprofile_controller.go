@@ -195,11 +195,25 @@ func (r *MeshSecurityProfileReconciler) finish(ctx context.Context, before, p *v
 			result.RequeueAfter = row.retryAfter
 		}
 	}
-	if err := errors.Join(obs.applyErrs...); err != nil && retErr == nil {
+	// A write that failed (the API server down, throttling, a stale cache) is retried with the
+	// controller's exponential backoff: it is the reconcile's error, not only a status row. (A
+	// failed row, or a failed read of other policies or of the CA, used to wait for the
+	// certificate recheck, five minutes.)
+	errs := append([]error{obs.externalErr, obs.certErr}, obs.applyErrs...)
+	for _, row := range obs.rows {
+		if row.err != nil {
+			errs = append(errs, row.err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil && retErr == nil {
 		retErr = err
 	}
 	if err := r.writeStatus(ctx, before, p); err != nil {
 		retErr = errors.Join(retErr, fmt.Errorf("patch status of %s: %w", klog.KObj(p), err))
+	}
+	if retErr != nil {
+		// The backoff decides when to look again (controller-runtime ignores a result with an error).
+		result = ctrl.Result{}
 	}
 	return result, retErr
 }

@@ -21,6 +21,9 @@ var (
 	cl *env
 	// nProfiles is how many profiles each convergence scenario creates.
 	nProfiles = envInt("MESHGUARD_FAULTS_PROFILES", 20)
+	// apiServerProfiles is how many profiles converge while kube-apiserver is killed (the issue's
+	// 200 in make test-faults).
+	apiServerProfiles = envInt("MESHGUARD_FAULTS_APISERVER_PROFILES", nProfiles)
 	// etcdDown is how long etcd stays stopped.
 	etcdDown = time.Duration(envInt("MESHGUARD_FAULTS_ETCD_DOWN_SECONDS", 20)) * time.Second
 	// figs are the figures printed at the end of the run.
@@ -55,13 +58,13 @@ func run(m *testing.M) int {
 	}
 	code := m.Run()
 	cl.stop()
-	fmt.Printf("meshguard fault scenarios, %d profiles per convergence scenario:\n", nProfiles)
+	fmt.Printf("meshguard fault scenarios, %d profiles per convergence scenario (%d while kube-apiserver is killed):\n", nProfiles, apiServerProfiles)
 	for _, l := range figs.lines {
 		fmt.Println("  " + l)
 	}
 	fmt.Printf("  control plane: kube-apiserver restarted %d times, etcd %d times; managers started %d, SIGKILLed %d\n",
 		cl.apiServerRestarts, cl.etcdRestarts, cl.managersStarted, cl.managersKilled)
-	if code == 0 {
+	if code == 0 && os.Getenv("MESHGUARD_FAULTS_KEEP_LOGS") == "" {
 		_ = os.RemoveAll(dir)
 	} else {
 		fmt.Fprintf(os.Stderr, "faults: logs kept in %s\n", dir)
@@ -95,7 +98,12 @@ func awaitProgress(t *testing.T, ctx context.Context, keys []types.NamespacedNam
 // does not.
 func expectExact(t *testing.T, ctx context.Context) exactResult {
 	t.Helper()
-	res, err := cl.awaitExact(ctx, convergeTimeout(nProfiles))
+	return expectExactWithin(t, ctx, convergeTimeout(nProfiles))
+}
+
+func expectExactWithin(t *testing.T, ctx context.Context, timeout time.Duration) exactResult {
+	t.Helper()
+	res, err := cl.awaitExact(ctx, timeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,11 +140,11 @@ func TestAPIServerKilledWhileProfilesConverge(t *testing.T) {
 	m := cl.startManager(t, "kas", "")
 	awaitReadyz(t, ctx, m)
 
-	keys, err := cl.createProfiles(ctx, "kas", nProfiles)
+	keys, err := cl.createProfiles(ctx, "kas", apiServerProfiles)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ready := awaitProgress(t, ctx, keys, max(1, nProfiles/10))
+	ready := awaitProgress(t, ctx, keys, max(1, apiServerProfiles/10))
 	if ready == len(keys) {
 		t.Fatalf("all %d profiles converged before the fault: raise MESHGUARD_FAULTS_PROFILES", ready)
 	}
@@ -150,7 +158,7 @@ func TestAPIServerKilledWhileProfilesConverge(t *testing.T) {
 	}
 	restarted := time.Since(killed)
 
-	res := expectExact(t, ctx)
+	res := expectExactWithin(t, ctx, convergeTimeout(apiServerProfiles))
 	expectAlive(t, m)
 	expectNoDrift(t, m)
 	errs, _ := m.logErrors("")
