@@ -40,11 +40,6 @@ type request struct {
 //   - a peer identity exists when the source has a proxy; in Strict mode only clients with one
 //     are admitted, by a rule too.
 func intent(p *v1alpha1.MeshSecurityProfile, req request) bool {
-	return intentWith(p, req, glob)
-}
-
-// intentWith is intent with another path pattern matcher.
-func intentWith(p *v1alpha1.MeshSecurityProfile, req request, glob func(pat, s string) bool) bool {
 	az := p.Spec.Authorization
 	mode := v1alpha1.MTLSStrict
 	if p.Spec.MTLS != nil && p.Spec.MTLS.Mode != "" {
@@ -64,7 +59,7 @@ func intentWith(p *v1alpha1.MeshSecurityProfile, req request, glob func(pat, s s
 			for _, r := range governing {
 				// Strict: Linkerd enforces mutual TLS in the same policy, so a rule admits only
 				// meshed clients (one without from: any meshed client).
-				if ruleMatches(r, req, identity, "", glob) && (identity || mode != v1alpha1.MTLSStrict) {
+				if ruleMatches(r, req, identity, "") && (identity || mode != v1alpha1.MTLSStrict) {
 					return true
 				}
 			}
@@ -103,7 +98,7 @@ func intentWith(p *v1alpha1.MeshSecurityProfile, req request, glob func(pat, s s
 		if !selects(r.Selector, req.dstLabels) {
 			continue
 		}
-		match := ruleMatches(r, req, identity, principal, glob)
+		match := ruleMatches(r, req, identity, principal)
 		if r.Action == v1alpha1.ActionDeny {
 			if match {
 				return false
@@ -133,7 +128,7 @@ func selects(s *v1alpha1.WorkloadSelector, labels map[string]string) bool {
 }
 
 // ruleMatches: every list that is set matches (AND), any entry of a list (OR).
-func ruleMatches(r v1alpha1.AuthorizationRule, req request, identity bool, principal string, glob func(pat, s string) bool) bool {
+func ruleMatches(r v1alpha1.AuthorizationRule, req request, identity bool, principal string) bool {
 	if f := r.From; f != nil {
 		if len(f.ServiceAccounts) > 0 && !(identity && slices.Contains(f.ServiceAccounts, v1alpha1.ServiceAccountRef(req.src.namespace+"/"+req.src.serviceAccount))) {
 			return false
@@ -162,17 +157,6 @@ func ruleMatches(r v1alpha1.AuthorizationRule, req request, identity bool, princ
 	return true
 }
 
-// segmentPrefixGlob is glob, except that "/x/*" also matches "/x": what a Gateway API PathPrefix
-// "/x/" matches (prefixes match whole path elements and a trailing slash is ignored,
-// https://gateway-api.sigs.k8s.io/reference/spec/#httppathmatch), the translation of "/x/*"
-// for Linkerd in internal/render/linkerd.go.
-func segmentPrefixGlob(pat, s string) bool {
-	if strings.HasSuffix(pat, "/*") && s == strings.TrimSuffix(pat, "/*") {
-		return true
-	}
-	return glob(pat, s)
-}
-
 // overlappingRoutes says whether two or more Linkerd rules governing the request's pod and port
 // match its method and path: each becomes an HTTPRoute of the same Server, and Linkerd picks one
 // route per request (the most specific, Gateway API precedence), so only that route's rule's
@@ -187,7 +171,7 @@ func overlappingRoutes(p *v1alpha1.MeshSecurityProfile, req request) bool {
 			continue
 		}
 		to := v1alpha1.AuthorizationRule{To: r.To}
-		if ruleMatches(to, req, true, "", segmentPrefixGlob) {
+		if ruleMatches(to, req, true, "") {
 			n++
 		}
 	}
