@@ -180,6 +180,9 @@ func (e *env) checkExact(ctx context.Context) (exactResult, error) {
 		}
 		for i := range l.Items {
 			o := &l.Items[i]
+			if o.GetNamespace() == deployNamespace && o.GetLabels()[v1alpha1.LabelManagedBy] != v1alpha1.ManagedByValue {
+				continue // meshguard's own deployment (its NetworkPolicies), not generated
+			}
 			live[objectKey(o)] = o
 		}
 	}
