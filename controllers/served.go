@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -67,6 +68,8 @@ func crdTerminating(err error) bool {
 // notServed turns the rows that failed because their kind is no longer served (its CRD was
 // removed, or is being removed) into rows waiting for the mesh's CRDs: a state the status
 // reports and the reconciler looks at again later (pendingRequeue), not an error to retry at once.
+// Rows refused because the namespace is being deleted are not errors either: the profile goes
+// with its namespace.
 func (r *MeshSecurityProfileReconciler) notServed(_ context.Context, rows []childResult) []childResult {
 	if r.servedKinds == nil {
 		return rows
@@ -74,6 +77,14 @@ func (r *MeshSecurityProfileReconciler) notServed(_ context.Context, rows []chil
 	for i := range rows {
 		row := &rows[i]
 		if row.err == nil {
+			continue
+		}
+		if apierrors.HasStatusCause(row.err, corev1.NamespaceTerminatingCause) {
+			// The namespace is being deleted, and the profile with it: nothing to retry.
+			*row = childResult{row: v1alpha1.ResourceStatus{
+				APIVersion: row.row.APIVersion, Kind: row.row.Kind, Name: row.row.Name,
+				State: v1alpha1.ResourcePending, Message: "not created: the namespace is being deleted",
+			}}
 			continue
 		}
 		gvk := schema.FromAPIVersionAndKind(row.row.APIVersion, row.row.Kind)

@@ -133,7 +133,7 @@ func (p *faultProxy) requests() int {
 	return p.total
 }
 
-// Fault 5: the API server throttling (429) and failing (500) a fifth of the manager's requests,
+// Fault 5 (run first, so that its load is its own profiles): the API server throttling (429) and failing (500) a fifth of the manager's requests,
 // and failing every request of one namespace for a while: the failing profile is retried with
 // exponential backoff (a handful of attempts, not a hot loop), everything converges, and a
 // converged manager sends (next to) nothing.
