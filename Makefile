@@ -97,7 +97,7 @@ MESHGUARD_FAULTS_APISERVER_PROFILES ?= 200
 test-faults: controlplane ## Fault scenarios at full size (kube-apiserver killed while 200 profiles converge, etcd stopped, managers killed, 429/500 proxy, deletions, a fight).
 	KUBEBUILDER_ASSETS="$(ASSETS)" MESHGUARD_FAULTS_PROFILES=$(MESHGUARD_FAULTS_PROFILES) \
 		MESHGUARD_FAULTS_APISERVER_PROFILES=$(MESHGUARD_FAULTS_APISERVER_PROFILES) MESHGUARD_FAULTS_FIGHT_SECONDS=60 \
-		$(GO) test ./test/faults/ -count=1 -timeout 60m -v -run . | grep -v '^=== RUN'
+		$(GO) test ./test/faults/ -count=1 -timeout 60m -v -run . | grep --line-buffered -v '^=== RUN'
 
 .PHONY: test-unit
 test-unit: ## Only the tests that need no control plane.
