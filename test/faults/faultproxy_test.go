@@ -172,7 +172,7 @@ func TestThrottlingAndFailingAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	awaitProgress(t, ctx, keys, len(keys))
+	awaitProgress(ctx, t, keys, len(keys))
 	// Watch the poisoned profile's retries for at least 30 s.
 	if d := 30*time.Second - time.Since(poisonedAt); d > 0 {
 		time.Sleep(d)
@@ -185,7 +185,7 @@ func TestThrottlingAndFailingAPIServer(t *testing.T) {
 	p.mu.Unlock()
 	lifted := time.Now()
 
-	res := expectExact(t, ctx)
+	res := expectExact(ctx, t)
 	expectAlive(t, m)
 	expectNoDrift(t, m)
 	converged := p.requests()

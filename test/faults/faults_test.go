@@ -79,7 +79,7 @@ func convergeTimeout(n int) time.Duration {
 }
 
 // awaitProgress waits until at least want of the profiles are Ready, and returns how many are.
-func awaitProgress(t *testing.T, ctx context.Context, keys []types.NamespacedName, want int) int {
+func awaitProgress(ctx context.Context, t *testing.T, keys []types.NamespacedName, want int) int {
 	t.Helper()
 	deadline := time.Now().Add(convergeTimeout(len(keys)))
 	for {
@@ -96,12 +96,12 @@ func awaitProgress(t *testing.T, ctx context.Context, keys []types.NamespacedNam
 
 // expectExact waits for the exact check to pass and fails the test with every difference if it
 // does not.
-func expectExact(t *testing.T, ctx context.Context) exactResult {
+func expectExact(ctx context.Context, t *testing.T) exactResult {
 	t.Helper()
-	return expectExactWithin(t, ctx, convergeTimeout(nProfiles))
+	return expectExactWithin(ctx, t, convergeTimeout(nProfiles))
 }
 
-func expectExactWithin(t *testing.T, ctx context.Context, timeout time.Duration) exactResult {
+func expectExactWithin(ctx context.Context, t *testing.T, timeout time.Duration) exactResult {
 	t.Helper()
 	res, err := cl.awaitExact(ctx, timeout)
 	if err != nil {
@@ -120,7 +120,7 @@ func expectAlive(t *testing.T, ms ...*manager) {
 	}
 }
 
-func awaitReadyz(t *testing.T, ctx context.Context, m *manager) {
+func awaitReadyz(ctx context.Context, t *testing.T, m *manager) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -138,13 +138,13 @@ func awaitReadyz(t *testing.T, ctx context.Context, m *manager) {
 func TestAPIServerKilledWhileProfilesConverge(t *testing.T) {
 	ctx := context.Background()
 	m := cl.startManager(t, "kas", "")
-	awaitReadyz(t, ctx, m)
+	awaitReadyz(ctx, t, m)
 
 	keys, err := cl.createProfiles(ctx, "kas", apiServerProfiles)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ready := awaitProgress(t, ctx, keys, max(1, apiServerProfiles/10))
+	ready := awaitProgress(ctx, t, keys, max(1, apiServerProfiles/10))
 	if ready == len(keys) {
 		t.Fatalf("all %d profiles converged before the fault: raise MESHGUARD_FAULTS_PROFILES", ready)
 	}
@@ -158,7 +158,7 @@ func TestAPIServerKilledWhileProfilesConverge(t *testing.T) {
 	}
 	restarted := time.Since(killed)
 
-	res := expectExactWithin(t, ctx, convergeTimeout(apiServerProfiles))
+	res := expectExactWithin(ctx, t, convergeTimeout(apiServerProfiles))
 	expectAlive(t, m)
 	expectNoDrift(t, m)
 	errs, _ := m.logErrors("")
@@ -173,13 +173,13 @@ func TestAPIServerKilledWhileProfilesConverge(t *testing.T) {
 func TestEtcdStoppedWhileProfilesConverge(t *testing.T) {
 	ctx := context.Background()
 	m := cl.startManager(t, "etcd", "")
-	awaitReadyz(t, ctx, m)
+	awaitReadyz(ctx, t, m)
 
 	keys, err := cl.createProfiles(ctx, "etcd", nProfiles)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ready := awaitProgress(t, ctx, keys, max(1, nProfiles/10))
+	ready := awaitProgress(ctx, t, keys, max(1, nProfiles/10))
 	if ready == len(keys) {
 		t.Fatalf("all %d profiles converged before the fault: raise MESHGUARD_FAULTS_PROFILES", ready)
 	}
@@ -192,7 +192,7 @@ func TestEtcdStoppedWhileProfilesConverge(t *testing.T) {
 		t.Fatalf("restart etcd: %v", err)
 	}
 
-	res := expectExact(t, ctx)
+	res := expectExact(ctx, t)
 	expectAlive(t, m)
 	expectNoDrift(t, m)
 	errs, _ := m.logErrors("")
@@ -205,7 +205,7 @@ func TestEtcdStoppedWhileProfilesConverge(t *testing.T) {
 
 // halfApplied counts the profiles of keys that have some of their rendered objects but not all:
 // proof that a fault struck in the middle of applying them.
-func halfApplied(t *testing.T, ctx context.Context, keys []types.NamespacedName) int {
+func halfApplied(ctx context.Context, t *testing.T, keys []types.NamespacedName) int {
 	t.Helper()
 	var list v1alpha1.MeshSecurityProfileList
 	if err := cl.client.List(ctx, &list); err != nil {
@@ -242,23 +242,23 @@ func halfApplied(t *testing.T, ctx context.Context, keys []types.NamespacedName)
 func TestManagerKilledMidApply(t *testing.T) {
 	ctx := context.Background()
 	m := cl.startManager(t, "sigkill", "")
-	awaitReadyz(t, ctx, m)
+	awaitReadyz(ctx, t, m)
 
 	keys, err := cl.createProfiles(ctx, "sigkill", nProfiles)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ready := awaitProgress(t, ctx, keys, max(1, nProfiles/10))
+	ready := awaitProgress(ctx, t, keys, max(1, nProfiles/10))
 	m.kill()
 	cl.managersKilled++
-	half := halfApplied(t, ctx, keys)
+	half := halfApplied(ctx, t, keys)
 	if ready == len(keys) {
 		t.Fatalf("all %d profiles converged before the kill: raise MESHGUARD_FAULTS_PROFILES", ready)
 	}
 
 	m2 := cl.startManager(t, "sigkill-restarted", "")
 	restarted := time.Now()
-	res := expectExact(t, ctx)
+	res := expectExact(ctx, t)
 	expectAlive(t, m2)
 	expectNoDrift(t, m, m2)
 	figs.add("3 manager SIGKILLed with %d/%d profiles Ready and %d half-applied: restarted, all %d profiles Ready and exact (%d objects) %s later",
@@ -276,14 +276,14 @@ func TestLeaderKilledStandbyFinishesPendingWork(t *testing.T) {
 	args := []string{"--leader-elect", "--leader-election-namespace=" + deployNamespace}
 	a := cl.startManager(t, "leader-a", "", args...)
 	b := cl.startManager(t, "leader-b", "", args...)
-	leader := awaitLeader(t, ctx, a, b)
+	leader := awaitLeader(ctx, t, a, b)
 	standby := map[*manager]*manager{a: b, b: a}[leader]
 
 	keys, err := cl.createProfiles(ctx, "lease", nProfiles)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ready := awaitProgress(t, ctx, keys, max(1, nProfiles/10))
+	ready := awaitProgress(ctx, t, keys, max(1, nProfiles/10))
 	if leads := standby.leads(ctx); leads {
 		t.Fatalf("the standby %s leads too", standby.name)
 	}
@@ -295,9 +295,9 @@ func TestLeaderKilledStandbyFinishesPendingWork(t *testing.T) {
 		t.Fatalf("all %d profiles converged before the kill: raise MESHGUARD_FAULTS_PROFILES", len(keys))
 	}
 
-	awaitLeader(t, ctx, standby)
+	awaitLeader(ctx, t, standby)
 	takeover := time.Since(killed)
-	res := expectExact(t, ctx)
+	res := expectExact(ctx, t)
 	finished := time.Since(killed)
 	expectAlive(t, standby)
 	expectNoDrift(t, a, b)
@@ -309,7 +309,7 @@ func TestLeaderKilledStandbyFinishesPendingWork(t *testing.T) {
 }
 
 // awaitLeader waits until exactly one of the managers holds the Lease and returns it.
-func awaitLeader(t *testing.T, ctx context.Context, ms ...*manager) *manager {
+func awaitLeader(ctx context.Context, t *testing.T, ms ...*manager) *manager {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {

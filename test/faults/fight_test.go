@@ -32,12 +32,12 @@ var fightSeconds = envInt("MESHGUARD_FAULTS_FIGHT_SECONDS", 30)
 func TestAnotherControllerFightsOverAGeneratedField(t *testing.T) {
 	ctx := context.Background()
 	m := cl.startManager(t, "fight", "")
-	awaitReadyz(t, ctx, m)
+	awaitReadyz(ctx, t, m)
 	keys, err := cl.createProfiles(ctx, "fight", 1) // baseline-full: Istio, STRICT
 	if err != nil {
 		t.Fatal(err)
 	}
-	awaitProgress(t, ctx, keys, 1)
+	awaitProgress(ctx, t, keys, 1)
 	ns, name := keys[0].Namespace, "baseline-mtls"
 	pas := cl.dynamic.Resource(generatedResources[paGroupKind]).Namespace(ns)
 
@@ -82,7 +82,7 @@ func TestAnotherControllerFightsOverAGeneratedField(t *testing.T) {
 	fought := time.Since(start)
 	w.Stop()
 
-	res := expectExact(t, ctx) // STRICT again once meshguard's next restoration is due
+	res := expectExact(ctx, t) // STRICT again once meshguard's next restoration is due
 	expectAlive(t, m)
 	writes := last.GetGeneration() - first.GetGeneration()
 	figs.add("7 another controller rewrote the PeerAuthentication's mode %d times in %s: meshguard restored it %d times (%d spec writes in all), then converged: exact (%d profiles, %d objects)",

@@ -26,7 +26,7 @@ func few() int { return max(4, nProfiles/5) }
 func TestNamespaceDeletedWhileItsProfileReconciles(t *testing.T) {
 	ctx := context.Background()
 	m := cl.startManager(t, "nsdel", "")
-	awaitReadyz(t, ctx, m)
+	awaitReadyz(ctx, t, m)
 	keys, err := cl.createProfiles(ctx, "nsdel", few())
 	if err != nil {
 		t.Fatal(err)
@@ -37,9 +37,9 @@ func TestNamespaceDeletedWhileItsProfileReconciles(t *testing.T) {
 		}
 	}
 	deleted := time.Now()
-	awaitGone(t, ctx, keys)
+	awaitGone(ctx, t, keys)
 	gone := time.Since(deleted)
-	res := expectExact(t, ctx)
+	res := expectExact(ctx, t)
 	for _, k := range keys {
 		if _, err := cl.clientset.CoreV1().Namespaces().Get(ctx, k.Namespace, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("namespace %s exists again (%v): meshguard must never create a namespace", k.Namespace, err)
@@ -61,7 +61,7 @@ func TestNamespaceDeletedWhileItsProfileReconciles(t *testing.T) {
 }
 
 // awaitGone waits until the namespaces of keys no longer exist.
-func awaitGone(t *testing.T, ctx context.Context, keys []types.NamespacedName) {
+func awaitGone(ctx context.Context, t *testing.T, keys []types.NamespacedName) {
 	t.Helper()
 	deadline := time.Now().Add(convergeTimeout(len(keys)))
 	for _, k := range keys {
@@ -87,7 +87,7 @@ func awaitGone(t *testing.T, ctx context.Context, keys []types.NamespacedName) {
 func TestProfileDeletedMidApply(t *testing.T) {
 	ctx := context.Background()
 	m := cl.startManager(t, "pdel", "")
-	awaitReadyz(t, ctx, m)
+	awaitReadyz(ctx, t, m)
 	keys, err := cl.createProfiles(ctx, "pdel", few())
 	if err != nil {
 		t.Fatal(err)
@@ -117,9 +117,9 @@ func TestProfileDeletedMidApply(t *testing.T) {
 	wg.Wait()
 	deleted := time.Now()
 	for _, k := range keys {
-		awaitProfileGone(t, ctx, k)
+		awaitProfileGone(ctx, t, k)
 	}
-	res := expectExact(t, ctx)
+	res := expectExact(ctx, t)
 	expectAlive(t, m)
 	expectNoDrift(t, m)
 	errs, sample := m.logErrors("pdel-")
@@ -153,7 +153,7 @@ func awaitFirstObject(ctx context.Context, ns string) int {
 	return 0
 }
 
-func awaitProfileGone(t *testing.T, ctx context.Context, k types.NamespacedName) {
+func awaitProfileGone(ctx context.Context, t *testing.T, k types.NamespacedName) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -182,11 +182,11 @@ var istioSecurityCRDs = []string{
 func TestIstioCRDsRemovedAndAddedAgain(t *testing.T) {
 	ctx := context.Background()
 	m := cl.startManager(t, "crds", "")
-	awaitReadyz(t, ctx, m)
+	awaitReadyz(ctx, t, m)
 	if _, err := cl.createProfiles(ctx, "crds", few()); err != nil {
 		t.Fatal(err)
 	}
-	before := expectExact(t, ctx)
+	before := expectExact(ctx, t)
 	errsBefore, _ := m.logErrors("")
 
 	for _, name := range istioSecurityCRDs {
@@ -197,7 +197,7 @@ func TestIstioCRDsRemovedAndAddedAgain(t *testing.T) {
 	}
 	removed := time.Now()
 	for _, name := range istioSecurityCRDs {
-		awaitCRDGone(t, ctx, name)
+		awaitCRDGone(ctx, t, name)
 	}
 
 	// Every Istio profile says so; the Linkerd profiles stay Ready.
@@ -236,7 +236,7 @@ func TestIstioCRDsRemovedAndAddedAgain(t *testing.T) {
 	}
 	cl.istioCRDsReapplied++
 	readded := time.Now()
-	after := expectExact(t, ctx)
+	after := expectExact(ctx, t)
 	expectAlive(t, m)
 	errsTotal, _ := m.logErrors("")
 	figs.add("6c Istio CRDs removed (%d objects before): %d Istio profiles said IstioNotInstalled within %s and %d Linkerd profiles stayed Ready; %d error log lines while the CRDs were gone (%s); added again: exact (%d profiles, %d objects) %s later, %d error log lines since",
@@ -251,7 +251,7 @@ func TestIstioCRDsRemovedAndAddedAgain(t *testing.T) {
 	}
 }
 
-func awaitCRDGone(t *testing.T, ctx context.Context, name string) {
+func awaitCRDGone(ctx context.Context, t *testing.T, name string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
