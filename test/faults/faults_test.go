@@ -73,9 +73,11 @@ func run(m *testing.M) int {
 }
 
 // convergeTimeout bounds how long n profiles may take to converge after a fault: generous, as
-// the machine is shared; nothing waits this long when things work.
+// the machine is shared, and controller-runtime's per-item backoff (5 ms doubling, up to 1000 s)
+// can reach minutes for a profile that failed many times while the API server was away (seen:
+// 2m55s for 20 profiles once); nothing waits this long when things work.
 func convergeTimeout(n int) time.Duration {
-	return 3*time.Minute + time.Duration(n)*1500*time.Millisecond
+	return 6*time.Minute + time.Duration(n)*1500*time.Millisecond
 }
 
 // awaitProgress waits until at least want of the profiles are Ready, and returns how many are.
