@@ -71,9 +71,9 @@ controlplane: ## Build (once) the local control plane binaries into bin/controlp
 	@hack/build-controlplane.sh
 
 .PHONY: test
-test: manifests generate verify-generated vet lint controlplane ## Unit, golden, envtest integration and end-to-end tests.
-	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test ./... -count=1 -timeout 40m
-	$(MAKE) --no-print-directory test-fuzz test-audit
+test: manifests generate verify-generated vet lint controlplane ## Unit, golden, envtest integration, end-to-end, fuzz, audit and fault tests (what CI runs).
+	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test $$($(GO) list ./... | grep -v /test/faults) -count=1 -timeout 40m
+	$(MAKE) --no-print-directory test-fuzz test-audit test-faults
 
 .PHONY: test-packaging
 test-packaging: controlplane ## Helm chart, kustomize, OLM bundle and Prometheus rules checked with their own ecosystems' code (nested module test/packaging).
@@ -88,6 +88,17 @@ test-crosscheck: ## Cross-check rendered NetworkPolicies and `manager explain` w
 	cd test/crosscheck && GONOSUMDB=github.com/np-guard $(GO) test ./... -count=1 -timeout 20m -v -run . | grep -v '^=== RUN'
 
 test: test-crosscheck
+
+# The fault scenarios (test/faults, issue 12) at full size, run by `make test` (a plain `go test ./test/faults`
+# runs them with 20 profiles).
+MESHGUARD_FAULTS_PROFILES ?= 50
+MESHGUARD_FAULTS_APISERVER_PROFILES ?= 200
+
+.PHONY: test-faults
+test-faults: controlplane ## Fault scenarios at full size (kube-apiserver killed while 200 profiles converge, etcd stopped, managers killed, 429/500 proxy, deletions, a fight).
+	KUBEBUILDER_ASSETS="$(ASSETS)" MESHGUARD_FAULTS_PROFILES=$(MESHGUARD_FAULTS_PROFILES) \
+		MESHGUARD_FAULTS_APISERVER_PROFILES=$(MESHGUARD_FAULTS_APISERVER_PROFILES) MESHGUARD_FAULTS_FIGHT_SECONDS=60 \
+		$(GO) test ./test/faults/ -count=1 -timeout 60m -v -run . | grep --line-buffered -v '^=== RUN'
 
 .PHONY: test-unit
 test-unit: ## Only the tests that need no control plane.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -126,6 +127,10 @@ func (r *MeshSecurityProfileReconciler) listPolicies(ctx context.Context, p *v1a
 		}
 		list := newUnstructuredList(gvk)
 		if err := r.APIReader.List(ctx, list, client.InNamespace(s.Namespace)); err != nil {
+			if apierrors.IsNotFound(err) {
+				// The kind is no longer served (its CRD was removed): nobody's policies of it.
+				continue
+			}
 			return nil, nil, fmt.Errorf("list %s in %s: %w", gvk.Kind, s.Namespace, err)
 		}
 		for i := range list.Items {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -66,6 +67,8 @@ type MeshSecurityProfileReconciler struct {
 	ownWrites ownWrites
 	// certificateVerdicts spares re-checking CA data that did not change.
 	certificateVerdicts certificateVerdicts
+	// servedKinds asks discovery about kinds whose requests fail as if their CRD were gone.
+	servedKinds *servedKinds
 }
 
 // +kubebuilder:rbac:groups=security.meshguard.dev,resources=meshsecurityprofiles,verbs=get;list;watch
@@ -150,7 +153,7 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 	}
 
 	// Apply creates or restores each desired object, leaving objects it does not own untouched.
-	obs.rows = r.applyAll(ctx, eff, res.Objects)
+	obs.rows = r.notServed(ctx, r.applyAll(ctx, eff, res.Objects))
 	if row := r.applyNamespaceAnnotations(ctx, eff, res.NamespaceAnnotations); row != nil {
 		obs.rows = append(obs.rows, *row)
 	}
@@ -201,11 +204,25 @@ func (r *MeshSecurityProfileReconciler) finish(ctx context.Context, before, p *v
 			result.RequeueAfter = row.retryAfter
 		}
 	}
-	if err := errors.Join(obs.applyErrs...); err != nil && retErr == nil {
+	// A write that failed (the API server down, throttling, a stale cache) is retried with the
+	// controller's exponential backoff: it is the reconcile's error, not only a status row. (A
+	// failed row, or a failed read of other policies or of the CA, used to wait for the
+	// certificate recheck, five minutes.)
+	errs := append([]error{obs.externalErr, obs.certErr}, obs.applyErrs...)
+	for _, row := range obs.rows {
+		if row.err != nil {
+			errs = append(errs, row.err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil && retErr == nil {
 		retErr = err
 	}
 	if err := r.writeStatus(ctx, before, p); err != nil {
 		retErr = errors.Join(retErr, fmt.Errorf("patch status of %s: %w", klog.KObj(p), err))
+	}
+	if retErr != nil {
+		// The backoff decides when to look again (controller-runtime ignores a result with an error).
+		result = ctrl.Result{}
 	}
 	return result, retErr
 }
@@ -259,6 +276,11 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 	if r.foreign, err = newForeignObjects(mgr, render.Kinds()); err != nil {
 		return err
 	}
+	disc, err := discovery.NewDiscoveryClientForConfig(mgr.GetConfig())
+	if err != nil {
+		return err
+	}
+	r.servedKinds = &servedKinds{disc: disc}
 	r.watched = map[schema.GroupVersionKind]bool{}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.MeshSecurityProfile{}, builder.WithPredicates(predicate.Or[client.Object](

@@ -153,6 +153,11 @@ func (r *MeshSecurityProfileReconciler) patchFinalizer(ctx context.Context, p *v
 		return nil
 	}
 	if err := r.Patch(ctx, p, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		if add {
+			// A profile deleted meanwhile must not get annotations written after it: nothing
+			// would remove them.
+			return fmt.Errorf("add finalizer: %w", err)
+		}
 		return client.IgnoreNotFound(fmt.Errorf("update finalizers: %w", err))
 	}
 	return nil
