@@ -43,7 +43,7 @@ func kyvernoVersion() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
 		if fields := strings.Fields(s.Text()); len(fields) >= 2 && fields[0] == "github.com/kyverno/kyverno" {
@@ -182,17 +182,17 @@ func startKyverno(ctx context.Context, c *cluster, dir, bin string, qps float64,
 		"INIT_CONFIG=kyverno", "METRICS_CONFIG=kyverno-metrics")
 	k.cmd.Stdout, k.cmd.Stderr = logf, logf
 	if err := k.cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close()
 		return nil, fmt.Errorf("start Kyverno: %w", err)
 	}
 	k.done = make(chan struct{})
-	go func() { k.err = k.cmd.Wait(); logf.Close(); close(k.done) }()
+	go func() { k.err = k.cmd.Wait(); _ = logf.Close(); close(k.done) }()
 
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		select {
 		case <-k.done:
-			return nil, fmt.Errorf("Kyverno exited before it led: %v (log: %s)", k.err, k.log)
+			return nil, fmt.Errorf("kyverno exited before it led: %v (log: %s)", k.err, k.log)
 		case <-ctx.Done():
 			k.stop()
 			return nil, ctx.Err()
@@ -204,7 +204,7 @@ func startKyverno(ctx context.Context, c *cluster, dir, bin string, qps float64,
 		}
 		if time.Now().After(deadline) {
 			k.stop()
-			return nil, fmt.Errorf("Kyverno did not take its leader lease within 3 minutes (log: %s)", k.log)
+			return nil, fmt.Errorf("kyverno did not take its leader lease within 3 minutes (log: %s)", k.log)
 		}
 	}
 }
@@ -284,9 +284,9 @@ func kyvernoConverge(ctx context.Context, c *cluster, k *kyverno, scenario strin
 		case d := <-counts:
 			total += d
 		case <-k.done:
-			return 0, fmt.Errorf("Kyverno exited: %v (log: %s)", k.err, k.log)
+			return 0, fmt.Errorf("kyverno exited: %v (log: %s)", k.err, k.log)
 		case <-ctx.Done():
-			return 0, fmt.Errorf("Kyverno generated %d of %d objects within %s (log: %s)", total, want, timeout, k.log)
+			return 0, fmt.Errorf("kyverno generated %d of %d objects within %s (log: %s)", total, want, timeout, k.log)
 		}
 	}
 	return time.Since(start), nil

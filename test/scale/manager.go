@@ -84,11 +84,11 @@ func (m *manager) start(ctx context.Context) error {
 	m.cmd.Stdout, m.cmd.Stderr = logf, logf
 	m.started = time.Now()
 	if err := m.cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close()
 		return fmt.Errorf("start the manager: %w", err)
 	}
 	m.done = make(chan struct{})
-	go func() { m.err = m.cmd.Wait(); logf.Close(); close(m.done) }()
+	go func() { m.err = m.cmd.Wait(); _ = logf.Close(); close(m.done) }()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		select {
@@ -194,12 +194,12 @@ func (m *manager) profile(ctx context.Context, kind, file string) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	f, err := os.Create(file)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	_, err = io.Copy(f, resp.Body)
 	return err
 }
@@ -213,7 +213,7 @@ func httpGet(ctx context.Context, url string) (int, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
 }
@@ -224,6 +224,6 @@ func freeAddress() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().String(), nil
 }

@@ -27,7 +27,7 @@ func parseMetrics(text string) []sample {
 			continue
 		}
 		smp := sample{labels: map[string]string{}}
-		rest := line
+		var rest string
 		if i := strings.IndexAny(line, "{ "); i >= 0 && line[i] == '{' {
 			smp.name = line[:i]
 			j, ok := parseLabels(line[i+1:], smp.labels)

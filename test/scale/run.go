@@ -544,7 +544,7 @@ func (h *harness) kyverno(ctx context.Context) (Convergence, error) {
 	out := Convergence{Duration: d, Objects: len(nss) * len(objs), RSS: rss(k.cmd.Process.Pid)}
 	h.logf("Kyverno: %d objects in %s, RSS %s", out.Objects, d.Round(time.Millisecond), mib(out.RSS))
 	if err := h.verifyObjects(ctx, nss[len(nss)-1], false, v1alpha1.LabelManagedBy); err != nil {
-		return Convergence{}, fmt.Errorf("Kyverno's objects: %w", err)
+		return Convergence{}, fmt.Errorf("kyverno's objects: %w", err)
 	}
 	return out, nil
 }
