@@ -37,7 +37,7 @@ fail() {
   echo "run-local: $1" >&2
   if [[ -n "${2:-}" && -f "$2" ]]; then
     echo "--- last lines of $2 ---" >&2
-    tail -n 40 "$2" >&2
+    tail -n 80 "$2" >&2
     echo "---" >&2
   fi
   exit 1

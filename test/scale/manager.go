@@ -2,6 +2,7 @@ package scale
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -53,8 +55,24 @@ func managerArgs(qps float64, burst, workers int, extra []string) []string {
 	}, extra...)
 }
 
-// start runs the manager and waits until it serves /readyz.
+// errPortTaken says the manager exited because a listener's port, free when it was chosen, was
+// taken before the manager bound it (other test packages start control planes on random ports
+// at the same time).
+var errPortTaken = errors.New("a listener's port was taken before the manager bound it")
+
+// start runs the manager and waits until it serves /readyz; a port lost to another process
+// between choosing and binding it is chosen again (at most three times).
 func (m *manager) start(ctx context.Context) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = m.startOnce(ctx); !errors.Is(err, errPortTaken) {
+			return err
+		}
+	}
+	return err
+}
+
+func (m *manager) startOnce(ctx context.Context) error {
 	metricsAddr, err := freeAddress()
 	if err != nil {
 		return err
@@ -93,7 +111,13 @@ func (m *manager) start(ctx context.Context) error {
 	for {
 		select {
 		case <-m.done:
-			return fmt.Errorf("the manager exited before it was ready: %v (log: %s)", m.err, logf.Name())
+			// The log lives in the test's temporary directory, which is gone when the test
+			// ends: say its last lines here.
+			tail := logTail(logf.Name(), 30)
+			if strings.Contains(tail, "address already in use") {
+				return fmt.Errorf("%w: %s", errPortTaken, tail)
+			}
+			return fmt.Errorf("the manager exited before it was ready: %v (log: %s):\n%s", m.err, logf.Name(), tail)
 		case <-ctx.Done():
 			return ctx.Err()
 		default:
@@ -226,4 +250,17 @@ func freeAddress() (string, error) {
 	}
 	defer func() { _ = l.Close() }()
 	return l.Addr().String(), nil
+}
+
+// logTail returns the last n lines of a log file, or why it cannot.
+func logTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
