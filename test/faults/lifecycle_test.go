@@ -242,8 +242,12 @@ func TestIstioCRDsRemovedAndAddedAgain(t *testing.T) {
 	figs.add("6c Istio CRDs removed (%d objects before): %d Istio profiles said IstioNotInstalled within %s and %d Linkerd profiles stayed Ready; %d error log lines while the CRDs were gone (%s); added again: exact (%d profiles, %d objects) %s later, %d error log lines since",
 		before.objects, istio, reported.Round(time.Second), linkerd, errsAbsent, time.Since(removed).Round(time.Second)-time.Since(readded).Round(time.Second), after.profiles, after.objects, time.Since(readded).Round(time.Second), errsTotal-errsBefore-errsAbsent)
 	// No error storm: the CRDs' absence is a state, reported in the status, not an error to retry
-	// per profile. A few lines from the informers of the removed kinds are fine.
-	if errsAbsent > 10+len(istioSecurityCRDs)*5 {
+	// per profile. A few "Failed to watch" lines from the two informers of each removed kind (the
+	// generated objects' and the metadata-only watch of others' policies) are fine, and so is about
+	// one optimistic-lock conflict on a status patch per four Istio profiles as they all turn
+	// IstioNotInstalled at once (seen: 29 lines for 5 profiles, 31 for 207); a retry loop would log
+	// several lines per profile.
+	if errsAbsent > 10+len(istioSecurityCRDs)*2*6+istio/4 {
 		t.Errorf("%d error log lines while the Istio CRDs were gone, e.g.:\n%v", errsAbsent, sample)
 	}
 	if err := m.stop(); err != nil {
