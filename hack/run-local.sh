@@ -143,21 +143,35 @@ for child in $(pgrep -P "$localcluster" | sort -n); do
 done >"$pidfile.new"
 cat "$pidfile" >>"$pidfile.new" && mv "$pidfile.new" "$pidfile"
 
-metrics_port=$(free_port 8080)
-probe_port=$(free_port 8081)
-[[ "$probe_port" != "$metrics_port" ]] || probe_port=$(free_port $((metrics_port + 1)))
-[[ "$metrics_port" == 8080 && "$probe_port" == 8081 ]] || echo "ports 8080/8081 are taken: the manager's metrics are on $metrics_port, its probes on $probe_port"
-echo "starting meshguard (logs: $dir/manager.log)"
-# shellcheck disable=SC2086 # MESHGUARD_LOCAL_MANAGER_ARGS is a list of flags
-bin/manager --metrics-bind-address="127.0.0.1:$metrics_port" --health-probe-bind-address="127.0.0.1:$probe_port" \
-  ${MESHGUARD_LOCAL_MANAGER_ARGS:-} >"$dir/manager.log" 2>&1 &
-manager=$!
-record manager "$manager" "$dir/manager.log"
-manager_st=$(starttime "$manager")
-for _ in $(seq 1 240); do
-  alive "$manager" "$manager_st" || { wait "$manager" && rc=0 || rc=$?; fail "the manager exited at start (exit code $rc)" "$dir/manager.log"; }
-  curl -fsS -o /dev/null "http://127.0.0.1:$probe_port/readyz" 2>/dev/null && break
-  sleep 0.5
+# A port free when chosen can be taken before the manager binds it (another program starting at
+# the same moment): then new ports are chosen, at most three times.
+for attempt in 1 2 3; do
+  metrics_port=$(free_port 8080)
+  probe_port=$(free_port 8081)
+  [[ "$probe_port" != "$metrics_port" ]] || probe_port=$(free_port $((metrics_port + 1)))
+  [[ "$metrics_port" == 8080 && "$probe_port" == 8081 ]] || echo "ports 8080/8081 are taken: the manager's metrics are on $metrics_port, its probes on $probe_port"
+  echo "starting meshguard (logs: $dir/manager.log)"
+  # shellcheck disable=SC2086 # MESHGUARD_LOCAL_MANAGER_ARGS is a list of flags
+  bin/manager --metrics-bind-address="127.0.0.1:$metrics_port" --health-probe-bind-address="127.0.0.1:$probe_port" \
+    ${MESHGUARD_LOCAL_MANAGER_ARGS:-} >"$dir/manager.log" 2>&1 &
+  manager=$!
+  record manager "$manager" "$dir/manager.log"
+  manager_st=$(starttime "$manager")
+  port_taken=
+  for _ in $(seq 1 240); do
+    if ! alive "$manager" "$manager_st"; then
+      wait "$manager" && rc=0 || rc=$?
+      if [[ $attempt -lt 3 ]] && grep -q "address already in use" "$dir/manager.log"; then
+        port_taken=1
+        echo "a port was taken before the manager bound it: choosing others"
+        break
+      fi
+      fail "the manager exited at start (exit code $rc)" "$dir/manager.log"
+    fi
+    curl -fsS -o /dev/null "http://127.0.0.1:$probe_port/readyz" 2>/dev/null && break
+    sleep 0.5
+  done
+  [[ -n "$port_taken" ]] || break
 done
 curl -fsS -o /dev/null "http://127.0.0.1:$probe_port/readyz" 2>/dev/null || fail "the manager is not ready at http://127.0.0.1:$probe_port/readyz" "$dir/manager.log"
 
