@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -85,11 +86,13 @@ type explainOptions struct {
 	// fromLabelsSet and toLabelsSet: the flags were given (an empty value is a pod without labels).
 	fromLabelsSet, toLabelsSet bool
 
-	mesh          string
-	cniEnforces   string
-	render        render.Options
-	engine        explain.Options
-	linkerdPolicy string
+	mesh            string
+	cniEnforces     string
+	render          render.Options
+	engine          explain.Options
+	linkerdPolicy   string
+	clusterNetworks []string
+	proxyPort       int
 }
 
 // ClusterReader lists the policy objects a live explain needs. Tests pass a fake; Explain
@@ -219,6 +222,8 @@ func parseExplainFlags(args []string, stderr io.Writer) (*explainOptions, bool) 
 	fs.StringVar(&o.render.IstioNamespace, "istio-namespace", o.render.IstioNamespace, "namespace where istiod runs (rendering)")
 	fs.StringVar(&o.engine.LinkerdNamespace, "linkerd-namespace", "linkerd", "namespace of the Linkerd control plane")
 	fs.StringVar(&o.linkerdPolicy, "linkerd-default-policy", "all-unauthenticated", "Linkerd's cluster-wide default inbound policy (proxy.defaultInboundPolicy)")
+	fs.StringSliceVar(&o.clusterNetworks, "linkerd-cluster-networks", explain.DefaultLinkerdClusterNetworks, "Linkerd's clusterNetworks (linkerd-config), used by the cluster-* default policies; comma-separated CIDRs")
+	fs.IntVar(&o.proxyPort, "linkerd-proxy-inbound-port", explain.DefaultLinkerdProxyInboundPort, "Linkerd's proxy inbound port (proxy.ports.inbound): meshed-to-meshed traffic meets NetworkPolicies on it")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil, true
@@ -285,6 +290,16 @@ func parseExplainFlags(args []string, stderr io.Writer) (*explainOptions, bool) 
 		o.fromNamespace, o.fromSA = ns, sa
 	}
 	o.engine.LinkerdDefaultPolicy = o.linkerdPolicy
+	for _, c := range o.clusterNetworks {
+		if _, err := netip.ParsePrefix(strings.TrimSpace(c)); err != nil {
+			return fail("--linkerd-cluster-networks %q: not a CIDR", c)
+		}
+	}
+	o.engine.ClusterNetworks = o.clusterNetworks
+	if o.proxyPort < 1 || o.proxyPort > 65535 {
+		return fail("--linkerd-proxy-inbound-port %d: a port between 1 and 65535", o.proxyPort)
+	}
+	o.engine.LinkerdProxyInboundPort = int32(o.proxyPort)
 	o.render.TrustDomain = o.engine.TrustDomain
 	o.render.LinkerdNamespace = o.engine.LinkerdNamespace
 	return o, true

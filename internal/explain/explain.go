@@ -14,6 +14,8 @@ type evaluator struct {
 	opts Options
 	// npUnknowns collect what a NetworkPolicy layer needed but was not given.
 	npUnknowns []string
+	// mesh is the mesh whose layers are evaluated.
+	mesh Mesh
 }
 
 // Evaluate decides whether req gets through the policies among objs, layer by layer: egress
@@ -33,7 +35,8 @@ func Evaluate(objs []*unstructured.Unstructured, req Request, opts Options) (*Re
 		return nil, err
 	}
 	e := &evaluator{objs: index(objs), req: req, opts: opts.withDefaults()}
-	res := &Result{Mesh: e.mesh()}
+	e.mesh = e.detectMesh()
+	res := &Result{Mesh: e.mesh}
 
 	src, dst := e.source(), e.destination()
 	e.npUnknowns = nil
@@ -129,8 +132,8 @@ func (e *evaluator) destination() endpoint {
 	return ep
 }
 
-// mesh is the configured mesh, or the one whose objects are among the inputs.
-func (e *evaluator) mesh() Mesh {
+// detectMesh is the configured mesh, or the one whose objects are among the inputs.
+func (e *evaluator) detectMesh() Mesh {
 	if e.opts.Mesh != MeshAuto {
 		return e.opts.Mesh
 	}
@@ -148,4 +151,27 @@ func (e *evaluator) mesh() Mesh {
 		return MeshLinkerd
 	}
 	return MeshNone
+}
+
+// linkerdProxied says whether the connection goes from a Linkerd proxy to a Linkerd proxy:
+// both ends are meshed pods under Linkerd. Such a connection is sent to the destination
+// proxy's inbound port, not to the container port: "Communication between two meshed pods will
+// always have its original target port replaced with the proxy's inbound port (by default,
+// 4143)" (https://linkerd.io/2/common-errors/network-policy/).
+func (e *evaluator) linkerdProxied() bool {
+	return e.mesh == MeshLinkerd && e.req.From.Namespace != "" && !e.req.From.Unmeshed &&
+		e.req.To.Namespace != "" && !e.req.To.Unmeshed
+}
+
+// linkerdProxyPortName is the name of the proxy container's inbound port, which named ports in
+// NetworkPolicies match (linkerd2 charts/partials/templates/_proxy.tpl, ports: linkerd-proxy).
+const linkerdProxyPortName = "linkerd-proxy"
+
+// wirePort is the destination port the network (NetworkPolicy, admin network policies) sees,
+// and its name ("" when not known).
+func (e *evaluator) wirePort() (int32, string) {
+	if e.linkerdProxied() {
+		return e.opts.LinkerdProxyInboundPort, linkerdProxyPortName
+	}
+	return e.req.To.Port, e.req.To.PortName
 }

@@ -111,7 +111,7 @@ func (e *evaluator) npLayer(ingress bool, target, peer endpoint) LayerResult {
 		res.Decision = Allowed
 		if allowedBy == yes {
 			res.Deciding = allowing
-			res.Reason = fmt.Sprintf("%d NetworkPolicy rule(s) allow it", len(allowing))
+			res.Reason = fmt.Sprintf("%d NetworkPolicy rule(s) allow it on %s", len(allowing), e.portString())
 		} else {
 			res.Reason = fmt.Sprintf("no NetworkPolicy with %s in policyTypes selects this pod: it is not isolated for %s", dir, strings.ToLower(string(dir)))
 		}
@@ -229,14 +229,15 @@ func (e *evaluator) npPortsMatch(ports []networkingv1.NetworkPolicyPort) tri {
 		if string(proto) != e.protocol() {
 			continue
 		}
+		port, name := e.wirePort()
 		switch {
 		case p.Port == nil:
 			m = yes // every port of the protocol
 		case p.Port.Type == intstr.String:
-			if e.req.To.PortName == "" {
+			if name == "" {
 				e.unknownf("named port %q: the destination port's name was not given", p.Port.StrVal)
 				m = m.or(unknown)
-			} else if p.Port.StrVal == e.req.To.PortName {
+			} else if p.Port.StrVal == name {
 				m = yes
 			}
 		default:
@@ -244,7 +245,7 @@ func (e *evaluator) npPortsMatch(ports []networkingv1.NetworkPolicyPort) tri {
 			if p.EndPort != nil {
 				hi = *p.EndPort
 			}
-			if e.req.To.Port >= lo && e.req.To.Port <= hi {
+			if port >= lo && port <= hi {
 				m = yes
 			}
 		}
@@ -259,8 +260,13 @@ func (e *evaluator) protocol() string {
 	return strings.ToUpper(e.req.To.Protocol)
 }
 
+// portString is the port the network sees, saying when it is Linkerd's proxy port.
 func (e *evaluator) portString() string {
-	return fmt.Sprintf("%s/%d", e.protocol(), e.req.To.Port)
+	port, _ := e.wirePort()
+	if port != e.req.To.Port {
+		return fmt.Sprintf("%s/%d (Linkerd's proxy inbound port: meshed-to-meshed traffic for port %d arrives there)", e.protocol(), port, e.req.To.Port)
+	}
+	return fmt.Sprintf("%s/%d", e.protocol(), port)
 }
 
 func (e *evaluator) unknownf(format string, args ...any) {

@@ -78,6 +78,13 @@ type Request struct {
 	HTTP *HTTP       `json:"http,omitempty"`
 }
 
+// DefaultLinkerdProxyInboundPort is Linkerd's default proxy inbound port (proxy.ports.inbound).
+const DefaultLinkerdProxyInboundPort = 4143
+
+// DefaultLinkerdClusterNetworks are Linkerd's default clusterNetworks
+// (charts/linkerd-control-plane values.yaml clusterNetworks).
+var DefaultLinkerdClusterNetworks = []string{"10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8"}
+
 // Options are the cluster facts evaluation depends on that are not in the objects.
 type Options struct {
 	// Mesh selects the mesh layers; MeshAuto detects it from the objects.
@@ -98,6 +105,11 @@ type Options struct {
 	// NetworkPolicyEnforced says whether the CNI enforces NetworkPolicy. nil: not known, and
 	// the NetworkPolicy layers say so.
 	NetworkPolicyEnforced *bool
+	// LinkerdProxyInboundPort is the Linkerd proxy's inbound port (default 4143,
+	// proxy.ports.inbound). Meshed-to-meshed Linkerd traffic arrives on it, so the NetworkPolicy
+	// layers (and the admin network policy tiers) see this port instead of the container port
+	// (https://linkerd.io/2/common-errors/network-policy/).
+	LinkerdProxyInboundPort int32
 }
 
 func (o Options) withDefaults() Options {
@@ -114,8 +126,11 @@ func (o Options) withDefaults() Options {
 		o.LinkerdDefaultPolicy = "all-unauthenticated"
 	}
 	if len(o.ClusterNetworks) == 0 {
-		// Linkerd's default clusterNetworks value (charts/linkerd-control-plane values.yaml).
-		o.ClusterNetworks = []string{"10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8"}
+		o.ClusterNetworks = append([]string(nil), DefaultLinkerdClusterNetworks...)
+	}
+	if o.LinkerdProxyInboundPort == 0 {
+		// charts/linkerd-control-plane values.yaml proxy.ports.inbound.
+		o.LinkerdProxyInboundPort = DefaultLinkerdProxyInboundPort
 	}
 	return o
 }
