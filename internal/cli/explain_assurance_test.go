@@ -85,3 +85,103 @@ metadata: {name: shop, annotations: {config.linkerd.io/default-inbound-policy: c
 	g.Expect(r.code).To(Equal(ExplainError))
 	g.Expect(r.stderr).To(ContainSubstring("--linkerd-cluster-networks"))
 }
+
+func TestExplainExpectationsJudgeWantDeniedForASenderWithoutProxyToo(t *testing.T) {
+	g := NewWithT(t)
+	// The audit's is1.yaml: a platform DENY by source namespace under PERMISSIVE. "This field
+	// requires mTLS enabled" (AuthorizationPolicy reference, Source.namespaces): a plaintext
+	// sender of sandbox is not denied (ISTIO-SECURITY-2021-004).
+	is1 := `
+apiVersion: security.meshguard.dev/v1alpha1
+kind: MeshSecurityProfile
+metadata: {name: mig, namespace: shop}
+spec:
+  mtls: {mode: Permissive}
+  expectations:
+  - {name: sandbox-cannot-reach-api, from: {namespace: sandbox}, to: {podLabels: {app: api}, port: 8080}, want: Denied}
+  - {name: meshed-sandbox-cannot-reach-api, from: {namespace: sandbox}, to: {podLabels: {app: api}, port: 8080}, want: Allowed}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: block-sandbox, namespace: istio-system}
+spec: {action: DENY, rules: [{from: [{source: {namespaces: [sandbox]}}]}]}
+`
+	r := assuranceRun(t, is1, "--expectations")
+	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	g.Expect(r.stdout).To(MatchRegexp(`shop/mig\s+sandbox-cannot-reach-api\s+Denied\s+Allowed\s+no`))
+	g.Expect(r.stdout).To(ContainSubstring("sandbox-cannot-reach-api: for the same sender without a mesh proxy (plaintext, no identity; add from.unmeshed to ask only about it): "))
+	// want: Allowed is about the sender with a proxy, which the DENY stops.
+	g.Expect(r.stdout).To(MatchRegexp(`shop/mig\s+meshed-sandbox-cannot-reach-api\s+Allowed\s+Denied\s+no\s+authorization\s+AuthorizationPolicy istio-system/block-sandbox\[0\] \(foreign\)`))
+
+	// from.unmeshed asks about the plaintext sender only; under STRICT it is refused.
+	r = assuranceRun(t, `
+apiVersion: security.meshguard.dev/v1alpha1
+kind: MeshSecurityProfile
+metadata: {name: strict, namespace: shop}
+spec:
+  mtls: {mode: Strict}
+  expectations:
+  - {name: plaintext-refused, from: {namespace: sandbox, unmeshed: true}, to: {podLabels: {app: api}, port: 8080}, want: Denied}
+`, "--expectations")
+	g.Expect(r.code).To(Equal(ExplainAllowed), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	g.Expect(r.stdout).To(MatchRegexp(`shop/strict\s+plaintext-refused\s+Denied\s+Denied\s+yes\s+mTLS`))
+}
+
+func TestExplainExpectationsJudgeEveryPieceOfACIDRSource(t *testing.T) {
+	g := NewWithT(t)
+	// The audit's ip1.yaml: the profile opens 198.51.100.128/25; "nothing from 0.0.0.0/0" and
+	// "nothing from 198.51.100.0/24" do not hold.
+	ip1 := `
+apiVersion: security.meshguard.dev/v1alpha1
+kind: MeshSecurityProfile
+metadata: {name: edge, namespace: shop}
+spec:
+  mtls: {mode: Permissive}
+  authorization: {defaultDeny: true, rules: [{name: partner, from: {ipBlocks: ["198.51.100.128/25"]}, to: {ports: [8080]}}]}
+  networkPolicy: {defaultDeny: [Ingress], ingress: [{name: partner, from: [{ipBlock: {cidr: 198.51.100.128/25}}], ports: [{port: 8080}]}]}
+  expectations:
+  - {name: nothing-from-the-internet,      from: {ipBlock: 0.0.0.0/0},       to: {podLabels: {app: api}, port: 8080}, want: Denied}
+  - {name: nothing-from-partner-net-range, from: {ipBlock: 198.51.100.0/24}, to: {podLabels: {app: api}, port: 8080}, want: Denied}
+  - {name: nothing-from-documentation,     from: {ipBlock: 203.0.113.0/24},  to: {podLabels: {app: api}, port: 8080}, want: Denied}
+`
+	r := assuranceRun(t, ip1, "--expectations")
+	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	g.Expect(r.stdout).To(MatchRegexp(`nothing-from-the-internet\s+Denied\s+Allowed\s+no`))
+	g.Expect(r.stdout).To(MatchRegexp(`nothing-from-partner-net-range\s+Denied\s+Allowed\s+no`))
+	g.Expect(r.stdout).To(MatchRegexp(`nothing-from-documentation\s+Denied\s+Denied\s+yes`))
+	g.Expect(r.stdout).To(ContainSubstring("nothing-from-partner-net-range: for the sender 198.51.100.128 (of from.ipBlock 198.51.100.0/24"))
+}
+
+func TestExplainExpectationsDoNotCountTheSendersOwnEgressPolicy(t *testing.T) {
+	g := NewWithT(t)
+	// The audit's eg1.yaml: only sandbox's own egress lockdown stops sandbox → db; sandbox can
+	// delete it, so the destination is not protected.
+	eg1 := `
+apiVersion: security.meshguard.dev/v1alpha1
+kind: MeshSecurityProfile
+metadata: {name: dst, namespace: shop}
+spec:
+  mtls: {mode: Strict}
+  expectations:
+  - {name: sandbox-cannot-reach-db, from: {namespace: sandbox}, to: {podLabels: {app: db}, port: 5432}, want: Denied}
+  - {name: shop-cannot-leave, from: {namespace: shop}, to: {podLabels: {app: db}, port: 5432}, want: Denied}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: lockdown, namespace: sandbox}
+spec: {podSelector: {}, policyTypes: [Egress]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: lockdown, namespace: shop}
+spec: {podSelector: {}, policyTypes: [Egress]}
+`
+	r := assuranceRun(t, eg1, "--expectations", "-o", "json")
+	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	g.Expect(r.stdout).To(ContainSubstring(`"reason": "DeniedOnlyBySource"`))
+	r = assuranceRun(t, eg1, "--expectations")
+	g.Expect(r.stdout).To(MatchRegexp(`sandbox-cannot-reach-db\s+Denied\s+Allowed\s+no`))
+	g.Expect(r.stdout).To(ContainSubstring("only the sender's own egress NetworkPolicy (NetworkPolicy sandbox/lockdown (foreign)) denies it, which the sender controls and does not protect this namespace (DeniedOnlyBySource)"))
+	// The namespace's own egress policy is the namespace's: it counts.
+	g.Expect(r.stdout).To(MatchRegexp(`shop-cannot-leave\s+Denied\s+Denied\s+yes\s+egress NetworkPolicy`))
+}

@@ -31,10 +31,15 @@ type evaluator struct {
 //
 // An invalid request (no destination port, an unparsable IP) is an error.
 func Evaluate(objs []*unstructured.Unstructured, req Request, opts Options) (*Result, error) {
+	return evaluate(index(objs), req, opts)
+}
+
+// evaluate is Evaluate on indexed objects.
+func evaluate(idx *objects, req Request, opts Options) (*Result, error) {
 	if err := validate(req); err != nil {
 		return nil, err
 	}
-	e := &evaluator{objs: index(objs), req: req, opts: opts.withDefaults()}
+	e := &evaluator{objs: idx, req: req, opts: opts.withDefaults()}
 	e.mesh = e.detectMesh()
 	res := &Result{Mesh: e.mesh}
 
@@ -60,17 +65,7 @@ func Evaluate(objs []*unstructured.Unstructured, req Request, opts Options) (*Re
 			Reason: "no mesh: no Istio or Linkerd policy object among the inputs and no --mesh given"})
 	}
 
-	res.Decision = Allowed
-	for _, l := range res.Layers {
-		switch l.Decision {
-		case Denied:
-			res.Decision = Denied
-		case Unknown:
-			if res.Decision != Denied {
-				res.Decision = Unknown
-			}
-		}
-	}
+	res.Decision = combine(res.Layers, nil)
 	return res, nil
 }
 

@@ -110,6 +110,9 @@ type Options struct {
 	// layers (and the admin network policy tiers) see this port instead of the container port
 	// (https://linkerd.io/2/common-errors/network-policy/).
 	LinkerdProxyInboundPort int32
+	// LinkerdProbeNetworks are the networks Linkerd authorizes probe routes from (default
+	// 0.0.0.0/0 and ::/0, policyController.probeNetworks).
+	LinkerdProbeNetworks []string
 }
 
 func (o Options) withDefaults() Options {
@@ -127,6 +130,10 @@ func (o Options) withDefaults() Options {
 	}
 	if len(o.ClusterNetworks) == 0 {
 		o.ClusterNetworks = append([]string(nil), DefaultLinkerdClusterNetworks...)
+	}
+	if len(o.LinkerdProbeNetworks) == 0 {
+		// charts/linkerd-control-plane values.yaml policyController.probeNetworks.
+		o.LinkerdProbeNetworks = []string{"0.0.0.0/0", "::/0"}
 	}
 	if o.LinkerdProxyInboundPort == 0 {
 		// charts/linkerd-control-plane values.yaml proxy.ports.inbound.
