@@ -66,7 +66,7 @@ Flags:
 
 // requestFlags describe the one request of an explain without --expectations.
 var requestFlags = []string{"from", "from-namespace", "from-sa", "from-labels", "from-ip", "from-unmeshed",
-	"to-namespace", "to-labels", "to-ip", "port", "port-name", "protocol", "to-unmeshed", "method", "path", "host", "principal"}
+	"to-namespace", "to-labels", "to-ip", "port", "port-name", "protocol", "to-unmeshed", "opaque-tcp", "method", "path", "host", "principal"}
 
 // explainOptions are the parsed flags.
 type explainOptions struct {
@@ -80,7 +80,7 @@ type explainOptions struct {
 	fromUnmeshed                                    bool
 	toNamespace, toLabels, toIP, portName, protocol string
 	port                                            int32
-	toUnmeshed                                      bool
+	toUnmeshed, opaqueTCP                           bool
 	method, path, host, principal                   string
 
 	// fromLabelsSet and toLabelsSet: the flags were given (an empty value is a pod without labels).
@@ -211,6 +211,7 @@ func parseExplainFlags(args []string, stderr io.Writer) (*explainOptions, bool) 
 	fs.StringVar(&o.portName, "port-name", "", "name of the destination container port (named ports in NetworkPolicies and Linkerd Servers)")
 	fs.StringVar(&o.protocol, "protocol", "TCP", "TCP, UDP or SCTP")
 	fs.BoolVar(&o.toUnmeshed, "to-unmeshed", false, "the destination has no mesh proxy (no mesh layer applies)")
+	fs.BoolVar(&o.opaqueTCP, "opaque-tcp", false, "the destination port does not speak HTTP (Istio: a Service port named tcp-* or appProtocol tcp): without --method/--path the request is raw TCP; otherwise rules with HTTP conditions make a TCP question undetermined")
 	fs.StringVar(&o.method, "method", "", "HTTP method; with --path or --principal the request is HTTP, otherwise plain TCP")
 	fs.StringVar(&o.path, "path", "", "HTTP path")
 	fs.StringVar(&o.host, "host", "", "HTTP Host header")
@@ -329,7 +330,7 @@ func (o *explainOptions) request(profileNS string) (explain.Request, error) {
 		From: explain.Source{Namespace: o.fromNamespace, ServiceAccount: o.fromSA, PodLabels: fromLabels, IP: o.fromIP,
 			LabelsUnknown: o.fromNamespace != "" && !o.fromLabelsSet, Unmeshed: o.fromUnmeshed || o.fromNamespace == ""},
 		To: explain.Destination{Namespace: toNS, PodLabels: toLabels, IP: o.toIP, Port: o.port, PortName: o.portName,
-			Protocol: strings.ToUpper(o.protocol), Unmeshed: o.toUnmeshed},
+			Protocol: strings.ToUpper(o.protocol), Unmeshed: o.toUnmeshed, OpaqueTCP: o.opaqueTCP},
 	}
 	if o.method != "" || o.path != "" || o.principal != "" || o.host != "" {
 		req.HTTP = &explain.HTTP{Method: strings.ToUpper(o.method), Path: o.path, Host: o.host, Principal: o.principal}

@@ -185,3 +185,31 @@ spec: {podSelector: {}, policyTypes: [Egress]}
 	// The namespace's own egress policy is the namespace's: it counts.
 	g.Expect(r.stdout).To(MatchRegexp(`shop-cannot-leave\s+Denied\s+Denied\s+yes\s+egress NetworkPolicy`))
 }
+
+func TestExplainATCPQuestionIsUndeterminedWhereAnAllowRuleWithHTTPConditionsMayAdmitIt(t *testing.T) {
+	g := NewWithT(t)
+	// The audit's tcp1.yaml: sandbox may GET anything; "sandbox cannot reach the API" is not met.
+	// Istio skips such a rule on the TCP filter chain only (pilot/pkg/security/authz/builder/
+	// builder.go); on an HTTP port the sender simply sends GET.
+	tcp1 := `
+apiVersion: security.meshguard.dev/v1alpha1
+kind: MeshSecurityProfile
+metadata: {name: api, namespace: shop}
+spec:
+  authorization: {defaultDeny: true, rules: [{name: sandbox-reads, from: {namespaces: [sandbox]}, to: {methods: [GET]}}]}
+  expectations:
+  - {name: sandbox-cannot-reach-api, from: {namespace: sandbox}, to: {podLabels: {app: api}, port: 8080}, want: Denied}
+  - {name: sandbox-cannot-post, from: {namespace: sandbox}, to: {podLabels: {app: api}, port: 8080, method: POST, path: /}, want: Denied}
+`
+	r := assuranceRun(t, tcp1, "--expectations")
+	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	g.Expect(r.stdout).To(MatchRegexp(`sandbox-cannot-reach-api\s+Denied\s+Unknown\s+no\s+authorization`))
+	g.Expect(r.stdout).To(ContainSubstring("the port may speak HTTP and this rule has HTTP conditions (methods, paths, hosts, request principals); give method and path"))
+	g.Expect(r.stdout).To(MatchRegexp(`sandbox-cannot-post\s+Denied\s+Denied\s+yes`))
+
+	args := []string{"--from", "sandbox/worker", "--from-labels", "", "--to-labels", "app=api", "--port", "8080"}
+	r = assuranceRun(t, tcp1, args...)
+	g.Expect(r.code).To(Equal(ExplainUnknown), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	r = assuranceRun(t, tcp1, append(args, "--opaque-tcp")...)
+	g.Expect(r.code).To(Equal(ExplainDenied), "a raw TCP connection: the ALLOW rule is skipped\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+}

@@ -54,6 +54,11 @@ type Destination struct {
 	Protocol string `json:"protocol,omitempty"`
 	// Unmeshed is true when the destination has no mesh proxy: no mesh layer is enforced.
 	Unmeshed bool `json:"unmeshed,omitempty"`
+	// OpaqueTCP says the port does not speak HTTP (for Istio, a Service port named tcp-* or with
+	// appProtocol tcp): a request without method and path is then a raw TCP connection. When
+	// false, a request without method and path may as well be HTTP, and rules with HTTP
+	// conditions make the answer Unknown.
+	OpaqueTCP bool `json:"opaqueTCP,omitempty"`
 }
 
 // HTTP is the HTTP part of a request; nil for a plain TCP connection.
