@@ -436,6 +436,8 @@ func readExplainInputs(o *explainOptions, stdin io.Reader) (*explainInputs, erro
 			u.SetAPIVersion("v1")
 			u.SetKind("Namespace")
 			u.SetName(ns)
+			// Only its annotations are known: selectors on its labels stay undetermined.
+			u.SetAnnotations(map[string]string{explain.AnnotationLabelsUnknown: "true"})
 			namespaces[ns] = u
 		}
 		a := u.GetAnnotations()

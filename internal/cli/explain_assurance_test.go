@@ -213,3 +213,35 @@ spec:
 	r = assuranceRun(t, tcp1, append(args, "--opaque-tcp")...)
 	g.Expect(r.code).To(Equal(ExplainDenied), "a raw TCP connection: the ALLOW rule is skipped\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 }
+
+func TestExplainOfflineANamespaceSelectorOnLabelsOfANamespaceNotGivenIsUndetermined(t *testing.T) {
+	g := NewWithT(t)
+	// The audit's nsl.yaml: a foreign NetworkPolicy admits namespaces labelled env: dev.
+	nsl := `
+apiVersion: security.meshguard.dev/v1alpha1
+kind: MeshSecurityProfile
+metadata: {name: p, namespace: shop}
+spec:
+  mtls: {mode: Strict}
+  networkPolicy: {defaultDeny: [Ingress]}
+  expectations:
+  - {name: sandbox-denied, from: {namespace: sandbox, podLabels: {app: x}}, to: {podLabels: {app: api}, port: 8080}, want: Denied}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-dev-tier, namespace: shop}
+spec:
+  podSelector: {}
+  ingress: [{from: [{namespaceSelector: {matchLabels: {env: dev}}}]}]
+`
+	r := assuranceRun(t, nsl, "--expectations")
+	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	g.Expect(r.stdout).To(MatchRegexp(`sandbox-denied\s+Denied\s+Unknown\s+no\s+ingress NetworkPolicy`))
+	g.Expect(r.stdout).To(ContainSubstring("the labels of namespace sandbox were not given (give its Namespace object)"))
+
+	r = assuranceRun(t, nsl+"---\napiVersion: v1\nkind: Namespace\nmetadata: {name: sandbox, labels: {env: dev}}\n", "--expectations")
+	g.Expect(r.stdout).To(MatchRegexp(`sandbox-denied\s+Denied\s+Allowed\s+no\s+ingress NetworkPolicy\s+NetworkPolicy shop/allow-dev-tier\[0\] \(foreign\)`))
+
+	r = assuranceRun(t, nsl+"---\napiVersion: v1\nkind: Namespace\nmetadata: {name: sandbox, labels: {env: prod}}\n", "--expectations")
+	g.Expect(r.code).To(Equal(ExplainAllowed), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+}

@@ -106,9 +106,7 @@ func validate(req Request) error {
 func (e *evaluator) source() endpoint {
 	s := e.req.From
 	ep := endpoint{pod: s.Namespace != "", namespace: s.Namespace, labels: s.PodLabels, labelsUnknown: s.LabelsUnknown}
-	if ep.pod {
-		ep.nsLabels = e.objs.namespaceLabels(s.Namespace)
-	}
+
 	if s.IP != "" {
 		ep.ip, _ = netip.ParseAddr(s.IP)
 	}
@@ -118,9 +116,7 @@ func (e *evaluator) source() endpoint {
 func (e *evaluator) destination() endpoint {
 	d := e.req.To
 	ep := endpoint{pod: d.Namespace != "", namespace: d.Namespace, labels: d.PodLabels}
-	if ep.pod {
-		ep.nsLabels = e.objs.namespaceLabels(d.Namespace)
-	}
+
 	if d.IP != "" {
 		ep.ip, _ = netip.ParseAddr(d.IP)
 	}

@@ -17,7 +17,6 @@ import (
 type endpoint struct {
 	pod       bool
 	namespace string
-	nsLabels  map[string]string
 	labels    map[string]string
 	// labelsUnknown: the pod's labels were not given (a source named by service account).
 	labelsUnknown bool
@@ -201,17 +200,16 @@ func (e *evaluator) npPeerMatch(p networkingv1.NetworkPolicyPeer, policyNS strin
 		// Pod and namespace selectors select pods, never outside addresses.
 		return no
 	}
+	m := yes
 	if p.NamespaceSelector != nil {
-		if !selectorMatches(p.NamespaceSelector, peer.nsLabels) {
-			return no
-		}
+		m = e.nsSelected(p.NamespaceSelector, peer.namespace)
 	} else if peer.namespace != policyNS {
 		return no
 	}
-	if p.PodSelector == nil {
-		return yes
+	if m == no || p.PodSelector == nil {
+		return m
 	}
-	return e.podSelected(p.PodSelector, peer)
+	return m.and(e.podSelected(p.PodSelector, peer))
 }
 
 // npPortsMatch: an empty list matches every port; a port without protocol is TCP; a named port
