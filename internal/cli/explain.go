@@ -101,6 +101,8 @@ type ClusterReader interface {
 	// Policies returns the policy objects and Namespace objects of the namespaces, and notes
 	// (kinds not installed).
 	Policies(ctx context.Context, namespaces []string) ([]*unstructured.Unstructured, []string, error)
+	// Served returns those of kinds (Kind.group) the cluster serves.
+	Served(kinds []string) []string
 }
 
 // Explain runs `manager explain` with args (the arguments after "explain") and returns the exit
@@ -158,6 +160,7 @@ func runExplain(args []string, stdin io.Reader, stdout, stderr io.Writer, newRea
 			return ExplainError
 		}
 		objs, notes = append(objs, live...), n
+		opts.CNIPolicyKinds = append(opts.CNIPolicyKinds, r.Served(explain.CNIPolicyKinds)...)
 	}
 	res, err := explain.Evaluate(objs, req, opts)
 	if err != nil {
@@ -217,6 +220,7 @@ func parseExplainFlags(args []string, stderr io.Writer) (*explainOptions, bool) 
 	fs.StringVar(&o.host, "host", "", "HTTP Host header")
 	fs.StringVar(&o.principal, "principal", "", "the request carries a valid JWT with this principal, ISSUER/SUBJECT (Istio's request principal)")
 	fs.StringVar(&o.mesh, "mesh", "", "Istio, Linkerd or None (default: the profile's mesh, else detected from the objects)")
+	fs.StringSliceVar(&o.engine.CNIPolicyKinds, "cni-policy-kinds", nil, "CNI-specific policy kinds the cluster serves, Kind.group (for example CiliumNetworkPolicy.cilium.io); with any, a NetworkPolicy layer that denies is undetermined (live: read from the cluster)")
 	fs.StringVar(&o.cniEnforces, "cni-enforces-networkpolicy", "", "true or false when known: whether the cluster's CNI enforces NetworkPolicy")
 	fs.StringVar(&o.engine.TrustDomain, "trust-domain", "cluster.local", "mesh trust domain, unless a profile sets spec.trustDomain")
 	fs.StringVar(&o.engine.IstioRootNamespace, "istio-root-namespace", "istio-system", "Istio's root namespace (meshConfig.rootNamespace)")
@@ -353,6 +357,18 @@ func parseLabels(s, flag string) (map[string]string, error) {
 	return m, nil
 }
 
+// clusterScoped are the cluster-scoped kinds among explain's inputs: they keep no namespace.
+var clusterScoped = map[schema.GroupKind]bool{
+	{Group: "", Kind: "Namespace"}:                                          true,
+	{Group: "policy.networking.k8s.io", Kind: "AdminNetworkPolicy"}:         true,
+	{Group: "policy.networking.k8s.io", Kind: "BaselineAdminNetworkPolicy"}: true,
+	{Group: "policy.networking.k8s.io", Kind: "ClusterNetworkPolicy"}:       true,
+	{Group: "cilium.io", Kind: "CiliumClusterwideNetworkPolicy"}:            true,
+	{Group: "crd.projectcalico.org", Kind: "GlobalNetworkPolicy"}:           true,
+	{Group: "projectcalico.org", Kind: "GlobalNetworkPolicy"}:               true,
+	{Group: "crd.antrea.io", Kind: "ClusterNetworkPolicy"}:                  true,
+}
+
 // explainInputs are the objects of the -f inputs: other objects as given, profiles rendered.
 type explainInputs struct {
 	objects []*unstructured.Unstructured
@@ -420,7 +436,7 @@ func readExplainInputs(o *explainOptions, stdin io.Reader) (*explainInputs, erro
 				case gv.Group == "" && u.GetKind() == "Namespace":
 					namespaces[u.GetName()] = u
 				default:
-					if u.GetNamespace() == "" && u.GetKind() != "Namespace" {
+					if u.GetNamespace() == "" && !clusterScoped[schema.GroupKind{Group: gv.Group, Kind: u.GetKind()}] {
 						u.SetNamespace("default")
 					}
 					in.objects = append(in.objects, u)

@@ -245,3 +245,60 @@ spec:
 	r = assuranceRun(t, nsl+"---\napiVersion: v1\nkind: Namespace\nmetadata: {name: sandbox, labels: {env: prod}}\n", "--expectations")
 	g.Expect(r.code).To(Equal(ExplainAllowed), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 }
+
+func TestExplainModelsAdminNetworkPoliciesAndDoesNotTrustNetworkPolicyDenialsUnderCNIPolicies(t *testing.T) {
+	g := NewWithT(t)
+	// The audit's anp.yaml. "AdminNetworkPolicyRuleActionAllow indicates that matching traffic
+	// will be allowed regardless of NetworkPolicy and BaselineAdminNetworkPolicy rules"
+	// (sigs.k8s.io/network-policy-api apis/v1alpha1/adminnetworkpolicy_types.go).
+	base := `
+apiVersion: security.meshguard.dev/v1alpha1
+kind: MeshSecurityProfile
+metadata: {name: base, namespace: shop}
+spec:
+  mesh: Istio
+  mtls: {mode: Permissive}
+  networkPolicy: {defaultDeny: [Ingress]}
+  expectations:
+  - {name: sandbox-to-api, from: {namespace: sandbox, unmeshed: true}, to: {podLabels: {app: api}, port: 8080}, want: Denied}
+  - {name: outside-to-api, from: {ipBlock: 203.0.113.10}, to: {podLabels: {app: api}, port: 8080}, want: Denied}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: sandbox}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+`
+	r := assuranceRun(t, base, "--expectations")
+	g.Expect(r.code).To(Equal(ExplainAllowed), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+
+	anp := base + `---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: allow-lb-health}
+spec: {priority: 10, subject: {namespaces: {}}, ingress: [{name: all, action: Allow, from: [{namespaces: {}}]}]}
+`
+	r = assuranceRun(t, anp, "--expectations")
+	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	g.Expect(r.stdout).To(MatchRegexp(`sandbox-to-api\s+Denied\s+Allowed\s+no\s+ingress NetworkPolicy\s+AdminNetworkPolicy allow-lb-health\[0\] \(foreign\)`))
+	g.Expect(r.stdout).To(MatchRegexp(`outside-to-api\s+Denied\s+Denied\s+yes`), "an ANP ingress peer selects pods, never outside addresses")
+
+	// "Cilium supports running multiple of these policy types at the same time … this may lead
+	// to unintended policy allow behavior" (docs.cilium.io/en/stable/network/kubernetes/policy/).
+	cilium := base + `---
+apiVersion: cilium.io/v2
+kind: CiliumClusterwideNetworkPolicy
+metadata: {name: world}
+spec: {endpointSelector: {}, ingress: [{fromEntities: [world]}]}
+`
+	r = assuranceRun(t, cilium, "--expectations")
+	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	g.Expect(r.stdout).To(MatchRegexp(`outside-to-api\s+Denied\s+Unknown\s+no\s+ingress NetworkPolicy`))
+	g.Expect(r.stdout).To(ContainSubstring("CiliumClusterwideNetworkPolicy.cilium.io"))
+
+	r = assuranceRun(t, base, "--expectations", "--cni-policy-kinds", "GlobalNetworkPolicy.crd.projectcalico.org")
+	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	g.Expect(r.stdout).To(MatchRegexp(`outside-to-api\s+Denied\s+Unknown\s+no`))
+}

@@ -13,6 +13,7 @@ import (
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/expectations"
+	"github.com/meshguard/meshguard/internal/explain"
 	"github.com/meshguard/meshguard/internal/validation"
 )
 
@@ -47,13 +48,15 @@ func runExpectations(o *explainOptions, stdin io.Reader, stdout, stderr io.Write
 		}
 		objs := in.objects
 		origins := map[string]string{}
+		eng := o.engine
 		if o.kubeconfig != "" {
-			live, n, err := livePolicies(o, p, newReader)
+			live, served, n, err := livePolicies(o, p, newReader)
 			if err != nil {
 				fmt.Fprintf(stderr, "explain: %v\n", err)
 				return ExplainError
 			}
 			objs, notes = append(append([]*unstructured.Unstructured{}, objs...), live...), append(notes, n...)
+			eng.CNIPolicyKinds = append(append([]string{}, eng.CNIPolicyKinds...), served...)
 			for _, u := range live {
 				if c := metav1.GetControllerOf(u); c != nil && c.Kind == validation.Kind {
 					origins[u.GetKind()+" "+u.GetNamespace()+"/"+u.GetName()] = expectations.ProfileMark(u.GetNamespace(), c.Name)
@@ -71,7 +74,7 @@ func runExpectations(o *explainOptions, stdin io.Reader, stdout, stderr io.Write
 			}
 		}
 		results := expectations.Evaluate(p, objs, expectations.Options{
-			Engine: o.engine,
+			Engine: eng,
 			Origin: func(kind, ns, name string) string {
 				if m, ok := origins[kind+" "+ns+"/"+name]; ok {
 					return m
@@ -103,10 +106,10 @@ func runExpectations(o *explainOptions, stdin io.Reader, stdout, stderr io.Write
 // livePolicies reads the cluster's policies of the profile's namespace, its expectations' source
 // namespaces and Istio's root namespace, without the objects meshguard applied for this profile
 // (its render stands for them: the profile as given may differ from the one applied).
-func livePolicies(o *explainOptions, p *v1alpha1.MeshSecurityProfile, newReader readerFactory) ([]*unstructured.Unstructured, []string, error) {
+func livePolicies(o *explainOptions, p *v1alpha1.MeshSecurityProfile, newReader readerFactory) (objs []*unstructured.Unstructured, served, notes []string, err error) {
 	r, err := newReader(o.kubeconfig, o.context)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	root := o.engine.IstioRootNamespace
 	if root == "" {
@@ -115,7 +118,7 @@ func livePolicies(o *explainOptions, p *v1alpha1.MeshSecurityProfile, newReader 
 	nss := append([]string{p.Namespace}, expectations.SourceNamespaces(p)...)
 	live, notes, err := r.Policies(context.Background(), append(nss, root))
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the cluster's policies: %w", err)
+		return nil, nil, nil, fmt.Errorf("read the cluster's policies: %w", err)
 	}
 	out := make([]*unstructured.Unstructured, 0, len(live))
 	for _, u := range live {
@@ -125,7 +128,7 @@ func livePolicies(o *explainOptions, p *v1alpha1.MeshSecurityProfile, newReader 
 		}
 		out = append(out, u)
 	}
-	return out, notes, nil
+	return out, r.Served(explain.CNIPolicyKinds), notes, nil
 }
 
 // printExpectations writes one row per expectation, then each profile's verdict and the notes.

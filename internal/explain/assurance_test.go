@@ -168,3 +168,109 @@ spec: {podSelector: {}, policyTypes: [Egress]}`
 		})
 	}
 }
+
+// The admin network policy examples follow sigs.k8s.io/network-policy-api
+// (apis/v1alpha1/adminnetworkpolicy_types.go: "AdminNetworkPolicyRuleActionAllow indicates that
+// matching traffic will be allowed regardless of NetworkPolicy and BaselineAdminNetworkPolicy
+// rules"; apis/v1alpha2/clusternetworkpolicy_types.go: tiers Admin, NetworkPolicy, Baseline).
+func TestAdminNetworkPolicyTiers(t *testing.T) {
+	const npDefaultDeny = `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: default-deny, namespace: shop}
+spec: {podSelector: {}, policyTypes: [Ingress]}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: sandbox, labels: {tier: sandbox}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {tier: prod}}
+---
+`
+	const anpAllowAll = `
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: allow-lb-health}
+spec: {priority: 10, subject: {namespaces: {}}, ingress: [{name: all, action: Allow, from: [{namespaces: {}}]}]}`
+	const anpDenySandbox = `
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: deny-sandbox}
+spec:
+  priority: 5
+  subject: {namespaces: {matchLabels: {tier: prod}}}
+  ingress: [{name: sandbox, action: Deny, from: [{namespaces: {matchLabels: {tier: sandbox}}}], ports: [{portNumber: {protocol: TCP, port: 8080}}]}]`
+	const anpPassSandbox = `
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: pass-sandbox}
+spec: {priority: 1, subject: {namespaces: {}}, ingress: [{name: pass, action: Pass, from: [{namespaces: {matchLabels: {tier: sandbox}}}]}]}`
+	const banpDeny = `
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: BaselineAdminNetworkPolicy
+metadata: {name: default}
+spec: {subject: {namespaces: {}}, ingress: [{name: deny-all, action: Deny, from: [{namespaces: {}}]}]}`
+	const cnpAccept = `
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: accept-8080}
+spec:
+  tier: Admin
+  priority: 20
+  subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: api}}}}
+  ingress: [{action: Accept, from: [{namespaces: {}}], protocols: [{tcp: {destinationPort: {number: 8080}}}]}]`
+	const cnpAcceptOtherPriority = `
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: deny-same-priority}
+spec:
+  tier: Admin
+  priority: 10
+  subject: {namespaces: {}}
+  ingress: [{action: Deny, from: [{namespaces: {}}]}]`
+	const cilium = `
+apiVersion: cilium.io/v2
+kind: CiliumClusterwideNetworkPolicy
+metadata: {name: world}
+spec: {endpointSelector: {}, ingress: [{fromEntities: [world]}]}`
+	src := pod("sandbox", "", "app", "x")
+	req := Request{From: src, To: to("shop", 8080, "app", "api")}
+	none := Options{Mesh: MeshNone}
+	runLayerCases(t, []layerCase{
+		{name: "an ANP Allow opens what the NetworkPolicy default deny closes", objects: npDefaultDeny + anpAllowAll,
+			req: req, opts: none, layer: LayerIngress, want: Allowed, deciding: []string{"AdminNetworkPolicy allow-lb-health[0]"}},
+		{name: "an ANP Deny of higher precedence comes first", objects: npDefaultDeny + anpAllowAll + "\n---\n" + anpDenySandbox,
+			req: req, opts: none, layer: LayerIngress, want: Denied, deciding: []string{"AdminNetworkPolicy deny-sandbox[0]"}},
+		{name: "an ANP Deny does not match another port", objects: anpDenySandbox + "\n---\n" + npDefaultDeny,
+			req: Request{From: src, To: to("shop", 9090, "app", "api")}, opts: none, layer: LayerIngress, want: Denied,
+			deciding: []string{"NetworkPolicy shop/default-deny"}},
+		{name: "Pass hands the decision to the NetworkPolicies", objects: npDefaultDeny + anpPassSandbox + "\n---\n" + anpAllowAll,
+			req: req, opts: none, layer: LayerIngress, want: Denied, deciding: []string{"NetworkPolicy shop/default-deny"}},
+		{name: "the BANP decides for pods no NetworkPolicy isolates", objects: banpDeny,
+			req: req, opts: none, layer: LayerIngress, want: Denied, deciding: []string{"BaselineAdminNetworkPolicy default[0]"}},
+		{name: "NetworkPolicy overrides the BANP", objects: banpDeny + "\n---\n" + `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: open, namespace: shop}
+spec: {podSelector: {}, ingress: [{}]}`,
+			req: req, opts: none, layer: LayerIngress, want: Allowed, deciding: []string{"NetworkPolicy shop/open[0]"}},
+		{name: "a ClusterNetworkPolicy Accept in the Admin tier", objects: npDefaultDeny + cnpAccept,
+			req: req, opts: none, layer: LayerIngress, want: Allowed, deciding: []string{"ClusterNetworkPolicy accept-8080[0]"}},
+		{name: "two policies of one priority that disagree are undetermined", objects: npDefaultDeny + anpAllowAll + "\n---\n" + cnpAcceptOtherPriority,
+			req: req, opts: none, layer: LayerIngress, want: Unknown},
+		{name: "the subject's namespace labels not given: undetermined", objects: anpDenySandbox,
+			req: req, opts: none, layer: LayerIngress, want: Unknown},
+		{name: "a CNI-specific policy among the inputs makes a NetworkPolicy Denied Unknown", objects: npDefaultDeny + cilium,
+			req: req, opts: none, layer: LayerIngress, want: Unknown},
+		{name: "a served CNI-specific kind makes a NetworkPolicy Denied Unknown", objects: npDefaultDeny,
+			req: req, opts: Options{Mesh: MeshNone, CNIPolicyKinds: []string{"GlobalNetworkPolicy.crd.projectcalico.org"}}, layer: LayerIngress, want: Unknown},
+		{name: "an unknown field makes the layer Unknown", objects: npDefaultDeny + `
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: future}
+spec: {priority: 1, subject: {namespaces: {}}, ingress: [{action: Allow, from: [{namespaces: {}}], newField: 1}]}`,
+			req: req, opts: none, layer: LayerIngress, want: Unknown, deciding: []string{"AdminNetworkPolicy future"}},
+	})
+}

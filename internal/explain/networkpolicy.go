@@ -105,24 +105,77 @@ func (e *evaluator) npLayer(ingress bool, target, peer endpoint) LayerResult {
 			}
 		}
 	}
-	switch isolated.not().or(allowedBy) {
+	// The admin tier decides first, NetworkPolicy for the pods it isolates, the baseline tier
+	// for the others (adminpolicy.go).
+	admin, baseline, bad, err := e.adminTiers()
+	if bad != nil {
+		return notUnderstood(res, bad, err)
+	}
+	adm := e.evalTier(admin, ingress, target, peer)
+	switch adm.action {
+	case "Allow":
+		res.Decision, res.Deciding = Allowed, adm.deciding
+		res.Reason = "admin tier: " + adm.reason + " — NetworkPolicies cannot deny what it allows"
+		return res
+	case "Deny":
+		res.Decision, res.Deciding = Denied, adm.deciding
+		res.Reason = "admin tier: " + adm.reason + " — NetworkPolicies cannot allow what it denies"
+		return e.cniOverride(res)
+	case "Unknown":
+		res.Decision, res.Deciding = Unknown, adm.deciding
+		res.Reason = "admin tier: " + adm.reason
+		return res
+	case "Pass":
+		res.Notes = append(res.Notes, "admin tier: "+adm.reason+": passed to the NetworkPolicies")
+	}
+	bl := e.evalTier(baseline, ingress, target, peer)
+	blAllows := map[string]tri{"Allow": yes, "Deny": no, "Unknown": unknown, "Pass": yes, "": yes}[bl.action]
+	verdict := isolated.not().or(allowedBy)
+	switch blAllows {
+	case no:
+		verdict = isolated.and(allowedBy)
+	case unknown:
+		verdict = isolated.and(allowedBy).or(isolated.not().and(unknown))
+	}
+	switch verdict {
 	case yes:
 		res.Decision = Allowed
-		if allowedBy == yes {
+		switch {
+		case allowedBy == yes:
 			res.Deciding = allowing
 			res.Reason = fmt.Sprintf("%d NetworkPolicy rule(s) allow it on %s", len(allowing), e.portString())
-		} else {
+		case bl.action == "Allow":
+			res.Deciding = bl.deciding
+			res.Reason = fmt.Sprintf("no NetworkPolicy with %s in policyTypes selects this pod; baseline tier: %s", dir, bl.reason)
+		default:
 			res.Reason = fmt.Sprintf("no NetworkPolicy with %s in policyTypes selects this pod: it is not isolated for %s", dir, strings.ToLower(string(dir)))
 		}
 	case no:
 		res.Decision = Denied
-		res.Deciding = isolating
-		res.Reason = fmt.Sprintf("these NetworkPolicies isolate the pod for %s and none of their rules allows %s on %s",
-			strings.ToLower(string(dir)), peer.describe(), e.portString())
+		if isolated == yes {
+			res.Deciding = isolating
+			res.Reason = fmt.Sprintf("these NetworkPolicies isolate the pod for %s and none of their rules allows %s on %s",
+				strings.ToLower(string(dir)), peer.describe(), e.portString())
+		} else {
+			res.Deciding = bl.deciding
+			res.Reason = fmt.Sprintf("no NetworkPolicy with %s in policyTypes selects this pod; baseline tier: %s", dir, bl.reason)
+		}
+		return e.cniOverride(res)
 	default:
 		res.Decision = Unknown
-		res.Deciding = undecided
+		res.Deciding = append(undecided, bl.deciding...)
 		res.Reason = "whether these policies select the pod or allow the peer depends on what was not given: " + strings.Join(e.npUnknowns, "; ")
+	}
+	return res
+}
+
+// cniOverride makes a denying NetworkPolicy layer Unknown when CNI-specific policies that can
+// allow more are served or given.
+func (e *evaluator) cniOverride(res LayerResult) LayerResult {
+	if kinds := e.cniKinds(); len(kinds) > 0 {
+		res.Decision = Unknown
+		res.Reason += "; but the cluster serves CNI-specific policies (" + strings.Join(kinds, ", ") +
+			") that can allow what NetworkPolicies deny, and meshguard does not model them"
 	}
 	return res
 }

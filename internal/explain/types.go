@@ -118,6 +118,12 @@ type Options struct {
 	// LinkerdProbeNetworks are the networks Linkerd authorizes probe routes from (default
 	// 0.0.0.0/0 and ::/0, policyController.probeNetworks).
 	LinkerdProbeNetworks []string
+	// CNIPolicyKinds are the CNI-specific policy kinds the cluster serves, written Kind.group
+	// (those of CNIPolicyKinds the API server's discovery lists). meshguard does not model them,
+	// so with any of them (or an object of such a kind among the inputs) a NetworkPolicy layer
+	// that denies is Unknown. AdminNetworkPolicy, BaselineAdminNetworkPolicy and
+	// ClusterNetworkPolicy are modelled: pass their objects among the inputs instead.
+	CNIPolicyKinds []string
 }
 
 func (o Options) withDefaults() Options {
