@@ -302,3 +302,33 @@ spec: {endpointSelector: {}, ingress: [{fromEntities: [world]}]}
 	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 	g.Expect(r.stdout).To(MatchRegexp(`outside-to-api\s+Denied\s+Unknown\s+no`))
 }
+
+func TestExplainModelsLinkerdServerAuthorizations(t *testing.T) {
+	g := NewWithT(t)
+	// The audit's lk2.yaml: a ServerAuthorization with selector {} and identities ["*"] opens
+	// every Server of the namespace to every meshed client (linkerd2 policy-controller/k8s/index/
+	// src/inbound/index.rs client_authzs; server_authorization.rs).
+	lk2 := `
+apiVersion: security.meshguard.dev/v1alpha1
+kind: MeshSecurityProfile
+metadata: {name: lk, namespace: shop}
+spec:
+  mesh: Linkerd
+  authorization:
+    defaultDeny: true
+    rules:
+    - {name: web-reads-api, selector: {matchLabels: {app: api}}, from: {serviceAccounts: [frontend/web]}, to: {ports: [8080]}}
+  expectations:
+  - {name: batch-cannot-call-api, from: {serviceAccount: batch/worker}, to: {podLabels: {app: api}, port: 8080}, want: Denied}
+`
+	r := assuranceRun(t, lk2, "--expectations")
+	g.Expect(r.code).To(Equal(ExplainAllowed), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	r = assuranceRun(t, lk2+`---
+apiVersion: policy.linkerd.io/v1beta1
+kind: ServerAuthorization
+metadata: {name: legacy-open, namespace: shop}
+spec: {server: {selector: {}}, client: {meshTLS: {identities: ["*"]}}}
+`, "--expectations")
+	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	g.Expect(r.stdout).To(MatchRegexp(`batch-cannot-call-api\s+Denied\s+Allowed\s+no\s+authorization\s+ServerAuthorization shop/legacy-open \(foreign\)`))
+}

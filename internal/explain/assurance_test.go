@@ -274,3 +274,44 @@ spec: {priority: 1, subject: {namespaces: {}}, ingress: [{action: Allow, from: [
 			req: req, opts: none, layer: LayerIngress, want: Unknown, deciding: []string{"AdminNetworkPolicy future"}},
 	})
 }
+
+// linkerd2 policy-controller/k8s/index/src/inbound/index.rs (client_authzs) merges every
+// ServerAuthorization whose server selector selects a Server into its authorizations;
+// server_authorization.rs: a name, else a selector (absent: every Server); unauthenticated,
+// meshTLS unauthenticatedTLS, identities and serviceAccounts, networks with excepts.
+func TestLinkerdServerAuthorizationsAreModelled(t *testing.T) {
+	const server = `
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {namespace: shop, name: api-http, labels: {tier: legacy}}
+spec: {podSelector: {matchLabels: {app: api}}, port: 8080}
+---
+`
+	saz := func(spec string) string {
+		return server + "apiVersion: policy.linkerd.io/v1beta1\nkind: ServerAuthorization\nmetadata: {namespace: shop, name: legacy}\nspec: " + spec
+	}
+	batch := pod("batch", "worker")
+	outside := Source{IP: "203.0.113.10", Unmeshed: true}
+	req := Request{From: batch, To: to("shop", 8080, "app", "api")}
+	lk := Options{Mesh: MeshLinkerd}
+	runLayerCases(t, []layerCase{
+		{name: "without one the Server's default accessPolicy deny decides", objects: server,
+			req: req, opts: lk, layer: LayerAuthorization, want: Denied},
+		{name: "an empty selector selects every Server: any meshed identity", objects: saz(`{server: {selector: {}}, client: {meshTLS: {identities: ["*"]}}}`),
+			req: req, opts: lk, layer: LayerAuthorization, want: Allowed, deciding: []string{"ServerAuthorization shop/legacy"}},
+		{name: "by server name", objects: saz(`{server: {name: api-http}, client: {meshTLS: {serviceAccounts: [{name: worker, namespace: batch}]}}}`),
+			req: req, opts: lk, layer: LayerAuthorization, want: Allowed},
+		{name: "another server name does not select it", objects: saz(`{server: {name: other}, client: {unauthenticated: true}}`),
+			req: req, opts: lk, layer: LayerAuthorization, want: Denied},
+		{name: "a selector on the Server's labels", objects: saz(`{server: {selector: {matchLabels: {tier: legacy}}}, client: {unauthenticated: true}}`),
+			req: Request{From: outside, To: to("shop", 8080, "app", "api")}, opts: lk, layer: LayerAuthorization, want: Allowed},
+		{name: "meshTLS does not admit plaintext", objects: saz(`{server: {selector: {}}, client: {meshTLS: {unauthenticatedTLS: true}}}`),
+			req: Request{From: outside, To: to("shop", 8080, "app", "api")}, opts: lk, layer: LayerAuthorization, want: Denied},
+		{name: "networks limit the clients", objects: saz(`{server: {selector: {}}, client: {unauthenticated: true, networks: [{cidr: 203.0.113.0/24, except: [203.0.113.10/32]}]}}`),
+			req: Request{From: outside, To: to("shop", 8080, "app", "api")}, opts: lk, layer: LayerAuthorization, want: Denied},
+		{name: "another identity is not authorized", objects: saz(`{server: {selector: {}}, client: {meshTLS: {serviceAccounts: [{name: web}]}}}`),
+			req: req, opts: lk, layer: LayerAuthorization, want: Denied},
+		{name: "an unknown field makes the answer Unknown", objects: saz(`{server: {selector: {}}, client: {unauthenticated: true}, future: 1}`),
+			req: req, opts: lk, layer: LayerAuthorization, want: Unknown},
+	})
+}

@@ -58,9 +58,6 @@ func (e *evaluator) linkerdIdentity(ns, sa string) string {
 func (e *evaluator) linkerdAuthz(st *linkerdState) LayerResult {
 	res := LayerResult{Layer: LayerAuthorization}
 	ns := e.req.To.Namespace
-	if n := len(e.objs.in(groupLinkerdPolicy, "ServerAuthorization", ns)); n > 0 {
-		res.Notes = append(res.Notes, fmt.Sprintf("%d ServerAuthorization(s) (deprecated) in %s are not modelled: they may allow more", n, ns))
-	}
 	var servers []*unstructured.Unstructured
 	var specs []*meshapi.ServerSpec
 	portUnknown := false
@@ -162,6 +159,17 @@ func (e *evaluator) linkerdAuthz(st *linkerdState) LayerResult {
 			whyMaybe = append(whyMaybe, why...)
 		}
 	}
+	sazAllowing, sazMaybe, sazWhy, bad, err := e.serverAuthorizations(server, st)
+	if err != nil {
+		return notUnderstood(res, bad, err)
+	}
+	if len(allowing) == 0 && len(sazAllowing) > 0 {
+		res.Decision = Allowed
+		res.Deciding = sazAllowing
+		res.Reason = "a ServerAuthorization (deprecated, still enforced) selecting Server " + server.GetName() + " authorizes the client"
+		return res
+	}
+	maybe, whyMaybe = append(maybe, sazMaybe...), append(whyMaybe, sazWhy...)
 	switch {
 	case len(allowing) > 0:
 		res.Decision = Allowed
