@@ -332,3 +332,63 @@ spec: {server: {selector: {}}, client: {meshTLS: {identities: ["*"]}}}
 	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 	g.Expect(r.stdout).To(MatchRegexp(`batch-cannot-call-api\s+Denied\s+Allowed\s+no\s+authorization\s+ServerAuthorization shop/legacy-open \(foreign\)`))
 }
+
+func TestExplainChecksTheDestinationPodsProxyAndProbes(t *testing.T) {
+	g := NewWithT(t)
+	// The audit's um.yaml: STRICT + default deny, but the legacy pod runs without a sidecar
+	// (sidecar.istio.io/inject: "false", Istio's injection-template.yaml): nothing of the mesh
+	// protects it.
+	um := `
+apiVersion: security.meshguard.dev/v1alpha1
+kind: MeshSecurityProfile
+metadata: {name: p, namespace: shop}
+spec:
+  mtls: {mode: Strict}
+  authorization: {defaultDeny: true}
+  expectations:
+  - {name: outside-denied, from: {ipBlock: 203.0.113.10}, to: {podLabels: {app: legacy}, port: 8080}, want: Denied}
+`
+	r := assuranceRun(t, um, "--expectations")
+	g.Expect(r.code).To(Equal(ExplainAllowed), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	withPod := um + `---
+apiVersion: v1
+kind: Pod
+metadata: {name: legacy-7d9f, namespace: shop, labels: {app: legacy}, annotations: {sidecar.istio.io/inject: "false"}}
+spec: {containers: [{name: legacy, image: legacy:1}]}
+`
+	r = assuranceRun(t, withPod, "--expectations")
+	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	g.Expect(r.stdout).To(MatchRegexp(`outside-denied\s+Denied\s+Allowed\s+no`))
+	r = assuranceRun(t, withPod, "--from-ip", "203.0.113.10", "--to-labels", "app=legacy", "--port", "8080")
+	g.Expect(r.code).To(Equal(ExplainAllowed), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	g.Expect(r.stdout).To(ContainSubstring("pod legacy-7d9f has no istio-proxy container: mesh policies are not enforced on this port"))
+
+	// The audit's lk3.yaml: GET on the pod's liveness path is authorized from probeNetworks
+	// (default 0.0.0.0/0, ::/0) whatever the policy (linkerd2 policy-controller/k8s/index/src/
+	// inbound/index.rs, probe routes).
+	lk3 := `
+apiVersion: security.meshguard.dev/v1alpha1
+kind: MeshSecurityProfile
+metadata: {name: lk, namespace: shop}
+spec:
+  mesh: Linkerd
+  authorization: {defaultDeny: true}
+  expectations:
+  - {name: internet-cannot-hit-admin-health, from: {ipBlock: 203.0.113.10}, to: {podLabels: {app: api}, port: 8080, method: GET, path: /debug/health}, want: Denied}
+`
+	r = assuranceRun(t, lk3, "--expectations")
+	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	g.Expect(r.stdout).To(MatchRegexp(`internet-cannot-hit-admin-health\s+Denied\s+Unknown\s+no`), "the probe paths are not known without the Pod")
+	r = assuranceRun(t, lk3+`---
+apiVersion: v1
+kind: Pod
+metadata: {name: api-0, namespace: shop, labels: {app: api}}
+spec:
+  containers:
+  - {name: api, image: api, ports: [{containerPort: 8080}], livenessProbe: {httpGet: {path: /debug/health, port: 8080}}}
+  - {name: linkerd-proxy, image: proxy}
+`, "--expectations")
+	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	g.Expect(r.stdout).To(MatchRegexp(`internet-cannot-hit-admin-health\s+Denied\s+Allowed\s+no\s+`))
+	g.Expect(r.stdout).To(ContainSubstring("GET /debug/health is a probe path of the destination pods"))
+}

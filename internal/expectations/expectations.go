@@ -170,6 +170,14 @@ func status(x v1alpha1.Expectation, er *explain.ExpectationResult, origin func(k
 		if layer == nil {
 			layer = last
 		}
+		if layer == nil {
+			// No layer names an object: the last layer that took part says why.
+			for i := range res.Layers {
+				if l := &res.Layers[i]; counted(l) && l.Decision == explain.Allowed {
+					layer = l
+				}
+			}
+		}
 	}
 	prefix := ""
 	if er.Sender != "" {

@@ -315,3 +315,78 @@ spec: {podSelector: {matchLabels: {app: api}}, port: 8080}
 			req: req, opts: lk, layer: LayerAuthorization, want: Unknown},
 	})
 }
+
+// Istio's injection template (manifests/charts/istio-control/istio-discovery/files/
+// injection-template.yaml) reads sidecar.istio.io/inject and traffic.sidecar.istio.io/
+// excludeInboundPorts; Linkerd's config.linkerd.io/skip-inbound-ports
+// (https://linkerd.io/2/reference/proxy-configuration/): such pods and ports get no mesh layer.
+func TestDestinationsWithoutAProxyOrWithAnExcludedPortGetNoMeshLayer(t *testing.T) {
+	const istioDeny = `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: mtls, namespace: shop}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-all, namespace: shop}
+spec: {}
+---
+`
+	pod := func(annotations, container string) string {
+		return `apiVersion: v1
+kind: Pod
+metadata: {name: legacy-0, namespace: shop, labels: {app: legacy, pod-template-hash: x}, annotations: ` + annotations + `}
+spec: {containers: [{name: app, image: app}, {name: ` + container + `, image: proxy}]}`
+	}
+	outside := Source{IP: "203.0.113.10", Unmeshed: true}
+	req := Request{From: outside, To: to("shop", 8080, "app", "legacy")}
+	runLayerCases(t, []layerCase{
+		{name: "a proxied pod: STRICT refuses plaintext", objects: istioDeny + pod("{}", "istio-proxy"),
+			req: req, opts: Options{Mesh: MeshIstio}, layer: LayerMTLS, want: Denied, overall: Denied},
+		{name: "a pod without istio-proxy (sidecar.istio.io/inject: false)", objects: istioDeny + pod(`{sidecar.istio.io/inject: "false"}`, "other"),
+			req: req, opts: Options{Mesh: MeshIstio}, layer: LayerAuthorization, want: NotApplicable, overall: Allowed},
+		{name: "an excluded inbound port", objects: istioDeny + pod(`{traffic.sidecar.istio.io/excludeInboundPorts: "9090,8080"}`, "istio-proxy"),
+			req: req, opts: Options{Mesh: MeshIstio}, layer: LayerAuthorization, want: NotApplicable, overall: Allowed},
+		{name: "a port outside includeInboundPorts", objects: istioDeny + pod(`{traffic.sidecar.istio.io/includeInboundPorts: "9090"}`, "istio-proxy"),
+			req: req, opts: Options{Mesh: MeshIstio}, layer: LayerAuthorization, want: NotApplicable, overall: Allowed},
+		{name: "Linkerd skip-inbound-ports with a range", objects: pod(`{config.linkerd.io/skip-inbound-ports: "4190,8000-8100"}`, "linkerd-proxy"),
+			req: req, opts: Options{Mesh: MeshLinkerd, LinkerdDefaultPolicy: "deny"}, layer: LayerAuthorization, want: NotApplicable, overall: Allowed},
+		{name: "Linkerd: a proxied pod under the deny default", objects: pod(`{}`, "linkerd-proxy"),
+			req: req, opts: Options{Mesh: MeshLinkerd, LinkerdDefaultPolicy: "deny"}, layer: LayerAuthorization, want: Denied},
+	})
+}
+
+// linkerd2 policy-controller/k8s/index/src/inbound/index.rs adds a probe route (GET, exact path)
+// for the pod's HTTP probes on ports with no Server or a Server without HTTPRoutes, authorized
+// from policyController.probeNetworks (default 0.0.0.0/0, ::/0).
+func TestLinkerdProbeRoutesAreModelled(t *testing.T) {
+	const probedPod = `
+apiVersion: v1
+kind: Pod
+metadata: {name: api-0, namespace: shop, labels: {app: api}}
+spec:
+  containers:
+  - name: api
+    image: api
+    ports: [{name: http, containerPort: 8080}]
+    livenessProbe: {httpGet: {path: /debug/health, port: http}}
+  - {name: linkerd-proxy, image: proxy}`
+	outside := Source{IP: "203.0.113.10", Unmeshed: true}
+	deny := Options{Mesh: MeshLinkerd, LinkerdDefaultPolicy: "deny"}
+	runLayerCases(t, []layerCase{
+		{name: "GET on the probe path is allowed from anywhere", objects: probedPod,
+			req: Request{From: outside, To: to("shop", 8080, "app", "api"), HTTP: get("/debug/health")}, opts: deny, layer: LayerAuthorization, want: Allowed},
+		{name: "GET on another path is denied", objects: probedPod,
+			req: Request{From: outside, To: to("shop", 8080, "app", "api"), HTTP: get("/admin")}, opts: deny, layer: LayerAuthorization, want: Denied},
+		{name: "POST on the probe path is denied", objects: probedPod,
+			req: Request{From: outside, To: to("shop", 8080, "app", "api"), HTTP: &HTTP{Method: "POST", Path: "/debug/health"}}, opts: deny, layer: LayerAuthorization, want: Denied},
+		{name: "outside narrower probeNetworks: denied", objects: probedPod,
+			req:  Request{From: outside, To: to("shop", 8080, "app", "api"), HTTP: get("/debug/health")},
+			opts: Options{Mesh: MeshLinkerd, LinkerdDefaultPolicy: "deny", LinkerdProbeNetworks: []string{"10.0.0.0/8"}}, layer: LayerAuthorization, want: Denied},
+		{name: "probe paths not known: GET is undetermined", objects: "",
+			req: Request{From: outside, To: to("shop", 8080, "app", "api"), HTTP: get("/debug/health")}, opts: deny, layer: LayerAuthorization, want: Unknown},
+		{name: "a TCP question is not a probe", objects: "",
+			req: Request{From: outside, To: to("shop", 8080, "app", "api")}, opts: deny, layer: LayerAuthorization, want: Denied},
+	})
+}

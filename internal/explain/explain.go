@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -16,6 +17,30 @@ type evaluator struct {
 	npUnknowns []string
 	// mesh is the mesh whose layers are evaluated.
 	mesh Mesh
+	// pods are the Pods among the inputs that carry the destination's labels.
+	pods []*corev1.Pod
+}
+
+// checkPods reads the destination's Pods among the inputs: when one of them has no mesh proxy,
+// or lets the destination port bypass it, the destination is unmeshed for this request (no
+// mesh layer applies; the NetworkPolicy layers see the container port). It returns why, and
+// notes on what was assumed.
+func (e *evaluator) checkPods() (string, []string) {
+	if e.req.To.Namespace == "" || e.req.To.Unmeshed || (e.mesh != MeshIstio && e.mesh != MeshLinkerd) {
+		return "", nil
+	}
+	pods, notes := e.destinationPods()
+	e.pods = pods
+	if len(pods) == 0 {
+		return "", append(notes, "no Pod with the destination's labels among the inputs: assumes its pods run the mesh proxy and send this port through it (give the Pods to check)")
+	}
+	for _, p := range pods {
+		if why := e.bypassesProxy(p, e.req.To.Port); why != "" {
+			e.req.To.Unmeshed = true
+			return why, notes
+		}
+	}
+	return "", notes
 }
 
 // Evaluate decides whether req gets through the policies among objs, layer by layer: egress
@@ -42,6 +67,7 @@ func evaluate(idx *objects, req Request, opts Options) (*Result, error) {
 	e := &evaluator{objs: idx, req: req, opts: opts.withDefaults()}
 	e.mesh = e.detectMesh()
 	res := &Result{Mesh: e.mesh}
+	bypass, podNotes := e.checkPods()
 
 	src, dst := e.source(), e.destination()
 	e.npUnknowns = nil
@@ -53,6 +79,9 @@ func evaluate(idx *objects, req Request, opts Options) (*Result, error) {
 	case !dst.pod:
 		res.Layers = append(res.Layers, LayerResult{Layer: LayerAuthorization, Decision: NotApplicable,
 			Reason: "the destination is outside the cluster's pods: no mesh layer applies"})
+	case bypass != "":
+		res.Layers = append(res.Layers, LayerResult{Layer: LayerAuthorization, Decision: NotApplicable,
+			Reason: bypass + ": mesh policies are not enforced on this port", Notes: podNotes})
 	case req.To.Unmeshed:
 		res.Layers = append(res.Layers, LayerResult{Layer: LayerAuthorization, Decision: NotApplicable,
 			Reason: "the destination has no mesh proxy: mesh policies are not enforced on it"})
@@ -65,6 +94,10 @@ func evaluate(idx *objects, req Request, opts Options) (*Result, error) {
 			Reason: "no mesh: no Istio or Linkerd policy object among the inputs and no --mesh given"})
 	}
 
+	if bypass == "" && len(podNotes) > 0 && len(res.Layers) > 0 {
+		l := &res.Layers[len(res.Layers)-1]
+		l.Notes = append(l.Notes, podNotes...)
+	}
 	res.Decision = combine(res.Layers, nil)
 	return res, nil
 }

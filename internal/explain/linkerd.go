@@ -99,7 +99,7 @@ func (e *evaluator) linkerdAuthz(st *linkerdState) LayerResult {
 		res.Decision, res.Reason = e.linkerdDefault(policy, st)
 		res.Reason = "no Server selects this pod and port: " + src + " " + policy + ": " + res.Reason
 		res.Notes = append(res.Notes, "a config.linkerd.io/default-inbound-policy annotation on the pod or its workload overrides the namespace's; the default is fixed when the pod starts")
-		return res
+		return e.withProbe(res)
 	}
 	server, spec := servers[0], specs[0]
 
@@ -193,6 +193,24 @@ func (e *evaluator) linkerdAuthz(st *linkerdState) LayerResult {
 	d, why := e.linkerdDefault(access, st)
 	res.Decision = d
 	res.Reason = fmt.Sprintf("no AuthorizationPolicy of Server %s authorizes the client; its accessPolicy %s: %s", server.GetName(), access, why)
+	if len(routes) == 0 {
+		return e.withProbe(res)
+	}
+	return res
+}
+
+// withProbe lets Linkerd's probe authorization override an answer that is not Allowed.
+func (e *evaluator) withProbe(res LayerResult) LayerResult {
+	if res.Decision == Allowed {
+		return res
+	}
+	d, why := e.linkerdProbe(e.pods)
+	switch {
+	case d == Allowed:
+		res.Decision, res.Deciding, res.Reason = Allowed, nil, why
+	case d == Unknown:
+		res.Decision, res.Reason = Unknown, res.Reason+"; but "+why
+	}
 	return res
 }
 
