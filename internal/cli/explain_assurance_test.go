@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
 )
 
 // Tests of `manager explain` for the findings of the semantics audit 3
@@ -391,4 +395,110 @@ spec:
 	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 	g.Expect(r.stdout).To(MatchRegexp(`internet-cannot-hit-admin-health\s+Denied\s+Allowed\s+no\s+`))
 	g.Expect(r.stdout).To(ContainSubstring("GET /debug/health is a probe path of the destination pods"))
+}
+
+// floorWithDenyAndAllow is a floor as docs/cluster-profiles.md describes it: STRICT mTLS,
+// default-deny with Prometheus scraping allowed, a Deny nobody may lift, and required tokens for
+// public namespaces' APIs.
+const floorWithDenyAndAllow = `
+apiVersion: security.meshguard.dev/v1alpha1
+kind: ClusterMeshSecurityProfile
+metadata: {name: platform-floor}
+spec:
+  namespaceSelector: {}
+  excludeNamespaces: [kube-system, istio-system, monitoring]
+  mtls: {mode: Strict}
+  authorization:
+    defaultDeny: true
+    rules:
+    - {name: prometheus-scrapes, from: {namespaces: [monitoring]}, to: {methods: [GET], paths: [/metrics]}}
+    - {name: no-sandbox, action: Deny, from: {namespaces: [sandbox]}}
+`
+
+// teamOpen is a team profile that opens its API to every namespace.
+const teamOpen = `
+apiVersion: security.meshguard.dev/v1alpha1
+kind: MeshSecurityProfile
+metadata: {name: team, namespace: shop}
+spec:
+  authorization:
+    defaultDeny: true
+    rules:
+    - {name: anyone, selector: {matchLabels: {app: api}}, from: {namespaces: [sandbox, frontend]}, to: {ports: [8080]}}
+  expectations:
+  - {name: monitoring-cannot-scrape, from: {serviceAccount: monitoring/prometheus}, to: {podLabels: {app: api}, port: 8080, method: GET, path: /metrics}, want: Denied}
+  - {name: sandbox-cannot-call, from: {serviceAccount: sandbox/worker}, to: {podLabels: {app: api}, port: 8080, method: GET, path: /}, want: Denied}
+`
+
+func TestExplainMergesTheClusterProfilesThatSelectTheNamespaceAsTheControllerDoes(t *testing.T) {
+	g := NewWithT(t)
+	// Without the floor: the team's rule lets sandbox in, and monitoring is denied.
+	r := assuranceRun(t, teamOpen, "--expectations")
+	g.Expect(r.stdout).To(MatchRegexp(`sandbox-cannot-call\s+Denied\s+Allowed\s+no`), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	g.Expect(r.stdout).To(MatchRegexp(`monitoring-cannot-scrape\s+Denied\s+Denied\s+yes`))
+
+	// With it: the floor's Deny stops sandbox, and its own Allow opens /metrics to monitoring,
+	// exactly as internal/merge merges them for the controller.
+	r = assuranceRun(t, teamOpen+"---\n"+floorWithDenyAndAllow, "--expectations")
+	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	g.Expect(r.stdout).To(MatchRegexp(`sandbox-cannot-call\s+Denied\s+Denied\s+yes\s+authorization\s+AuthorizationPolicy shop/team-rule-platform-floor-no-sandbox`))
+	g.Expect(r.stdout).To(MatchRegexp(`monitoring-cannot-scrape\s+Denied\s+Allowed\s+no\s+authorization\s+AuthorizationPolicy shop/team-rule-platform-floor-prometheus-scrapes`))
+	g.Expect(r.stdout).To(ContainSubstring("note: shop/team is merged with the floor of ClusterMeshSecurityProfile platform-floor"))
+
+	// One request: the floor's Deny decides.
+	r = assuranceRun(t, teamOpen+"---\n"+floorWithDenyAndAllow, "--from", "sandbox/worker", "--from-labels", "", "--to-labels", "app=api", "--port", "8080", "--method", "GET", "--path", "/")
+	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	g.Expect(r.stdout).To(ContainSubstring("Denied by the authorization layer"))
+}
+
+func TestExplainRendersTheFloorOfANamespaceWithoutProfile(t *testing.T) {
+	g := NewWithT(t)
+	// billing has no profile: the floor alone applies there (default deny, STRICT), as the
+	// controller applies it to every namespace it selects.
+	args := []string{"--from", "frontend/web", "--from-labels", "", "--to-namespace", "billing", "--to-labels", "app=api", "--port", "8080"}
+	r := assuranceRun(t, floorWithDenyAndAllow, args...)
+	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	g.Expect(r.stdout).To(ContainSubstring("AuthorizationPolicy billing/platform-floor-default-deny"))
+	g.Expect(r.stdout).To(ContainSubstring("note: namespace billing has no profile among the inputs: the floor of platform-floor applies"))
+
+	// A floor selecting by label needs the namespace's labels.
+	byLabel := strings.Replace(floorWithDenyAndAllow, "namespaceSelector: {}", "namespaceSelector: {matchLabels: {tier: public}}", 1)
+	r = assuranceRun(t, byLabel, args...)
+	g.Expect(r.code).To(Equal(ExplainError), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	g.Expect(r.stderr).To(ContainSubstring("the labels of namespace billing were not given"))
+	r = assuranceRun(t, byLabel, append(args, "--namespace-labels", "billing:tier=public")...)
+	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	r = assuranceRun(t, byLabel, append(args, "--namespace-labels", "billing:tier=internal")...)
+	g.Expect(r.code).To(Equal(ExplainAllowed), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+}
+
+func TestExplainExpectationsLiveMergeTheClustersFloors(t *testing.T) {
+	g := NewWithT(t)
+	var objs []*unstructured.Unstructured
+	for _, m := range []string{floorWithDenyAndAllow, `
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {kubernetes.io/metadata.name: shop}}
+`, `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: platform-floor-default-deny
+  namespace: shop
+  ownerReferences: [{apiVersion: security.meshguard.dev/v1alpha1, kind: ClusterMeshSecurityProfile, name: platform-floor, uid: x, controller: true}]
+spec: {}
+`} {
+		u := &unstructured.Unstructured{}
+		g.Expect(yaml.Unmarshal([]byte(m), &u.Object)).To(Succeed())
+		objs = append(objs, u)
+	}
+	f := &fakeReader{objs: objs}
+	in := writeFile(t, t.TempDir(), "team.yaml", teamOpen)
+	var out, errOut bytes.Buffer
+	code := runExplain([]string{"--expectations", "-f", in, "--kubeconfig", "kc"}, nil, &out, &errOut,
+		func(string, string) (ClusterReader, error) { return f, nil })
+	g.Expect(code).To(Equal(ExplainDenied), "stdout: %s\nstderr: %s", out.String(), errOut.String())
+	g.Expect(out.String()).To(MatchRegexp(`sandbox-cannot-call\s+Denied\s+Denied\s+yes`))
+	g.Expect(out.String()).To(MatchRegexp(`monitoring-cannot-scrape\s+Denied\s+Allowed\s+no`))
+	g.Expect(out.String()).NotTo(ContainSubstring("platform-floor-default-deny"), "the floor's own objects are replaced by the merged render")
 }
