@@ -183,10 +183,11 @@ undeploy: ## Remove the deployment.
 	kubectl delete -k config/default --ignore-not-found
 
 .PHONY: chart
-chart: manifests ## Copy the CRD, the manager's RBAC and the alerts from config/ into charts/meshguard.
+chart: manifests ## Copy the CRD, the manager's RBAC, the alerts and the dashboard from config/ into charts/meshguard.
 	cp config/crd/bases/*.yaml charts/meshguard/crds/
 	cp config/rbac/role.yaml charts/meshguard/files/role.yaml
 	cp config/prometheus/alerts.yaml charts/meshguard/files/alerts.yaml
+	cp config/prometheus/grafana-dashboard.json charts/meshguard/files/grafana-dashboard.json
 
 .PHONY: bundle
 bundle: manifests chart ## Generate the OLM bundle (bundle/, bundle.Dockerfile) from config/ (test/packaging/cmd/bundle).

@@ -38,8 +38,9 @@ var (
 func chartCopies(t *testing.T) map[string]string {
 	t.Helper()
 	copies := map[string]string{
-		"files/role.yaml":   "config/rbac/role.yaml",
-		"files/alerts.yaml": "config/prometheus/alerts.yaml",
+		"files/role.yaml":              "config/rbac/role.yaml",
+		"files/alerts.yaml":            "config/prometheus/alerts.yaml",
+		"files/grafana-dashboard.json": "config/prometheus/grafana-dashboard.json",
 	}
 	for _, crd := range configCRDs(t) {
 		copies["crds/"+crd] = "config/crd/bases/" + crd
@@ -216,6 +217,14 @@ func TestTheChartAppliesEveryValue(t *testing.T) {
 	rule := found["PrometheusRule platform-security/platform-meshguard-alerts"]
 	groups, _, _ := unstructured.NestedSlice(rule.Object, "spec", "groups")
 	g.Expect(groups).To(HaveLen(3), "the PrometheusRule carries config/prometheus/alerts.yaml's groups")
+	dashboard := found["ConfigMap platform-security/platform-meshguard-grafana-dashboard"]
+	g.Expect(dashboard).NotTo(BeNil())
+	g.Expect(dashboard.GetLabels()).To(HaveKeyWithValue("grafana_dashboard", "1"))
+	g.Expect(dashboard.GetLabels()).To(HaveKeyWithValue("release", "kube-prometheus-stack"))
+	wantDashboard, err := os.ReadFile(filepath.Join(root, "config", "prometheus", "grafana-dashboard.json"))
+	g.Expect(err).NotTo(HaveOccurred())
+	gotDashboard, _, _ := unstructured.NestedString(dashboard.Object, "data", "meshguard.json")
+	g.Expect(gotDashboard).To(MatchJSON(wantDashboard), "the ConfigMap carries the dashboard")
 
 	t.Run("without the optional objects", func(t *testing.T) {
 		g := NewWithT(t)
