@@ -161,8 +161,12 @@ run-local: build controlplane ## Start a local control plane, install the CRDs, 
 	hack/run-local.sh
 
 .PHONY: docker-build
-docker-build: ## Build the container image (needs a Docker engine).
+docker-build: ## Build the container image IMG (needs a Docker engine).
 	docker build -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the container image IMG (needs a Docker engine logged in to its registry).
+	docker push $(IMG)
 
 ##@ Deployment
 
@@ -175,8 +179,9 @@ uninstall: ## Remove the CRD (and every profile) from the cluster.
 	kubectl delete -f config/crd/bases --ignore-not-found
 
 .PHONY: deploy
-deploy: manifests ## Deploy meshguard (CRD, RBAC, Deployment) into the cluster of the current kubeconfig.
-	kubectl apply --server-side -k config/default
+deploy: manifests ## Deploy meshguard (CRD, RBAC, Deployment) running IMG into the cluster of the current kubeconfig.
+	hack/image-overlay.sh $(IMG) bin/deploy
+	kubectl apply --server-side -k bin/deploy
 
 .PHONY: undeploy
 undeploy: ## Remove the deployment.
@@ -184,8 +189,9 @@ undeploy: ## Remove the deployment.
 
 .PHONY: chart
 chart: manifests ## Copy the CRD, the manager's RBAC, the alerts and the dashboard from config/ into charts/meshguard.
-	cp config/crd/bases/*.yaml charts/meshguard/crds/
+	cp config/crd/bases/*.yaml charts/meshguard/files/crds/
 	cp config/rbac/role.yaml charts/meshguard/files/role.yaml
+	cp config/rbac/profile_aggregated_roles.yaml charts/meshguard/files/profile_aggregated_roles.yaml
 	cp config/prometheus/alerts.yaml charts/meshguard/files/alerts.yaml
 	cp config/prometheus/grafana-dashboard.json charts/meshguard/files/grafana-dashboard.json
 
