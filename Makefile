@@ -70,24 +70,23 @@ lint: ## golangci-lint, built from its Go module (hack/tools/golangci-lint/go.mo
 controlplane: ## Build (once) the local control plane binaries into bin/controlplane-<version>.
 	@hack/build-controlplane.sh
 
+# Everything CI runs, in this order (one line: every part is named here).
 .PHONY: test
-test: manifests generate verify-generated vet lint controlplane ## Unit, golden, envtest integration, end-to-end, fuzz, audit and fault tests (what CI runs).
+test: manifests generate verify-generated vet lint test-packaging test-crosscheck test-go test-fuzz test-audit test-faults ## Regenerate and verify, lint, then every test suite (what CI runs).
+
+.PHONY: test-go
+test-go: controlplane ## Every package of the root module: unit, golden, envtest integration and end-to-end (the fault scenarios run in test-faults).
 	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test $$($(GO) list ./... | grep -v /test/faults) -count=1 -timeout 40m
-	$(MAKE) --no-print-directory test-fuzz test-audit test-faults
 
 .PHONY: test-packaging
 test-packaging: controlplane ## Helm chart, kustomize, OLM bundle and Prometheus rules checked with their own ecosystems' code (nested module test/packaging).
 	cd test/packaging && KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test ./... -count=1 -timeout 30m
-
-test: test-packaging
 
 # The NetworkPolicy cross-check against np-guard's netpol-analyzer lives in its own module
 # (test/crosscheck); the analyzer's module is not in the checksum database.
 .PHONY: test-crosscheck
 test-crosscheck: ## Cross-check rendered NetworkPolicies and `manager explain` with netpol-analyzer on generated profiles.
 	cd test/crosscheck && GONOSUMDB=github.com/np-guard $(GO) test ./... -count=1 -timeout 20m -v -run . | grep -v '^=== RUN'
-
-test: test-crosscheck
 
 # The fault scenarios (test/faults, issue 12) at full size, run by `make test` (a plain `go test ./test/faults`
 # runs them with 20 profiles).
@@ -101,8 +100,9 @@ test-faults: controlplane ## Fault scenarios at full size (kube-apiserver killed
 		$(GO) test ./test/faults/ -count=1 -timeout 60m -v -run . | grep --line-buffered -v '^=== RUN'
 
 .PHONY: test-unit
-test-unit: ## Only the tests that need no control plane.
-	$(GO) test ./api/... ./internal/... ./config/... -count=1
+test-unit: ## Only the tests that need no control plane: every package's pure tests (the controllers' without their envtest suite).
+	$(GO) test ./api/... ./internal/... ./config/... ./test/repo/... ./test/crds/... . -count=1
+	$(GO) test ./controllers -skip '^TestControllers$$' -count=1
 
 # How long `make test-fuzz` runs each fuzzer (go test -fuzztime: a duration, or Nx executions).
 FUZZTIME ?= 20s
