@@ -13,6 +13,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/prometheus/config"
@@ -136,7 +137,7 @@ func scrapeThroughPrometheus(t *testing.T, sm *monitoringv1.ServiceMonitor, body
 	g.Expect(err).NotTo(HaveOccurred())
 	store := &capture{}
 	m, err := scrape.NewManager(&scrape.Options{DiscoveryReloadInterval: model.Duration(50 * time.Millisecond)},
-		promslog.NewNopLogger(), nil, nil, store, nil)
+		promslog.NewNopLogger(), nil, nil, store, prometheus.NewRegistry())
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(m.ApplyConfig(cfg)).To(Succeed())
 	job := cfg.ScrapeConfigs[0].JobName

@@ -109,8 +109,9 @@ func Generate(root string) (Files, error) {
 			switch r.Name {
 			case "meshguard-manager-role":
 				managerRole = r
-			case "meshguard-metrics-reader":
-				// OLM installs a bundle's ClusterRoles as they are.
+			case "meshguard-metrics-reader", "meshguard-profile-viewer-role", "meshguard-profile-editor-role":
+				// OLM installs a bundle's ClusterRoles as they are (the aggregated ones too: their
+				// labels put them into the cluster's view, edit and admin roles).
 				if err := addManifest(files, u); err != nil {
 					return nil, err
 				}
