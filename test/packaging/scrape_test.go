@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -72,7 +73,15 @@ scrape_configs:
     replacement: ${1}
   - target_label: endpoint
     replacement: %[7]s
-`, sm.Namespace, sm.Name, ep.HonorLabels, ep.Path, ep.Scheme, insecure, ep.Port)
+`, sm.Namespace, sm.Name, ep.HonorLabels, ep.Path, endpointScheme(ep), insecure, ep.Port)
+}
+
+// endpointScheme is the endpoint's scheme, http when it sets none (as the operator defaults it).
+func endpointScheme(ep monitoringv1.Endpoint) string {
+	if ep.Scheme == nil {
+		return "http"
+	}
+	return strings.ToLower(string(*ep.Scheme))
 }
 
 // capture is a storage.AppendableV2 that keeps the label sets the scrape loop appends.
@@ -124,7 +133,7 @@ func scrapeThroughPrometheus(t *testing.T, sm *monitoringv1.ServiceMonitor, body
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		_, _ = w.Write([]byte(body))
 	}))
-	if sm.Spec.Endpoints[0].Scheme == "https" {
+	if endpointScheme(sm.Spec.Endpoints[0]) == "https" {
 		srv.StartTLS()
 	} else {
 		srv.Start()
