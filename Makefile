@@ -70,24 +70,23 @@ lint: ## golangci-lint, built from its Go module (hack/tools/golangci-lint/go.mo
 controlplane: ## Build (once) the local control plane binaries into bin/controlplane-<version>.
 	@hack/build-controlplane.sh
 
+# Everything CI runs, in this order (one line: every part is named here).
 .PHONY: test
-test: manifests generate verify-generated vet lint controlplane ## Unit, golden, envtest integration, end-to-end, fuzz, audit and fault tests (what CI runs).
+test: manifests generate verify-generated vet lint test-packaging test-crosscheck test-go test-fuzz test-audit test-faults ## Regenerate and verify, lint, then every test suite (what CI runs).
+
+.PHONY: test-go
+test-go: controlplane ## Every package of the root module: unit, golden, envtest integration and end-to-end (the fault scenarios run in test-faults).
 	KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test $$($(GO) list ./... | grep -v /test/faults) -count=1 -timeout 40m
-	$(MAKE) --no-print-directory test-fuzz test-audit test-faults
 
 .PHONY: test-packaging
 test-packaging: controlplane ## Helm chart, kustomize, OLM bundle and Prometheus rules checked with their own ecosystems' code (nested module test/packaging).
 	cd test/packaging && KUBEBUILDER_ASSETS="$(ASSETS)" $(GO) test ./... -count=1 -timeout 30m
-
-test: test-packaging
 
 # The NetworkPolicy cross-check against np-guard's netpol-analyzer lives in its own module
 # (test/crosscheck); the analyzer's module is not in the checksum database.
 .PHONY: test-crosscheck
 test-crosscheck: ## Cross-check rendered NetworkPolicies and `manager explain` with netpol-analyzer on generated profiles.
 	cd test/crosscheck && GONOSUMDB=github.com/np-guard $(GO) test ./... -count=1 -timeout 20m -v -run . | grep -v '^=== RUN'
-
-test: test-crosscheck
 
 # The fault scenarios (test/faults, issue 12) at full size, run by `make test` (a plain `go test ./test/faults`
 # runs them with 20 profiles).
@@ -101,8 +100,9 @@ test-faults: controlplane ## Fault scenarios at full size (kube-apiserver killed
 		$(GO) test ./test/faults/ -count=1 -timeout 60m -v -run . | grep --line-buffered -v '^=== RUN'
 
 .PHONY: test-unit
-test-unit: ## Only the tests that need no control plane.
-	$(GO) test ./api/... ./internal/... ./config/... -count=1
+test-unit: ## Only the tests that need no control plane: every package's pure tests (the controllers' without their envtest suite).
+	$(GO) test ./api/... ./internal/... ./config/... ./test/repo/... ./test/crds/... . -count=1
+	$(GO) test ./controllers -skip '^TestControllers$$' -count=1
 
 # How long `make test-fuzz` runs each fuzzer (go test -fuzztime: a duration, or Nx executions).
 FUZZTIME ?= 20s
@@ -161,8 +161,12 @@ run-local: build controlplane ## Start a local control plane, install the CRDs, 
 	hack/run-local.sh
 
 .PHONY: docker-build
-docker-build: ## Build the container image (needs a Docker engine).
+docker-build: ## Build the container image IMG (needs a Docker engine).
 	docker build -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the container image IMG (needs a Docker engine logged in to its registry).
+	docker push $(IMG)
 
 ##@ Deployment
 
@@ -175,18 +179,21 @@ uninstall: ## Remove the CRD (and every profile) from the cluster.
 	kubectl delete -f config/crd/bases --ignore-not-found
 
 .PHONY: deploy
-deploy: manifests ## Deploy meshguard (CRD, RBAC, Deployment) into the cluster of the current kubeconfig.
-	kubectl apply --server-side -k config/default
+deploy: manifests ## Deploy meshguard (CRD, RBAC, Deployment) running IMG into the cluster of the current kubeconfig.
+	hack/image-overlay.sh $(IMG) bin/deploy
+	kubectl apply --server-side -k bin/deploy
 
 .PHONY: undeploy
 undeploy: ## Remove the deployment.
 	kubectl delete -k config/default --ignore-not-found
 
 .PHONY: chart
-chart: manifests ## Copy the CRD, the manager's RBAC and the alerts from config/ into charts/meshguard.
-	cp config/crd/bases/*.yaml charts/meshguard/crds/
+chart: manifests ## Copy the CRD, the manager's RBAC, the alerts and the dashboard from config/ into charts/meshguard.
+	cp config/crd/bases/*.yaml charts/meshguard/files/crds/
 	cp config/rbac/role.yaml charts/meshguard/files/role.yaml
+	cp config/rbac/profile_aggregated_roles.yaml charts/meshguard/files/profile_aggregated_roles.yaml
 	cp config/prometheus/alerts.yaml charts/meshguard/files/alerts.yaml
+	cp config/prometheus/grafana-dashboard.json charts/meshguard/files/grafana-dashboard.json
 
 .PHONY: bundle
 bundle: manifests chart ## Generate the OLM bundle (bundle/, bundle.Dockerfile) from config/ (test/packaging/cmd/bundle).

@@ -1,6 +1,6 @@
 module github.com/meshguard/meshguard
 
-go 1.26.0
+go 1.26.7
 
 require (
 	github.com/onsi/ginkgo/v2 v2.34.0

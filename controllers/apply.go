@@ -33,6 +33,8 @@ type childResult struct {
 	pendingOn string // mesh whose CRDs are missing
 	err       error
 	drifted   []drift.Change
+	// writer names the field manager that drifted the object (lastWriters), for the metrics.
+	writer    string
 	corrected bool
 	// restartNeeded: the object is applied but running pods keep an older policy until restarted.
 	restartNeeded bool
@@ -100,7 +102,7 @@ func (r *MeshSecurityProfileReconciler) applyOne(ctx context.Context, p *v1alpha
 	})
 	res.row.State, res.row.Message, res.retryAfter = d.state, d.message, d.retryAfter
 	if d.drifted {
-		res.drifted = d.changes
+		res.drifted, res.writer = d.changes, d.writer
 	}
 	switch d.do {
 	case doNothing:

@@ -217,9 +217,7 @@ func (r *MeshSecurityProfileReconciler) finish(ctx context.Context, before, p *v
 	if err := errors.Join(errs...); err != nil && retErr == nil {
 		retErr = err
 	}
-	if err := r.writeStatus(ctx, before, p); err != nil {
-		retErr = errors.Join(retErr, fmt.Errorf("patch status of %s: %w", klog.KObj(p), err))
-	}
+	result, retErr = afterStatusPatch(result, retErr, r.writeStatus(ctx, before, p), klog.KObj(p))
 	if retErr != nil {
 		// The backoff decides when to look again (controller-runtime ignores a result with an error).
 		result = ctrl.Result{}
@@ -227,9 +225,30 @@ func (r *MeshSecurityProfileReconciler) finish(ctx context.Context, before, p *v
 	return result, retErr
 }
 
+// statusConflictRequeue is how soon a profile whose status patch lost the optimistic lock is
+// reconciled again: long enough for the cache to see the newer profile.
+const statusConflictRequeue = time.Second
+
+// afterStatusPatch folds the status patch's error into the reconcile's result. A conflict (409:
+// the status was computed from a stale cached profile) is not a failure: the profile is reconciled
+// again from a fresh read, without an error, so it is neither logged as one nor counted by
+// controller_runtime_reconcile_errors_total (the MeshguardReconcileErrors alert).
+func afterStatusPatch(result ctrl.Result, retErr, patchErr error, obj klog.ObjectRef) (ctrl.Result, error) {
+	switch {
+	case patchErr == nil:
+	case apierrors.IsConflict(patchErr):
+		if result.RequeueAfter == 0 || result.RequeueAfter > statusConflictRequeue {
+			result.RequeueAfter = statusConflictRequeue
+		}
+	default:
+		retErr = errors.Join(retErr, fmt.Errorf("patch status of %s: %w", obj, patchErr))
+	}
+	return result, retErr
+}
+
 // writeStatus patches the status computed from obs, if it changed. The optimistic lock makes a
 // patch computed from a stale cached profile (one that has not yet seen the previous reconcile's
-// status) fail instead of overwriting it; the error requeues the profile, and the next reconcile
+// status) fail instead of overwriting it; the conflict requeues the profile (afterStatusPatch), and the next reconcile
 // computes the status again from a fresh read. The records of the last corrections survive that
 // retry: they are kept in memory (fights.fillCorrections), not only in the patch that failed.
 func (r *MeshSecurityProfileReconciler) writeStatus(ctx context.Context, before, p *v1alpha1.MeshSecurityProfile) error {

@@ -1,6 +1,9 @@
 package controllers
 
 import (
+	"strconv"
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -23,6 +26,12 @@ var (
 		Name: "meshguard_objects_drifted",
 		Help: "Generated objects currently drifted and not restored (Audit mode, or restoration backing off).",
 	}, []string{"namespace", "profile"})
+	// driftByFieldManager says who drifts generated objects (kubectl, a GitOps tool, another
+	// operator): the field manager of the last write meshguard did not make.
+	driftByFieldManager = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meshguard_drift_field_manager_total",
+		Help: "Drift of generated objects by the field manager that made it (unknown when managed fields do not tell).",
+	}, []string{"namespace", "profile", "kind", "field_manager"})
 	profileReady = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "meshguard_profile_ready",
 		Help: "1 when the profile's Ready condition is True, else 0.",
@@ -36,7 +45,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(driftDetected, driftCorrected, objectsDrifted, profileReady, externalWeakening)
+	metrics.Registry.MustRegister(driftDetected, driftCorrected, driftByFieldManager, objectsDrifted, profileReady, externalWeakening)
 }
 
 // forgetProfile deletes the series of a profile that no longer exists, so that dashboards and
@@ -45,6 +54,7 @@ func forgetProfile(namespace, name string) {
 	l := prometheus.Labels{"namespace": namespace, "profile": name}
 	driftDetected.DeletePartialMatch(l)
 	driftCorrected.DeletePartialMatch(l)
+	driftByFieldManager.DeletePartialMatch(l)
 	objectsDrifted.Delete(l)
 	profileReady.Delete(l)
 	externalWeakening.Delete(l)
@@ -57,6 +67,7 @@ func recordMetrics(p *v1alpha1.MeshSecurityProfile, o *observation) {
 	for _, r := range o.rows {
 		if len(r.drifted) > 0 {
 			driftDetected.WithLabelValues(p.Namespace, p.Name, r.row.Kind).Inc()
+			driftByFieldManager.WithLabelValues(p.Namespace, p.Name, r.row.Kind, fieldManagerLabel(r.writer)).Inc()
 		}
 		if r.corrected {
 			driftCorrected.WithLabelValues(p.Namespace, p.Name, r.row.Kind).Inc()
@@ -75,4 +86,21 @@ func recordMetrics(p *v1alpha1.MeshSecurityProfile, o *observation) {
 	if o.certs != nil {
 		certMetrics.set(p, o.certs.Certificates)
 	}
+}
+
+// fieldManagerLabel is the field manager's name in lastWriters' description of it
+// (`field manager "kubectl-edit" (Update)`), or "unknown".
+func fieldManagerLabel(writer string) string {
+	const prefix = "field manager "
+	if !strings.HasPrefix(writer, prefix) {
+		return "unknown"
+	}
+	rest := strings.TrimPrefix(writer, prefix)
+	if i := strings.LastIndex(rest, " ("); i > 0 {
+		rest = rest[:i]
+	}
+	if name, err := strconv.Unquote(rest); err == nil && name != "" {
+		return name
+	}
+	return "unknown"
 }

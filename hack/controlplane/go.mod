@@ -3,7 +3,7 @@
 // built from source through the Go module proxy (no prebuilt downloads).
 module github.com/meshguard/meshguard/hack/controlplane
 
-go 1.26.0
+go 1.26.7
 
 require (
 	go.etcd.io/etcd/server/v3 v3.7.0

@@ -4,7 +4,7 @@
 // because it pulls in hundreds of modules that meshguard itself does not need.
 module github.com/meshguard/meshguard/hack/kyverno
 
-go 1.26.6
+go 1.26.7
 
 require (
 	buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go v1.36.11-20260415201107-50325440f8f2.1 // indirect

@@ -1,6 +1,6 @@
 module github.com/meshguard/meshguard/test/crosscheck
 
-go 1.26.0
+go 1.26.7
 
 require (
 	github.com/meshguard/meshguard v0.0.0

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/meshguard/meshguard/internal/render"
 	"github.com/meshguard/meshguard/test/packaging/bundle"
 	"github.com/meshguard/meshguard/test/packaging/kustomize"
 )
@@ -122,6 +123,16 @@ func TestTheCSVDescribesWhatConfigDefaultDeploys(t *testing.T) {
 		g.Expect(o.StatusDescriptors).To(ContainElement(HaveField("Path", "conditions")))
 		for _, d := range o.SpecDescriptors {
 			g.Expect(d.Description).NotTo(BeEmpty(), "%s spec descriptor %s has the CRD's description", o.Kind, d.Path)
+		}
+		// The resources are every kind render emits, each named by its CRD's plural.
+		g.Expect(o.Resources).To(HaveLen(len(render.Kinds())))
+		g.Expect(o.Resources).To(ContainElements(
+			operatorsv1alpha1.APIResourceReference{Kind: "AuthorizationPolicy", Version: "v1", Name: "authorizationpolicies"},
+			operatorsv1alpha1.APIResourceReference{Kind: "AuthorizationPolicy", Version: "v1alpha1", Name: "authorizationpolicies"},
+			operatorsv1alpha1.APIResourceReference{Kind: "NetworkPolicy", Version: "v1", Name: "networkpolicies"},
+			operatorsv1alpha1.APIResourceReference{Kind: "HTTPRoute", Version: "v1beta3", Name: "httproutes"}))
+		for _, r := range o.Resources {
+			g.Expect(r.Name).NotTo(HaveSuffix("ys"), "%s: a plural guessed from the kind", r.Kind)
 		}
 	}
 

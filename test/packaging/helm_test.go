@@ -38,11 +38,12 @@ var (
 func chartCopies(t *testing.T) map[string]string {
 	t.Helper()
 	copies := map[string]string{
-		"files/role.yaml":   "config/rbac/role.yaml",
-		"files/alerts.yaml": "config/prometheus/alerts.yaml",
+		"files/role.yaml":              "config/rbac/role.yaml",
+		"files/alerts.yaml":            "config/prometheus/alerts.yaml",
+		"files/grafana-dashboard.json": "config/prometheus/grafana-dashboard.json",
 	}
 	for _, crd := range configCRDs(t) {
-		copies["crds/"+crd] = "config/crd/bases/" + crd
+		copies["files/crds/"+crd] = "config/crd/bases/" + crd
 	}
 	return copies
 }
@@ -85,15 +86,18 @@ func TestTheChartLoadsWithHelm(t *testing.T) {
 	g.Expect(c.Metadata.APIVersion).To(Equal(chart.APIVersionV2))
 	g.Expect(c.Metadata.Name).To(Equal("meshguard"))
 	g.Expect(c.Schema).NotTo(BeEmpty(), "values.schema.json is loaded")
+	g.Expect(c.CRDObjects()).To(BeEmpty(), "the CRDs are templates (crds.enabled), not Helm's never-upgraded crds/")
+	objs, err := renderChart(t, "meshguard", "meshguard-system", nil)
+	g.Expect(err).NotTo(HaveOccurred())
 	var crds []string
-	for _, crd := range c.CRDObjects() {
-		crds = append(crds, crd.Name)
+	for _, u := range objs {
+		if u.GetKind() == "CustomResourceDefinition" {
+			crds = append(crds, u.GetName())
+			g.Expect(u.GetAnnotations()).To(HaveKeyWithValue("helm.sh/resource-policy", "keep"), "crds.keep is the default")
+		}
 	}
-	var want []string
-	for _, crd := range configCRDs(t) {
-		want = append(want, "crds/"+crd)
-	}
-	g.Expect(crds).To(ConsistOf(want))
+	g.Expect(crds).To(ConsistOf("meshsecurityprofiles.security.meshguard.dev", "clustermeshsecurityprofiles.security.meshguard.dev"))
+	g.Expect(configCRDs(t)).To(HaveLen(len(crds)))
 }
 
 // TestTheChartPassesHelmLint runs `helm lint --strict` with Helm's linter: default values and
@@ -216,6 +220,14 @@ func TestTheChartAppliesEveryValue(t *testing.T) {
 	rule := found["PrometheusRule platform-security/platform-meshguard-alerts"]
 	groups, _, _ := unstructured.NestedSlice(rule.Object, "spec", "groups")
 	g.Expect(groups).To(HaveLen(3), "the PrometheusRule carries config/prometheus/alerts.yaml's groups")
+	dashboard := found["ConfigMap platform-security/platform-meshguard-grafana-dashboard"]
+	g.Expect(dashboard).NotTo(BeNil())
+	g.Expect(dashboard.GetLabels()).To(HaveKeyWithValue("grafana_dashboard", "1"))
+	g.Expect(dashboard.GetLabels()).To(HaveKeyWithValue("release", "kube-prometheus-stack"))
+	wantDashboard, err := os.ReadFile(filepath.Join(root, "config", "prometheus", "grafana-dashboard.json"))
+	g.Expect(err).NotTo(HaveOccurred())
+	gotDashboard, _, _ := unstructured.NestedString(dashboard.Object, "data", "meshguard.json")
+	g.Expect(gotDashboard).To(MatchJSON(wantDashboard), "the ConfigMap carries the dashboard")
 
 	t.Run("without the optional objects", func(t *testing.T) {
 		g := NewWithT(t)
@@ -237,8 +249,8 @@ func TestTheChartAppliesEveryValue(t *testing.T) {
 	})
 }
 
-// TestTheChartsObjectsAreAcceptedByTheAPIServer sends everything the chart renders (the CRD of
-// crds/ included) to the local kube-apiserver as a server-side dry-run, with default values and
+// TestTheChartsObjectsAreAcceptedByTheAPIServer sends everything the chart renders (the CRDs
+// included) to the local kube-apiserver as a server-side dry-run, with default values and
 // with every option set.
 func TestTheChartsObjectsAreAcceptedByTheAPIServer(t *testing.T) {
 	for _, tc := range []struct {
@@ -314,10 +326,16 @@ func renderChart(t *testing.T, release, namespace string, values map[string]any)
 }
 
 // normalize drops what legitimately differs between the chart and config/: the objects' own
-// labels (the chart adds Helm's; selectors and pod template labels, which matter, are compared).
+// labels (the chart adds Helm's; selectors and pod template labels, which matter, are compared)
+// and Helm's resource-policy annotation.
 func normalize(u *unstructured.Unstructured) map[string]any {
 	c := u.DeepCopy()
 	unstructured.RemoveNestedField(c.Object, "metadata", "labels")
+	// Helm's own annotation (crds.keep) is the chart's, like its labels.
+	unstructured.RemoveNestedField(c.Object, "metadata", "annotations", "helm.sh/resource-policy")
+	if a, found, _ := unstructured.NestedMap(c.Object, "metadata", "annotations"); found && len(a) == 0 {
+		unstructured.RemoveNestedField(c.Object, "metadata", "annotations")
+	}
 	// Round-trip through YAML so that numbers compare equal whatever produced them.
 	b, _ := yaml.Marshal(c.Object)
 	var m map[string]any

@@ -3,6 +3,8 @@ package packaging
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -76,14 +78,18 @@ func TestTheRulesAreAValidPrometheusRuleFile(t *testing.T) {
 	}
 }
 
-// TestEveryMetricAnAlertUsesIsListedInMetricsTxt: metrics.txt is the list the e2e suite checks
-// against a running manager's /metrics, so together the two prove that no alert waits for a
-// metric that does not exist.
-func TestEveryMetricAnAlertUsesIsListedInMetricsTxt(t *testing.T) {
-	g := NewWithT(t)
+// prometheusSeries are the series Prometheus itself writes for every target, which no exporter
+// serves (https://prometheus.io/docs/concepts/jobs_instances/#automatically-generated-labels-and-time-series).
+var prometheusSeries = map[string]bool{"up": true}
+
+// listedMetrics reads metrics.txt.
+func listedMetrics(t *testing.T) map[string]bool {
+	t.Helper()
 	listed := map[string]bool{}
 	f, err := os.Open(metricsListFile)
-	g.Expect(err).NotTo(HaveOccurred())
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer f.Close()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
@@ -91,19 +97,50 @@ func TestEveryMetricAnAlertUsesIsListedInMetricsTxt(t *testing.T) {
 			listed[l] = true
 		}
 	}
-	p := parser.NewParser(parser.Options{})
+	return listed
+}
+
+// metricNames parses expr with Prometheus' PromQL parser and returns the metric names it selects;
+// a selector that matches names by a regular expression (or none) is an error.
+func metricNames(expr string) ([]string, error) {
+	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, sel := range parser.ExtractSelectors(e) {
+		named := false
+		for _, m := range sel {
+			if m.Name == model.MetricNameLabel {
+				if m.Type.String() != "=" {
+					return nil, fmt.Errorf("%s selects metrics by a pattern, not an exact name", expr)
+				}
+				named = true
+				names = append(names, m.Value)
+			}
+		}
+		if !named {
+			return nil, fmt.Errorf("%s has a selector without a metric name", expr)
+		}
+	}
+	return names, nil
+}
+
+// TestEveryMetricAnAlertUsesIsListedInMetricsTxt: metrics.txt is the list the e2e suite checks
+// against a running manager's /metrics, so together the two prove that no alert waits for a
+// metric that does not exist.
+func TestEveryMetricAnAlertUsesIsListedInMetricsTxt(t *testing.T) {
+	g := NewWithT(t)
+	listed := listedMetrics(t)
 	used := map[string]bool{}
 	for _, grp := range prometheusRule(t).Spec.Groups {
 		for _, r := range grp.Rules {
-			expr, err := p.ParseExpr(r.Expr.String())
-			g.Expect(err).NotTo(HaveOccurred())
-			for _, sel := range parser.ExtractSelectors(expr) {
-				for _, m := range sel {
-					if m.Name == model.MetricNameLabel {
-						g.Expect(m.Type.String()).To(Equal("="), "alert %s selects metrics by an exact name", r.Alert)
-						used[m.Value] = true
-						g.Expect(listed).To(HaveKey(m.Value), "alert %s uses %s, which metrics.txt does not list (the e2e suite checks that list against a running manager)", r.Alert, m.Value)
-					}
+			names, err := metricNames(r.Expr.String())
+			g.Expect(err).NotTo(HaveOccurred(), "alert %s", r.Alert)
+			for _, n := range names {
+				used[n] = true
+				if !prometheusSeries[n] {
+					g.Expect(listed).To(HaveKey(n), "alert %s uses %s, which metrics.txt does not list (the e2e suite checks that list against a running manager)", r.Alert, n)
 				}
 			}
 		}
@@ -115,6 +152,45 @@ func TestEveryMetricAnAlertUsesIsListedInMetricsTxt(t *testing.T) {
 	for m := range listed {
 		g.Expect(string(guide)).To(ContainSubstring("`"+m+"`"), "metrics.txt lists %s: the user guide documents it", m)
 	}
+}
+
+// TestTheGrafanaDashboardsQueriesParseAndNameExistingMetrics reads every query of
+// config/prometheus/grafana-dashboard.json with Prometheus' PromQL parser: each parses, and each
+// metric it names is in metrics.txt (which the e2e suite checks against a running manager). The
+// dashboard has the panels the user guide promises.
+func TestTheGrafanaDashboardsQueriesParseAndNameExistingMetrics(t *testing.T) {
+	g := NewWithT(t)
+	b, err := os.ReadFile(filepath.Join(root, "config", "prometheus", "grafana-dashboard.json"))
+	g.Expect(err).NotTo(HaveOccurred())
+	var dash struct {
+		UID    string `json:"uid"`
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	g.Expect(json.Unmarshal(b, &dash)).To(Succeed())
+	listed := listedMetrics(t)
+	var titles []string
+	queries := 0
+	for _, p := range dash.Panels {
+		titles = append(titles, p.Title)
+		g.Expect(p.Targets).NotTo(BeEmpty(), "panel %q has a query", p.Title)
+		for _, q := range p.Targets {
+			queries++
+			names, err := metricNames(q.Expr)
+			g.Expect(err).NotTo(HaveOccurred(), "panel %q", p.Title)
+			g.Expect(names).NotTo(BeEmpty(), "panel %q: %s", p.Title, q.Expr)
+			for _, n := range names {
+				g.Expect(listed).To(HaveKey(n), "panel %q uses %s, which metrics.txt does not list", p.Title, n)
+			}
+		}
+	}
+	g.Expect(queries).To(BeNumerically(">=", 4))
+	g.Expect(titles).To(ContainElements("Profiles Ready by namespace", "Drift by field manager", "CA certificate expiry timeline", "Work queue depth"))
+	g.Expect(dash.UID).To(Equal("meshguard"))
 }
 
 // TestTheRequiredAlertsExist names the alerts the user guide documents a runbook for.
@@ -133,7 +209,7 @@ func TestTheRequiredAlertsExist(t *testing.T) {
 	sort.Strings(names)
 	g.Expect(names).To(ContainElements(
 		"MeshSecurityProfileNotReady", "MeshSecurityDriftDetected", "MeshSecurityPolicyWeakened",
-		"MeshguardReconcileErrors", "MeshguardWorkqueueBackingUp",
+		"MeshguardReconcileErrors", "MeshguardWorkqueueBackingUp", "MeshguardDown",
 		"MeshCACertificateExpiringSoon", "MeshCACertificateExpiringVerySoon", "MeshCACertificateUnhealthy"))
 	for _, grp := range prometheusRule(t).Spec.Groups {
 		for _, r := range grp.Rules {

@@ -1,9 +1,15 @@
-{{/* The prefix of every object's name: the release name, or release-chart. */}}
+{{/* The prefix of every object's name: fullnameOverride, or the release name when it contains the
+chart's name (nameOverride if set), or release-name. 40 characters leave room for the suffixes. */}}
 {{- define "meshguard.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 40 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
@@ -22,6 +28,21 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
+{{/* serviceAccount.name, or <fullname>-controller-manager; with serviceAccount.create=false the
+account must exist (the chart still binds its roles to it). */}}
 {{- define "meshguard.serviceAccountName" -}}
+{{- if .Values.serviceAccount.name -}}
+{{ .Values.serviceAccount.name }}
+{{- else -}}
 {{ include "meshguard.fullname" . }}-controller-manager
+{{- end -}}
+{{- end -}}
+
+{{/* The manager image: repository@digest when a digest is given, else repository:tag. */}}
+{{- define "meshguard.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
 {{- end -}}

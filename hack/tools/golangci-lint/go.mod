@@ -2,7 +2,7 @@
 // its many dependencies never reach meshguard's go.mod. `make lint` runs it with `go tool`.
 module github.com/meshguard/meshguard/hack/tools/golangci-lint
 
-go 1.26.0
+go 1.26.7
 
 tool github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 

@@ -22,10 +22,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
 	"github.com/blang/semver/v4"
 
+	"github.com/meshguard/meshguard/internal/render"
+	testcrds "github.com/meshguard/meshguard/test/crds"
 	"github.com/meshguard/meshguard/test/packaging/kustomize"
 )
 
@@ -106,8 +109,9 @@ func Generate(root string) (Files, error) {
 			switch r.Name {
 			case "meshguard-manager-role":
 				managerRole = r
-			case "meshguard-metrics-reader":
-				// OLM installs a bundle's ClusterRoles as they are.
+			case "meshguard-metrics-reader", "meshguard-profile-viewer-role", "meshguard-profile-editor-role":
+				// OLM installs a bundle's ClusterRoles as they are (the aggregated ones too: their
+				// labels put them into the cluster's view, edit and admin roles).
 				if err := addManifest(files, u); err != nil {
 					return nil, err
 				}
@@ -178,9 +182,13 @@ func Generate(root string) (Files, error) {
 	}
 	// Owned CRDs in a stable order (by name), each described from its own schema.
 	sort.Slice(crds, func(i, j int) bool { return crds[i].Name < crds[j].Name })
+	resources, err := generatedResources()
+	if err != nil {
+		return nil, err
+	}
 	var owned []operatorsv1alpha1.CRDDescription
 	for _, crd := range crds {
-		d, err := ownedCRD(crd)
+		d, err := ownedCRD(crd, resources)
 		if err != nil {
 			return nil, err
 		}
@@ -422,7 +430,7 @@ var (
 // ownedCRD describes the CRD for OLM; every descriptor's description is the first paragraph of
 // the field's description in the CRD schema (what `kubectl explain` shows), so the two cannot
 // disagree, and a descriptor for a field the schema lacks fails the generation.
-func ownedCRD(crd *apiextensionsv1.CustomResourceDefinition) (operatorsv1alpha1.CRDDescription, error) {
+func ownedCRD(crd *apiextensionsv1.CustomResourceDefinition, resources []operatorsv1alpha1.APIResourceReference) (operatorsv1alpha1.CRDDescription, error) {
 	var v *apiextensionsv1.CustomResourceDefinitionVersion
 	for i := range crd.Spec.Versions {
 		if crd.Spec.Versions[i].Storage {
@@ -443,17 +451,7 @@ func ownedCRD(crd *apiextensionsv1.CustomResourceDefinition) (operatorsv1alpha1.
 		Kind:        crd.Spec.Names.Kind,
 		DisplayName: display,
 		Description: firstParagraph(root.Description),
-		Resources: []operatorsv1alpha1.APIResourceReference{
-			{Kind: "NetworkPolicy", Name: "", Version: "v1"},
-			{Kind: "PeerAuthentication", Name: "", Version: "v1"},
-			{Kind: "RequestAuthentication", Name: "", Version: "v1"},
-			{Kind: "AuthorizationPolicy", Name: "", Version: "v1"},
-			{Kind: "Server", Name: "", Version: "v1beta3"},
-			{Kind: "AuthorizationPolicy", Name: "", Version: "v1alpha1"},
-			{Kind: "MeshTLSAuthentication", Name: "", Version: "v1alpha1"},
-			{Kind: "NetworkAuthentication", Name: "", Version: "v1alpha1"},
-			{Kind: "HTTPRoute", Name: "", Version: "v1beta3"},
-		},
+		Resources:   resources,
 	}
 	for _, s := range specDescs {
 		desc, err := fieldDescription(root, "spec."+s.path)
@@ -468,13 +466,6 @@ func ownedCRD(crd *apiextensionsv1.CustomResourceDefinition) (operatorsv1alpha1.
 			return d, err
 		}
 		d.StatusDescriptors = append(d.StatusDescriptors, operatorsv1alpha1.StatusDescriptor{Path: s.path, DisplayName: s.display, Description: desc, XDescriptors: s.x})
-	}
-	// OLM's resources list names the kinds the operator creates for this CRD; Name is the plural.
-	for i, r := range d.Resources {
-		d.Resources[i].Name = strings.ToLower(r.Kind) + "s"
-		if r.Kind == "NetworkPolicy" {
-			d.Resources[i].Name = "networkpolicies"
-		}
 	}
 	return d, nil
 }
@@ -623,4 +614,33 @@ func Existing(root string) (Files, error) {
 		return nil, err
 	}
 	return files, nil
+}
+
+// generatedResources is OLM's list of the kinds the operator creates for a profile: every kind
+// render can emit (render.Kinds), each with its resource name (the plural) as its CRD declares it
+// (Istio's CRDs from the istio.io/api module, Linkerd's from the linkerd-crds chart, test/crds), so
+// that no plural is guessed from the kind ("authorizationpolicys"). NetworkPolicy is built in:
+// Kubernetes serves it as networkpolicies (k8s.io/api networking/v1).
+func generatedResources() ([]operatorsv1alpha1.APIResourceReference, error) {
+	istio, err := testcrds.IstioCRDs()
+	if err != nil {
+		return nil, fmt.Errorf("Istio's CRDs: %w", err)
+	}
+	linkerd, err := testcrds.LinkerdCRDs()
+	if err != nil {
+		return nil, fmt.Errorf("Linkerd's CRDs: %w", err)
+	}
+	plural := map[schema.GroupKind]string{{Group: "networking.k8s.io", Kind: "NetworkPolicy"}: "networkpolicies"}
+	for _, crd := range append(istio, linkerd...) {
+		plural[schema.GroupKind{Group: crd.Spec.Group, Kind: crd.Spec.Names.Kind}] = crd.Spec.Names.Plural
+	}
+	var out []operatorsv1alpha1.APIResourceReference
+	for _, gvk := range render.Kinds() {
+		p, ok := plural[gvk.GroupKind()]
+		if !ok {
+			return nil, fmt.Errorf("no CRD declares %s: cannot name its resource", gvk.GroupKind())
+		}
+		out = append(out, operatorsv1alpha1.APIResourceReference{Name: p, Kind: gvk.Kind, Version: gvk.Version})
+	}
+	return out, nil
 }

@@ -2,7 +2,7 @@
 // dependencies stay out of meshguard's, and kubeaudit needs older k8s.io modules.
 module github.com/meshguard/meshguard/hack/tools/audit/kube-score
 
-go 1.26.0
+go 1.26.7
 
 tool github.com/zegl/kube-score/cmd/kube-score
 

@@ -2,7 +2,7 @@
 // k8s.io modules of v0.24, which kube-score's cannot share.
 module github.com/meshguard/meshguard/hack/tools/audit/kubeaudit
 
-go 1.26.0
+go 1.26.7
 
 tool github.com/Shopify/kubeaudit/cmd
 

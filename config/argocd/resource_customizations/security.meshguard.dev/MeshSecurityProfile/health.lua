@@ -13,6 +13,8 @@
 --   Ready=False                                  -> Degraded     (kstatus InProgress: it cannot
 --                                                   tell progress from failure; meshguard can,
 --                                                   because it sets Reconciling while it converges)
+--   Ready=False, reason AuditOnly                -> Healthy      (Audit mode does what it declares;
+--                                                   the message says it is not enforced)
 --   no status yet, no Ready, Ready=Unknown       -> Progressing
 local hs = {}
 
@@ -108,26 +110,27 @@ if ready.status == "True" then
 end
 
 if ready.status == "False" then
-  -- Conflict, ApplyFailed (given up), Drifted (another controller keeps rewriting an object),
-  -- Weakened, Expired or another blocking certificate state, RestartRequired, AuditOnly.
-  --
-  -- AuditOnly (enforcement: Audit, and some generated objects are missing or differ) is
-  -- Degraded on purpose, not Suspended. Argo CD defines Suspended as "suspended and waiting for
-  -- some external event to resume (e.g. suspended CronJob or paused Deployment)": an Audit
-  -- profile waits for nothing, it reports that the namespace is not protected as declared.
-  -- Suspended also ranks healthier than Progressing when Argo CD sums up an Application, which
-  -- would paint an unprotected namespace almost green. An Audit profile whose objects all exist
-  -- as declared is Ready and so Healthy: the mode alone never degrades it. To keep Audit
-  -- profiles out of an Application's health, annotate them
-  -- argocd.argoproj.io/ignore-healthcheck: "true".
-  hs.status = "Degraded"
-  hs.message = describe(ready)
+  -- AuditOnly: enforcement is Audit and some generated objects are missing or differ. That is
+  -- what the profile declares ("look, write nothing"), not a failure, so it is Healthy with a
+  -- message that says the namespace is not enforced. Argo CD fails a sync whose wave holds a
+  -- Degraded resource (gitops-engine sync_context: Degraded -> OperationFailed) and waits on a
+  -- Progressing one, so Degraded (or Progressing) here would stop every team's sync for the whole
+  -- Audit-first rollout (docs/user-guide.md). The alerts still report it:
+  -- MeshSecurityObjectsDrifted fires after 10 minutes and meshguard_profile_ready stays 0.
   if ready.reason == "AuditOnly" then
+    hs.status = "Healthy"
+    hs.message = "Audit mode, not enforced: " .. describe(ready)
     local inSync = findCondition(conditions, "InSync")
     if inSync ~= nil and inSync.status == "False" and inSync.message ~= nil and inSync.message ~= "" then
       hs.message = hs.message .. "; " .. inSync.message
     end
+    return hs
   end
+  -- Conflict, ApplyFailed (given up), Drifted (another controller keeps rewriting an object),
+  -- Weakened, Expired or another blocking certificate state, RestartRequired, an expectation not
+  -- met: the namespace is not protected as declared, in Enforce and in Audit mode alike.
+  hs.status = "Degraded"
+  hs.message = describe(ready)
   return hs
 end
 
