@@ -51,6 +51,9 @@ type MeshSecurityProfileReconciler struct {
 	Clock clock.PassiveClock
 	// CertificateRecheck bounds how long a change to a CA Secret goes unnoticed (default 5m).
 	CertificateRecheck time.Duration
+	// MaxRetryBackoff caps the wait before a failed reconcile is tried again, for this
+	// reconciler and the floors' (zero: DefaultMaxRetryBackoff).
+	MaxRetryBackoff time.Duration
 
 	controller controller.Controller
 	mapper     meta.RESTMapper
@@ -298,7 +301,7 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.namespaceProfiles)).
-		WithOptions(opts).
+		WithOptions(withRetryLimit(opts, r.MaxRetryBackoff)).
 		Named("meshsecurityprofile")
 	// A change of a mesh CA object rechecks the profiles of that mesh at once.
 	for _, s := range r.caSources {
