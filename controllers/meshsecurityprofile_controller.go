@@ -312,9 +312,10 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 	}
 	// Owns() on a kind whose CRD is missing would stop the manager from starting; kinds that are
 	// installed later are watched from the first reconcile that finds them (ensureWatch).
+	// Drift on them jumps the queue (DriftPriority).
 	for _, gvk := range render.Kinds() {
 		if r.installed(gvk) {
-			b = b.Owns(newUnstructured(gvk), builder.WithPredicates(r.ownWrites.notEcho()))
+			b = b.Watches(newUnstructured(gvk), r.ownerHandler(), builder.WithPredicates(r.ownWrites.notEcho()))
 			r.watched[gvk] = true
 		}
 	}
@@ -392,12 +393,16 @@ func (r *MeshSecurityProfileReconciler) ensureWatch(gvk schema.GroupVersionKind)
 	if r.watched[gvk] || r.controller == nil {
 		return nil
 	}
-	h := handler.EnqueueRequestForOwner(r.Scheme, r.mapper, &v1alpha1.MeshSecurityProfile{}, handler.OnlyControllerOwner())
-	if err := r.controller.Watch(source.Kind[client.Object](r.cache, newUnstructured(gvk), h, r.ownWrites.notEcho())); err != nil {
+	if err := r.controller.Watch(source.Kind[client.Object](r.cache, newUnstructured(gvk), r.ownerHandler(), r.ownWrites.notEcho())); err != nil {
 		return fmt.Errorf("watch %s: %w", gvk.Kind, err)
 	}
 	r.watched[gvk] = true
 	return nil
+}
+
+// ownerHandler enqueues the profile that controls a generated object, drift first.
+func (r *MeshSecurityProfileReconciler) ownerHandler() handler.EventHandler {
+	return drifted(handler.EnqueueRequestForOwner(r.Scheme, r.mapper, &v1alpha1.MeshSecurityProfile{}, handler.OnlyControllerOwner()))
 }
 
 var _ reconcile.Reconciler = &MeshSecurityProfileReconciler{}
