@@ -203,7 +203,7 @@ func TestEtcdStoppedWhileProfilesConverge(t *testing.T) {
 	}
 }
 
-// Fault 6: the manager started while kube-apiserver is down (a control plane upgrade, a node
+// Fault 8: the manager started while kube-apiserver is down (a control plane upgrade, a node
 // restart): it waits, alive and not ready, and converges once the API server is back.
 func TestManagerStartedWhileAPIServerIsDown(t *testing.T) {
 	ctx := context.Background()
@@ -231,7 +231,7 @@ func TestManagerStartedWhileAPIServerIsDown(t *testing.T) {
 	awaitProgress(ctx, t, keys, len(keys))
 	res := expectExact(ctx, t)
 	expectAlive(t, m)
-	figs.add("6 manager started while kube-apiserver was down: waited alive (readyz 503), then all %d profiles Ready and exact (%d objects) %s after the API server was back",
+	figs.add("8 manager started while kube-apiserver was down: waited alive (readyz 503), then all %d profiles Ready and exact (%d objects) %s after the API server was back",
 		res.profiles, res.objects, time.Since(back).Round(time.Second))
 	if err := m.Stop(); err != nil {
 		t.Error(err)
