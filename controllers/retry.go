@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/time/rate"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/workqueue"
@@ -85,7 +86,11 @@ func WaitForAPIServer(ctx context.Context, cfg *rest.Config, maxWait time.Durati
 			}
 			return nil
 		}
-		log.Info("waiting for the API server", "attempt", attempt, "retryIn", wait.String(), "reason", shortReason(err))
+		what := "waiting for the API server"
+		if apierrors.IsNotFound(err) {
+			what = "waiting for meshguard's CRDs to be installed" // the API server answers
+		}
+		log.Info(what, "attempt", attempt, "retryIn", wait.String(), "reason", shortReason(err))
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("API server not available: %w", err)
