@@ -140,8 +140,12 @@ func (m *Manager) AwaitReady(ctx context.Context, timeout time.Duration) error {
 			return ctx.Err()
 		default:
 		}
+		// Ready, and serving metrics too: the metrics listener is bound after the probes', and a
+		// port lost to another process could otherwise answer /readyz for a manager that exited.
 		if code, _, err := HTTPGet(ctx, m.ReadyzURL); err == nil && code == http.StatusOK {
-			return nil
+			if _, _, err := HTTPGet(ctx, m.MetricsURL); err == nil {
+				return nil
+			}
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("manager %s not ready within %s at %s (log %s):\n%s", m.Name, timeout, m.ReadyzURL, m.LogPath, m.LogTail(40))
