@@ -16,7 +16,11 @@ const (
 	// maxHeldRows is status.heldAtFloor's MaxItems.
 	maxHeldRows = 64
 	// maxRowMessage bounds one row's message; conditions have their own limit (trim).
-	maxRowMessage = 256
+	maxRowMessage = 1024
+	// rowMessageBudget bounds the messages of one list together: once it is spent, each further
+	// message keeps minRowMessage bytes (the rows in trouble come first and keep theirs whole).
+	rowMessageBudget = 8 * 1024
+	minRowMessage    = 128
 )
 
 // bounded returns at most limit items of list, those for which first is true ahead of the
@@ -41,10 +45,18 @@ func bounded[T any](list []T, limit int, first func(T) bool) ([]T, int32) {
 	return out, int32(len(list) - limit)
 }
 
-// trimRow keeps a row's message short.
-func trimRow(s string) string {
-	if len(s) > maxRowMessage {
-		return s[:maxRowMessage-3] + "..."
+func trimTo(s string, n int) string {
+	if len(s) > n {
+		return s[:n-3] + "..."
 	}
+	return s
+}
+
+// messageBudget hands out the bytes of rowMessageBudget to the messages of one list in order.
+type messageBudget int
+
+func (b *messageBudget) trim(s string) string {
+	s = trimTo(s, max(minRowMessage, min(maxRowMessage, rowMessageBudget-int(*b))))
+	*b += messageBudget(len(s))
 	return s
 }

@@ -55,6 +55,8 @@ func TestAStatusWithFiveHundredWeakeningPoliciesStaysSmall(t *testing.T) {
 	g.Expect(p.Status.Resources).To(HaveLen(maxResourceRows))
 	g.Expect(p.Status.Resources[0].Name).To(Equal("baseline-rule-250"), "the rows in trouble are kept, ahead of the others")
 	g.Expect(p.Status.Resources[29].Name).To(Equal("baseline-rule-279"))
+	g.Expect(p.Status.Resources[0].Message).To(HaveLen(maxRowMessage), "the first messages keep 1 KiB")
+	g.Expect(p.Status.Resources[29].Message).To(HaveLen(minRowMessage), "once the list's budget is spent, 128 bytes")
 	g.Expect(p.Status.Omitted).To(Equal(&v1alpha1.OmittedRows{Resources: 300 - maxResourceRows, ExternalPolicies: 500 - maxExternalRows}))
 
 	o.external, o.rows = o.external[:1], o.rows[:1]

@@ -168,12 +168,13 @@ func boundStatus(st *v1alpha1.MeshSecurityProfileStatus) {
 	st.Resources, o.Resources = bounded(st.Resources, maxResourceRows, func(r v1alpha1.ResourceStatus) bool {
 		return r.State != v1alpha1.ResourceInSync
 	})
+	var resources, external messageBudget
 	for i := range st.Resources {
-		st.Resources[i].Message = trimRow(st.Resources[i].Message)
+		st.Resources[i].Message = resources.trim(st.Resources[i].Message)
 	}
 	st.ExternalPolicies, o.ExternalPolicies = bounded(st.ExternalPolicies, maxExternalRows, nil)
 	for i := range st.ExternalPolicies {
-		st.ExternalPolicies[i].Weakens = trimRow(st.ExternalPolicies[i].Weakens)
+		st.ExternalPolicies[i].Weakens = external.trim(st.ExternalPolicies[i].Weakens)
 	}
 	st.Expectations, o.Expectations = bounded(st.Expectations, maxExpectationRows, nil)
 	st.HeldAtFloor, o.HeldAtFloor = bounded(st.HeldAtFloor, maxHeldRows, nil)
