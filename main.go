@@ -47,6 +47,7 @@ func run() int {
 		burst, workers         int
 		opts                   = render.DefaultOptions()
 		certRecheck            time.Duration
+		maxRetryBackoff        time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address the Prometheus metrics endpoint binds to; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address the /healthz and /readyz probes bind to")
@@ -65,11 +66,17 @@ func run() int {
 	flag.StringVar(&opts.IstioRootNamespace, "istio-root-namespace", "", "Istio's meshConfig.rootNamespace, whose policies are mesh-wide (default: --istio-namespace); profiles there are refused")
 	flag.StringVar(&opts.LinkerdNamespace, "linkerd-namespace", opts.LinkerdNamespace, "namespace of the Linkerd control plane")
 	flag.DurationVar(&certRecheck, "certificate-recheck-interval", controllers.DefaultCertificateRecheck, "longest time between two checks of a profile's mesh CA certificates; changes of the CA Secrets and ConfigMaps are watched and checked at once, this bounds what a missed event could cost")
+	flag.DurationVar(&maxRetryBackoff, "max-retry-backoff", controllers.DefaultMaxRetryBackoff, "longest wait before a failed reconcile is tried again (1m to 5m): after an API server outage every profile is retried within this time of its end")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+	if err := controllers.CheckMaxRetryBackoff(maxRetryBackoff); err != nil {
+		log.Error(err, "invalid flag")
+		return 1
+	}
+	ctx := ctrl.SetupSignalHandler()
 
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
@@ -81,7 +88,21 @@ func run() int {
 		return 1
 	}
 	limitRequests(cfg, qps, burst)
-	log.Info("API client limits", "qps", cfg.QPS, "burst", cfg.Burst, "workers", workers)
+	log.Info("API client limits", "qps", cfg.QPS, "burst", cfg.Burst, "workers", workers, "maxRetryBackoff", maxRetryBackoff.String())
+
+	// Started while the API server is down or failing, the manager waits for it (alive, not ready)
+	// instead of exiting: setting up reads what the API server serves.
+	stopProbes, err := controllers.WaitingProbes(probeAddr)
+	if err != nil {
+		log.Error(err, "cannot serve the probes")
+		return 1
+	}
+	err = controllers.WaitForAPIServer(ctx, cfg, 10*time.Second, log)
+	stopProbes()
+	if err != nil {
+		log.Error(err, "stopped before the API server was available")
+		return 1
+	}
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
@@ -109,6 +130,7 @@ func run() int {
 		Recorder:           mgr.GetEventRecorder("meshguard"),
 		RenderOptions:      opts,
 		CertificateRecheck: certRecheck,
+		MaxRetryBackoff:    maxRetryBackoff,
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
 		log.Error(err, "cannot set up controller")
@@ -127,7 +149,7 @@ func run() int {
 		return 1
 	}
 	log.Info("starting meshguard", "trustDomain", opts.TrustDomain, "istioNamespace", opts.IstioNamespace, "linkerdNamespace", opts.LinkerdNamespace)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "manager stopped")
 		return 1
 	}

@@ -142,6 +142,6 @@ func (r *ClusterProfileReconciler) setupWithManager(mgr ctrl.Manager, changed <-
 		WatchesRawSource(source.Channel(changed, &handler.TypedEnqueueRequestForObject[*v1alpha1.ClusterMeshSecurityProfile]{})).
 		Named("clustermeshsecurityprofile").
 		// One worker: a status is a summary over all namespaces, cheap to compute from the cache.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: opts.SkipNameValidation}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: opts.SkipNameValidation, RateLimiter: opts.RateLimiter}).
 		Complete(r)
 }

@@ -44,6 +44,9 @@ func clusterStatus(c *v1alpha1.ClusterMeshSecurityProfile, states []namespaceSta
 	sort.Slice(states, func(i, j int) bool { return states[i].name < states[j].name })
 	st.MatchedNamespaces, st.ReadyNamespaces, st.WeakenedNamespaces = int32(len(states)), 0, 0
 	st.Namespaces = nil
+	var omitted int32
+	var budget messageBudget
+	defer func() { st.OmittedNamespaces = omitted }()
 	var conflicts, notReady, pending []string
 	for _, s := range states {
 		if s.ready {
@@ -52,13 +55,13 @@ func clusterStatus(c *v1alpha1.ClusterMeshSecurityProfile, states []namespaceSta
 		if s.weakened {
 			st.WeakenedNamespaces++
 		}
-		row := v1alpha1.NamespaceFloor{Name: s.name, Profile: s.profile, Reason: s.reason, Message: trim(s.message)}
+		row := v1alpha1.NamespaceFloor{Name: s.name, Profile: s.profile, Reason: s.reason, Message: s.message}
 		switch {
 		case s.conflict:
 			row.State = v1alpha1.NamespaceConflict
 			conflicts = append(conflicts, s.name)
 		case s.weakened:
-			row.State, row.Reason, row.Message = v1alpha1.NamespaceWeakened, v1alpha1.ReasonWeakened, trim(s.weakens)
+			row.State, row.Reason, row.Message = v1alpha1.NamespaceWeakened, v1alpha1.ReasonWeakened, s.weakens
 		case !s.ready:
 			row.State = v1alpha1.NamespaceNotReady
 			if s.pending {
@@ -70,7 +73,10 @@ func clusterStatus(c *v1alpha1.ClusterMeshSecurityProfile, states []namespaceSta
 			continue
 		}
 		if len(st.Namespaces) < v1alpha1.MaxListedNamespaces {
+			row.Message = budget.trim(row.Message)
 			st.Namespaces = append(st.Namespaces, row)
+		} else {
+			omitted++
 		}
 	}
 

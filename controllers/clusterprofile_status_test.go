@@ -67,6 +67,7 @@ func TestTheNamespaceListIsBoundedButTheCountsAreExact(t *testing.T) {
 	g.Expect(c.Status.MatchedNamespaces).To(Equal(int32(300)))
 	g.Expect(c.Status.Namespaces).To(HaveLen(v1alpha1.MaxListedNamespaces))
 	g.Expect(c.Status.Namespaces[0].Name).To(Equal("ns-000"), "sorted by name")
+	g.Expect(c.Status.OmittedNamespaces).To(Equal(int32(300-v1alpha1.MaxListedNamespaces)), "says how many are left out")
 	g.Expect(meta.FindStatusCondition(c.Status.Conditions, v1alpha1.ConditionReady).Message).To(HavePrefix("300 of 300 namespaces not Ready"))
 }
 

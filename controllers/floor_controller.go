@@ -237,7 +237,7 @@ func SetupFloors(mgr ctrl.Manager, r *MeshSecurityProfileReconciler, opts contro
 			UpdateFunc:  func(e event.UpdateEvent) bool { return !e.ObjectNew.GetDeletionTimestamp().IsZero() },
 			GenericFunc: func(event.GenericEvent) bool { return false },
 		})).
-		WithOptions(opts)
+		WithOptions(withRetryLimit(opts, r.MaxRetryBackoff))
 	// A namespace's istio-ca-root-cert (the only ConfigMaps cached) or a mesh CA changing: the
 	// floor's certificate verdict is rechecked at once, as a profile's is.
 	b = b.Watches(&corev1.ConfigMap{}, toNamespace)
@@ -267,7 +267,7 @@ func SetupFloors(mgr ctrl.Manager, r *MeshSecurityProfileReconciler, opts contro
 		return fmt.Errorf("floor controller: %w", err)
 	}
 	s := &ClusterProfileReconciler{Client: r.Client, Profiles: r, results: f.results}
-	return s.setupWithManager(mgr, f.changed, opts)
+	return s.setupWithManager(mgr, f.changed, withRetryLimit(opts, r.MaxRetryBackoff))
 }
 
 // watchFloors makes the profiles' reconciler merge a floor as soon as it changes: a cluster

@@ -107,7 +107,7 @@ func partialObject(gvk schema.GroupVersionKind) *metav1.PartialObjectMetadata {
 func (f *foreignObjects) sources(mapFn handler.MapFunc) []source.Source {
 	var out []source.Source
 	for _, gvk := range sortedKinds(f.kinds) {
-		out = append(out, source.Kind[client.Object](f.cache, partialObject(gvk), handler.EnqueueRequestsFromMapFunc(mapFn)))
+		out = append(out, source.Kind[client.Object](f.cache, partialObject(gvk), weakening(handler.EnqueueRequestsFromMapFunc(mapFn))))
 	}
 	return out
 }

@@ -51,6 +51,9 @@ type MeshSecurityProfileReconciler struct {
 	Clock clock.PassiveClock
 	// CertificateRecheck bounds how long a change to a CA Secret goes unnoticed (default 5m).
 	CertificateRecheck time.Duration
+	// MaxRetryBackoff caps the wait before a failed reconcile is tried again, for this
+	// reconciler and the floors' (zero: DefaultMaxRetryBackoff).
+	MaxRetryBackoff time.Duration
 
 	controller controller.Controller
 	mapper     meta.RESTMapper
@@ -317,7 +320,7 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.namespaceProfiles)).
-		WithOptions(opts).
+		WithOptions(withRetryLimit(opts, r.MaxRetryBackoff)).
 		Named("meshsecurityprofile")
 	// A change of a mesh CA object rechecks the profiles of that mesh at once.
 	for _, s := range r.caSources {
@@ -328,9 +331,10 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 	}
 	// Owns() on a kind whose CRD is missing would stop the manager from starting; kinds that are
 	// installed later are watched from the first reconcile that finds them (ensureWatch).
+	// Drift on them jumps the queue (DriftPriority).
 	for _, gvk := range render.Kinds() {
 		if r.installed(gvk) {
-			b = b.Owns(newUnstructured(gvk), builder.WithPredicates(r.ownWrites.notEcho()))
+			b = b.Watches(newUnstructured(gvk), r.ownerHandler(), builder.WithPredicates(r.ownWrites.notEcho()))
 			r.watched[gvk] = true
 		}
 	}
@@ -408,12 +412,16 @@ func (r *MeshSecurityProfileReconciler) ensureWatch(gvk schema.GroupVersionKind)
 	if r.watched[gvk] || r.controller == nil {
 		return nil
 	}
-	h := handler.EnqueueRequestForOwner(r.Scheme, r.mapper, &v1alpha1.MeshSecurityProfile{}, handler.OnlyControllerOwner())
-	if err := r.controller.Watch(source.Kind[client.Object](r.cache, newUnstructured(gvk), h, r.ownWrites.notEcho())); err != nil {
+	if err := r.controller.Watch(source.Kind[client.Object](r.cache, newUnstructured(gvk), r.ownerHandler(), r.ownWrites.notEcho())); err != nil {
 		return fmt.Errorf("watch %s: %w", gvk.Kind, err)
 	}
 	r.watched[gvk] = true
 	return nil
+}
+
+// ownerHandler enqueues the profile that controls a generated object, drift first.
+func (r *MeshSecurityProfileReconciler) ownerHandler() handler.EventHandler {
+	return drifted(handler.EnqueueRequestForOwner(r.Scheme, r.mapper, &v1alpha1.MeshSecurityProfile{}, handler.OnlyControllerOwner()))
 }
 
 var _ reconcile.Reconciler = &MeshSecurityProfileReconciler{}

@@ -63,6 +63,7 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 		})
 	}
 	unset := func(t string) { meta.RemoveStatusCondition(&p.Status.Conditions, t) }
+	defer boundStatus(&p.Status)
 	applyFloorStatus(p, o)
 
 	// A profile that cannot be applied at all: say why, stall, and keep resources as last seen.
@@ -158,6 +159,28 @@ func setExpectations(p *v1alpha1.MeshSecurityProfile, results []v1alpha1.Expecta
 		p.Status.Expectations = results
 		status, reason, msg := expectations.Condition(results)
 		set(v1alpha1.ConditionExpectationsMet, status, reason, msg)
+	}
+}
+
+// boundStatus bounds every list of the status (bound.go) and counts what it left out.
+func boundStatus(st *v1alpha1.MeshSecurityProfileStatus) {
+	var o v1alpha1.OmittedRows
+	st.Resources, o.Resources = bounded(st.Resources, maxResourceRows, func(r v1alpha1.ResourceStatus) bool {
+		return r.State != v1alpha1.ResourceInSync
+	})
+	var resources, external messageBudget
+	for i := range st.Resources {
+		st.Resources[i].Message = resources.trim(st.Resources[i].Message)
+	}
+	st.ExternalPolicies, o.ExternalPolicies = bounded(st.ExternalPolicies, maxExternalRows, nil)
+	for i := range st.ExternalPolicies {
+		st.ExternalPolicies[i].Weakens = external.trim(st.ExternalPolicies[i].Weakens)
+	}
+	st.Expectations, o.Expectations = bounded(st.Expectations, maxExpectationRows, nil)
+	st.HeldAtFloor, o.HeldAtFloor = bounded(st.HeldAtFloor, maxHeldRows, nil)
+	st.Omitted = nil
+	if o != (v1alpha1.OmittedRows{}) {
+		st.Omitted = &o
 	}
 }
 

@@ -113,6 +113,10 @@ type ClusterMeshSecurityProfileStatus struct {
 	// +listMapKey=name
 	// +optional
 	Namespaces []NamespaceFloor `json:"namespaces,omitempty"`
+
+	// omittedNamespaces is how many namespaces that need attention are left out of namespaces.
+	// +optional
+	OmittedNamespaces int32 `json:"omittedNamespaces,omitempty"`
 }
 
 // ClusterMeshSecurityProfile is a cluster-wide security floor: the namespaces its selector chooses

@@ -725,7 +725,9 @@ type MeshSecurityProfileStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// resources lists every generated object and its state.
+	// resources lists every generated object and its state: those not in sync first when there
+	// are more than 128 (status.omitted.resources says how many are left out).
+	// +kubebuilder:validation:MaxItems=128
 	// +listType=atomic
 	// +optional
 	Resources []ResourceStatus `json:"resources,omitempty"`
@@ -739,7 +741,9 @@ type MeshSecurityProfileStatus struct {
 	// +optional
 	NearestCertificateExpiry *metav1.Time `json:"nearestCertificateExpiry,omitempty"`
 
-	// externalPolicies are objects meshguard does not own that weaken the profile.
+	// externalPolicies are objects meshguard does not own that weaken the profile: the first 32
+	// (status.omitted.externalPolicies says how many more there are).
+	// +kubebuilder:validation:MaxItems=32
 	// +listType=atomic
 	// +optional
 	ExternalPolicies []ExternalPolicy `json:"externalPolicies,omitempty"`
@@ -762,6 +766,27 @@ type MeshSecurityProfileStatus struct {
 	// +listType=atomic
 	// +optional
 	HeldAtFloor []FloorHold `json:"heldAtFloor,omitempty"`
+
+	// omitted counts the rows left out of the lists above, which are bounded so that the status
+	// stays small however many objects a namespace holds. Absent when nothing is left out.
+	// +optional
+	Omitted *OmittedRows `json:"omitted,omitempty"`
+}
+
+// OmittedRows counts, per status list, the rows left out of it.
+type OmittedRows struct {
+	// resources left out of status.resources (all of them in sync unless 128 are not).
+	// +optional
+	Resources int32 `json:"resources,omitempty"`
+	// externalPolicies left out of status.externalPolicies.
+	// +optional
+	ExternalPolicies int32 `json:"externalPolicies,omitempty"`
+	// expectations left out of status.expectations.
+	// +optional
+	Expectations int32 `json:"expectations,omitempty"`
+	// heldAtFloor left out of status.heldAtFloor.
+	// +optional
+	HeldAtFloor int32 `json:"heldAtFloor,omitempty"`
 }
 
 // MeshSecurityProfile declares the mesh security of one namespace: mTLS, JWT authentication,

@@ -49,8 +49,8 @@ var _ = Describe("the metrics the alerts use", func() {
 			text, err := env.scrapeMetrics(ctx)
 			g.Expect(err).NotTo(HaveOccurred())
 			exported := map[string]bool{}
-			for _, s := range parseMetrics(text) {
-				exported[s.name] = true
+			for _, s := range testenv.ParseMetrics(text) {
+				exported[s.Name] = true
 			}
 			var missing []string
 			for _, n := range names {

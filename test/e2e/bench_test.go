@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/test/testenv"
 )
 
 // benchDeleteEvery makes every tenth edit a deletion; the others alternate the mTLS mode.
@@ -334,14 +335,14 @@ func takeCounts(ctx context.Context, e *environment) (counts, error) {
 	if err != nil {
 		return c, err
 	}
-	for _, s := range parseMetrics(text) {
-		switch s.name {
+	for _, s := range testenv.ParseMetrics(text) {
+		switch s.Name {
 		case "rest_client_requests_total":
-			c.manager[s.labels["method"]] += s.value
+			c.manager[s.Labels["method"]] += s.Value
 		case "meshguard_drift_detected_total":
-			c.detected += s.value
+			c.detected += s.Value
 		case "meshguard_drift_corrected_total":
-			c.corrected += s.value
+			c.corrected += s.Value
 		}
 	}
 	text, err = e.apiServerMetrics(ctx)
@@ -352,33 +353,33 @@ func takeCounts(ctx context.Context, e *environment) (counts, error) {
 	for _, gvr := range generatedResources {
 		children[gvr.Group+"/"+gvr.Resource] = true
 	}
-	for _, s := range parseMetrics(text) {
-		if s.name != "apiserver_request_total" || s.labels["dry_run"] != "" {
+	for _, s := range testenv.ParseMetrics(text) {
+		if s.Name != "apiserver_request_total" || s.Labels["dry_run"] != "" {
 			continue
 		}
-		if v := s.labels["verb"]; v == "GET" || v == "LIST" {
-			res := s.labels["resource"]
-			if s.labels["subresource"] != "" {
-				res += "/" + s.labels["subresource"]
+		if v := s.Labels["verb"]; v == "GET" || v == "LIST" {
+			res := s.Labels["resource"]
+			if s.Labels["subresource"] != "" {
+				res += "/" + s.Labels["subresource"]
 			}
-			c.server[readPrefix+v+" "+res] += s.value
+			c.server[readPrefix+v+" "+res] += s.Value
 			continue
 		}
-		if !writeVerbs[s.labels["verb"]] {
+		if !writeVerbs[s.Labels["verb"]] {
 			continue
 		}
-		res := s.labels["group"] + "/" + s.labels["resource"]
+		res := s.Labels["group"] + "/" + s.Labels["resource"]
 		switch {
 		case children[res]:
-			c.server[targetChildren+" "+s.labels["verb"]] += s.value
-		case res == v1alpha1.GroupVersion.Group+"/meshsecurityprofiles" && s.labels["subresource"] == "status":
-			if s.labels["code"] == "409" {
-				c.server[targetConflict] += s.value
+			c.server[targetChildren+" "+s.Labels["verb"]] += s.Value
+		case res == v1alpha1.GroupVersion.Group+"/meshsecurityprofiles" && s.Labels["subresource"] == "status":
+			if s.Labels["code"] == "409" {
+				c.server[targetConflict] += s.Value
 			} else {
-				c.server[targetStatus] += s.value
+				c.server[targetStatus] += s.Value
 			}
-		case s.labels["resource"] == "events":
-			c.server[targetEvents] += s.value
+		case s.Labels["resource"] == "events":
+			c.server[targetEvents] += s.Value
 		}
 	}
 	return c, nil
@@ -404,7 +405,12 @@ func settle(ctx context.Context, e *environment) {
 		if err != nil {
 			return math.NaN()
 		}
-		v, _ := sumMetric(parseMetrics(text), "rest_client_requests_total", func(l map[string]string) bool { return writeVerbs[l["method"]] })
+		v := 0.0
+		for _, s := range testenv.ParseMetrics(text) {
+			if s.Name == "rest_client_requests_total" && writeVerbs[s.Labels["method"]] {
+				v += s.Value
+			}
+		}
 		return v
 	}
 	last, stable, deadline := total(), time.Now(), time.Now().Add(30*time.Second)

@@ -9,6 +9,6 @@
 // API writes each correction costs; it starts a cluster of its own.
 //
 // MESHGUARD_E2E_IDENTITY=admin runs the manager as a cluster administrator instead of as the
-// deployed service account, to tell RBAC problems from others. Logs of a failed run (manager.log,
+// deployed service account, to tell RBAC problems from others. Logs of a failed run (manager-*.log,
 // kube-controller-manager.log) are kept in the temporary directory the run prints.
 package e2e

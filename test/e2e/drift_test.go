@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/test/testenv"
 )
 
 // strictProfile is the spec of the profile the drift specs edit around: strict mTLS, deny by
@@ -92,11 +93,11 @@ var _ = Describe("drift on a generated PeerAuthentication", func() {
 		Eventually(func(g Gomega) {
 			text, err := env.scrapeMetrics(ctx)
 			g.Expect(err).NotTo(HaveOccurred())
-			samples := parseMetrics(text)
-			detected, found := sumMetric(samples, "meshguard_drift_detected_total", labelsAre(labels))
+			samples := testenv.ParseMetrics(text)
+			detected, found := testenv.SumMetric(samples, "meshguard_drift_detected_total", labels)
 			g.Expect(found).To(BeTrue(), "meshguard_drift_detected_total%v is exposed", labels)
 			g.Expect(detected).To(BeNumerically(">=", 1))
-			corrected, found := sumMetric(samples, "meshguard_drift_corrected_total", labelsAre(labels))
+			corrected, found := testenv.SumMetric(samples, "meshguard_drift_corrected_total", labels)
 			g.Expect(found).To(BeTrue(), "meshguard_drift_corrected_total%v is exposed", labels)
 			g.Expect(corrected).To(BeNumerically(">=", 1))
 		}).WithContext(ctx).Should(Succeed())
@@ -126,8 +127,7 @@ var _ = Describe("drift on a generated PeerAuthentication", func() {
 			)), "events:\n%s", eventSummary(events))
 			text, err := env.scrapeMetrics(ctx)
 			g.Expect(err).NotTo(HaveOccurred())
-			corrected, _ := sumMetric(parseMetrics(text), "meshguard_drift_corrected_total",
-				labelsAre(map[string]string{"namespace": ns, "profile": profile, "kind": "PeerAuthentication"}))
+			corrected, _ := testenv.SumMetric(testenv.ParseMetrics(text), "meshguard_drift_corrected_total", map[string]string{"namespace": ns, "profile": profile, "kind": "PeerAuthentication"})
 			g.Expect(corrected).To(BeNumerically(">=", 1))
 		}).WithContext(ctx).Should(Succeed())
 	})

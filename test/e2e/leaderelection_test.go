@@ -3,15 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/meshguard/meshguard/test/testenv"
 )
 
 // leaseName is the manager's LeaderElectionID.
@@ -19,56 +17,35 @@ const leaseName = "meshguard.security.meshguard.dev"
 
 // replica is one manager process started with --leader-elect, as the Deployment's two replicas run.
 type replica struct {
-	name       string
-	cmd        *exec.Cmd
-	done       chan struct{}
-	metricsURL string
+	*testenv.Manager
+	name string
 }
 
 func startReplica(ctx context.Context, name string) *replica {
 	GinkgoHelper()
-	metricsAddr, err := freeAddress()
+	m, err := testenv.StartManager(testenv.ManagerConfig{
+		Bin: env.managerBin, Kubeconfig: env.managerKubeconfig, Dir: env.dir, Name: "replica-" + name,
+		Args: []string{"--leader-elect", "--leader-election-namespace=" + deployNamespace},
+	})
 	Expect(err).NotTo(HaveOccurred())
-	probeAddr, err := freeAddress()
-	Expect(err).NotTo(HaveOccurred())
-	logf, err := os.Create(filepath.Join(env.dir, "replica-"+name+".log"))
-	Expect(err).NotTo(HaveOccurred())
-	r := &replica{name: name, done: make(chan struct{}), metricsURL: "http://" + metricsAddr + "/metrics"}
-	r.cmd = exec.Command(env.managerBin,
-		"--leader-elect", "--leader-election-namespace="+deployNamespace,
-		"--metrics-bind-address="+metricsAddr, "--health-probe-bind-address="+probeAddr)
-	r.cmd.Env = append(os.Environ(), "KUBECONFIG="+env.managerKubeconfig)
-	r.cmd.Stdout, r.cmd.Stderr = logf, logf
-	Expect(r.cmd.Start()).To(Succeed())
-	go func() { _ = r.cmd.Wait(); _ = logf.Close(); close(r.done) }()
 	DeferCleanup(func() {
-		select {
-		case <-r.done:
-		default:
-			_ = r.cmd.Process.Signal(syscall.SIGINT)
-			select {
-			case <-r.done:
-			case <-time.After(30 * time.Second):
-				_ = r.cmd.Process.Kill()
-				<-r.done
-			}
+		if !m.Exited() {
+			_ = m.Stop()
 		}
 	})
-	return r
+	return &replica{Manager: m, name: name}
 }
 
 // leads says whether the replica holds the Lease, from its own leader_election_master_status.
 func (r *replica) leads(ctx context.Context) bool {
-	select {
-	case <-r.done:
-		return false
-	default:
-	}
-	code, body, err := httpGet(ctx, r.metricsURL)
-	if err != nil || code != http.StatusOK {
+	if r.Exited() {
 		return false
 	}
-	v, _ := sumMetric(parseMetrics(body), "leader_election_master_status", labelsAre(map[string]string{"name": leaseName}))
+	body, err := r.Metrics(ctx)
+	if err != nil {
+		return false
+	}
+	v, _ := testenv.SumMetric(testenv.ParseMetrics(body), "leader_election_master_status", map[string]string{"name": leaseName})
 	return v == 1
 }
 
@@ -98,8 +75,7 @@ var _ = Describe("two replicas with leader election", func() {
 
 		By("killing the leader (SIGKILL: no chance to release the Lease)")
 		killed := time.Now()
-		Expect(first.cmd.Process.Kill()).To(Succeed())
-		<-first.done
+		first.Kill()
 		// The Lease lasts 15 s (controller-runtime's default LeaseDuration) after the last renewal.
 		second := awaitLeader(ctx, 60*time.Second, other)
 		crashTakeover := time.Since(killed)
@@ -108,15 +84,15 @@ var _ = Describe("two replicas with leader election", func() {
 		c := startReplica(ctx, "c")
 		Consistently(func() bool { return c.leads(ctx) }).WithContext(ctx).WithTimeout(time.Second).Should(BeFalse(), "the standby does not lead while the leader lives")
 		stopped := time.Now()
-		Expect(second.cmd.Process.Signal(syscall.SIGTERM)).To(Succeed())
+		Expect(second.Signal(syscall.SIGTERM)).To(Succeed())
 		awaitLeader(ctx, 60*time.Second, c)
 		gracefulTakeover := time.Since(stopped)
 		select {
-		case <-second.done:
+		case <-second.Done():
 		case <-time.After(30 * time.Second):
 			Fail("the stopped leader did not exit within 30s")
 		}
-		Expect(second.cmd.ProcessState.ExitCode()).To(Equal(0), "a SIGTERM'd leader releases the Lease and exits cleanly")
+		Expect(second.Err()).NotTo(HaveOccurred(), "a SIGTERM'd leader releases the Lease and exits cleanly")
 
 		// Measured, not asserted: timings depend on the machine.
 		fmt.Fprintf(GinkgoWriter, "leader takeover: after SIGKILL %s (Lease expiry), after SIGTERM %s (Lease released)\n", crashTakeover.Round(time.Millisecond), gracefulTakeover.Round(time.Millisecond))

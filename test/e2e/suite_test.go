@@ -48,7 +48,7 @@ var _ = AfterSuite(func() {
 	Expect(env.stop()).To(Succeed(), "the manager shuts down cleanly on SIGINT")
 })
 
-// A failed run keeps the logs (manager.log, kube-controller-manager.log) for a look.
+// A failed run keeps the logs (manager-e2e-*.log, kube-controller-manager.log) for a look.
 var _ = ReportAfterSuite("remove the logs of a successful run", func(r Report) {
 	if env == nil {
 		return

@@ -106,19 +106,9 @@ func writeStatus(w http.ResponseWriter, code int, reason, msg string) {
 	fmt.Fprintf(w, `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":%q,"reason":%q,"code":%d}`, msg, reason, code)
 }
 
-// readyOrExited waits until the manager is ready (true) or has exited (false).
+// readyOrExited waits until the manager is ready (true) or has exited or timed out (false).
 func readyOrExited(ctx context.Context, m *manager) bool {
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		if code, _, err := httpGet(ctx, m.readyzURL); err == nil && code == http.StatusOK {
-			return true
-		}
-		if m.exited() {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return false
+	return m.AwaitReady(ctx, time.Minute) == nil
 }
 
 func (p *faultProxy) setPoison(ns string) {
@@ -148,8 +138,8 @@ func TestThrottlingAndFailingAPIServer(t *testing.T) {
 	poisonNS := "proxy-poisoned-000"
 	p.setPoison(poisonNS)
 	start := p.requests()
-	// The manager exits when a request it makes while starting fails (controller-runtime's
-	// manager needs discovery); in a cluster the kubelet starts it again, so does the test.
+	// The manager waits until discovery answers, but a request of the setup after that can still
+	// fail and end it; in a cluster the kubelet starts it again, so does the test.
 	var m *manager
 	startRestarts := 0
 	for {
@@ -159,7 +149,7 @@ func TestThrottlingAndFailingAPIServer(t *testing.T) {
 		}
 		startRestarts++
 		if startRestarts == 20 {
-			t.Fatalf("the manager exited 20 times while starting behind the fault proxy: see %s", m.logPath)
+			t.Fatalf("the manager exited 20 times while starting behind the fault proxy: see %s", m.LogPath)
 		}
 	}
 
@@ -219,7 +209,7 @@ func TestThrottlingAndFailingAPIServer(t *testing.T) {
 	if idle > 20 {
 		t.Errorf("%d requests in 10 s after convergence: the manager keeps working when nothing changes", idle)
 	}
-	if err := m.stop(); err != nil {
+	if err := m.Stop(); err != nil {
 		t.Error(err)
 	}
 }

@@ -97,7 +97,7 @@ func TestAnotherControllerFightsOverAGeneratedField(t *testing.T) {
 	if restorations < fightFreeCorrections {
 		t.Errorf("meshguard restored the fought-over object only %d times: the first %d corrections are immediate", restorations, fightFreeCorrections)
 	}
-	if err := m.stop(); err != nil {
+	if err := m.Stop(); err != nil {
 		t.Error(err)
 	}
 }

@@ -2,15 +2,12 @@ package faults
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,10 +16,7 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/dynamic"
@@ -32,28 +26,22 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
-	"github.com/meshguard/meshguard/internal/certs/certstest"
 	"github.com/meshguard/meshguard/test/testenv"
 )
 
-// The identity meshguard runs with, as in test/e2e: the service account `make deploy` binds to
-// meshguard's ClusterRole (and the leader election Role in its namespace).
+// The manager runs as in test/e2e, as the service account `make deploy` binds to meshguard's
+// ClusterRole (and the leader election Role in its namespace): testenv.Cluster.Deploy.
 const (
-	deployNamespace      = "meshguard-system"
-	deployServiceAccount = "meshguard-controller-manager"
-	istioNamespace       = "istio-system"
-	linkerdNamespace     = "linkerd"
-	leaseName            = "meshguard.security.meshguard.dev"
+	deployNamespace = testenv.DeployNamespace
+	leaseName       = "meshguard.security.meshguard.dev"
 )
 
 // env is the control plane the scenarios break, with meshguard deployed.
 type env struct {
 	dir                string
 	cluster            *testenv.Cluster
-	kubectlBin         string
 	managerBin         string
 	adminKubeconfig    string
 	managerKubeconfig  string
@@ -61,7 +49,7 @@ type env struct {
 	client             client.Client
 	clientset          kubernetes.Interface
 	dynamic            dynamic.Interface
-	rootCA             *certstest.Cert
+	cas                *testenv.MeshCAs
 	apiServerRestarts  int
 	etcdRestarts       int
 	managersStarted    int
@@ -82,22 +70,15 @@ func startEnv(ctx context.Context, dir string) (_ *env, retErr error) {
 			e.stop()
 		}
 	}()
-	e.managerBin = filepath.Join(dir, "manager")
-	build := exec.CommandContext(ctx, goBinary(), "build", "-o", e.managerBin, ".")
-	build.Dir = testenv.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build the manager: %w\n%s", err, out)
+	var err error
+	if e.managerBin, err = testenv.BuildManager(ctx, dir); err != nil {
+		return nil, err
 	}
 	c, err := testenv.StartCluster(testenv.Istio|testenv.Linkerd, dir)
 	if err != nil {
 		return nil, fmt.Errorf("start the cluster: %w", err)
 	}
-	e.cluster = c
-	e.kubectlBin = filepath.Join(c.Env.BinaryAssetsDirectory, "kubectl")
-	e.adminKubeconfig = filepath.Join(dir, "admin.kubeconfig")
-	if err := os.WriteFile(e.adminKubeconfig, c.KubeConfig, 0o600); err != nil {
-		return nil, err
-	}
+	e.cluster, e.adminKubeconfig = c, c.AdminKubeconfig
 	// The test's own client is not the subject: no client-side limit (client-go's default is 5 QPS).
 	cfg := rest.CopyConfig(c.Config)
 	cfg.QPS, cfg.Burst = -1, 0
@@ -114,26 +95,11 @@ func startEnv(ctx context.Context, dir string) (_ *env, retErr error) {
 	if e.dynamic, err = dynamic.NewForConfig(cfg); err != nil {
 		return nil, err
 	}
-	if err := e.createMeshCAs(ctx); err != nil {
+	if e.cas, err = testenv.CreateMeshCAs(ctx, e.client, "meshguard faults Istio root", true); err != nil {
 		return nil, err
 	}
-	if _, stderr, err := e.kubectl(ctx, nil, "apply", "--server-side", "--force-conflicts", "-k", "config/default"); err != nil {
-		return nil, fmt.Errorf("deploy meshguard with kubectl apply -k config/default: %w: %s", err, stderr)
-	}
-	sa, err := c.Env.AddUser(envtest.User{
-		Name:   "system:serviceaccount:" + deployNamespace + ":" + deployServiceAccount,
-		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + deployNamespace, "system:authenticated"},
-	}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("add the service account user: %w", err)
-	}
-	e.managerConfig = sa.Config()
-	kubeconfig, err := sa.KubeConfig()
-	if err != nil {
-		return nil, err
-	}
-	e.managerKubeconfig = filepath.Join(dir, "manager.kubeconfig")
-	return e, os.WriteFile(e.managerKubeconfig, kubeconfig, 0o600)
+	e.managerKubeconfig, e.managerConfig, err = c.Deploy(ctx, e.adminKubeconfig, dir)
+	return e, err
 }
 
 func (e *env) stop() {
@@ -142,71 +108,14 @@ func (e *env) stop() {
 	}
 }
 
-// createMeshCAs creates Istio's self-signed CA and Linkerd's trust anchor and issuer, as their
-// installations do, so that certificate health does not keep profiles from Ready.
-func (e *env) createMeshCAs(ctx context.Context) error {
-	ca, err := certstest.MintCA(certstest.WithSubject("meshguard faults Istio root"))
-	if err != nil {
-		return err
-	}
-	e.rootCA = ca
-	anchor, err := certstest.MintCA(certstest.WithSubject("root.linkerd.cluster.local"))
-	if err != nil {
-		return err
-	}
-	issuer, err := certstest.MintIntermediate(anchor, certstest.WithSubject("identity.linkerd.cluster.local"))
-	if err != nil {
-		return err
-	}
-	for _, o := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: istioNamespace}},
-		&corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: istioNamespace, Name: "istio-ca-secret"},
-			Type:       "istio.io/ca-root",
-			Data:       map[string][]byte{"ca-cert.pem": ca.CertPEM, "ca-key.pem": ca.KeyPEM},
-		},
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: linkerdNamespace}},
-		&corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{Namespace: linkerdNamespace, Name: "linkerd-identity-trust-roots"},
-			Data:       map[string]string{"ca-bundle.crt": string(anchor.CertPEM)},
-		},
-		&corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: linkerdNamespace, Name: "linkerd-identity-issuer"},
-			Type:       corev1.SecretTypeTLS,
-			Data:       map[string][]byte{"tls.crt": issuer.CertPEM, "tls.key": issuer.KeyPEM, "ca.crt": anchor.CertPEM},
-		},
-	} {
-		if err := e.client.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create %T %s/%s: %w", o, o.GetNamespace(), o.GetName(), err)
-		}
-	}
-	return nil
-}
-
 // createNamespace creates a namespace with Istio's root certificate ConfigMap, as istiod does.
 func (e *env) createNamespace(ctx context.Context, name string) error {
-	if err := e.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create namespace %s: %w", name, err)
-	}
-	cm := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: "istio-ca-root-cert"},
-		Data:       map[string]string{"root-cert.pem": string(e.rootCA.CertPEM)},
-	}
-	if err := e.client.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create ConfigMap %s/istio-ca-root-cert: %w", name, err)
-	}
-	return nil
+	return e.cas.CreateNamespace(ctx, e.client, name, nil)
 }
 
+// kubectl runs the control plane's kubectl as the administrator.
 func (e *env) kubectl(ctx context.Context, stdin io.Reader, args ...string) (string, string, error) {
-	cmd := exec.CommandContext(ctx, e.kubectlBin, args...)
-	cmd.Dir = testenv.RepoRoot()
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+e.adminKubeconfig)
-	cmd.Stdin = stdin
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	return stdout.String(), stderr.String(), err
+	return e.cluster.Kubectl(ctx, e.adminKubeconfig, stdin, args...)
 }
 
 // --- the control plane's processes ---
@@ -287,94 +196,38 @@ func (e *env) startEtcd() error {
 
 // --- meshguard's processes ---
 
-// manager is one run of the built binary.
-type manager struct {
-	name       string
-	cmd        *exec.Cmd
-	done       chan struct{}
-	err        error
-	logPath    string
-	metricsURL string
-	readyzURL  string
-}
+// manager is one run of the built binary (testenv's harness).
+type manager struct{ *testenv.Manager }
 
 // startManager runs the built binary with a kubeconfig (meshguard's service account unless
-// another is given) and the metrics and probe endpoints on free local ports.
+// another is given) and the metrics and probe endpoints on free local ports. It does not wait for
+// the manager to be ready: a scenario may start it while the API server is down.
 func (e *env) startManager(t testing.TB, name, kubeconfig string, args ...string) *manager {
 	t.Helper()
 	if kubeconfig == "" {
 		kubeconfig = e.managerKubeconfig
 	}
-	metricsAddr, probeAddr := freeAddress(t), freeAddress(t)
 	e.managersStarted++
-	m := &manager{
-		name:       name,
-		done:       make(chan struct{}),
-		logPath:    filepath.Join(e.dir, fmt.Sprintf("manager-%02d-%s.log", e.managersStarted, name)),
-		metricsURL: "http://" + metricsAddr + "/metrics",
-		readyzURL:  "http://" + probeAddr + "/readyz",
-	}
-	logf, err := os.Create(m.logPath)
+	m, err := testenv.StartManager(testenv.ManagerConfig{
+		Bin: e.managerBin, Kubeconfig: kubeconfig, Dir: e.dir, Name: fmt.Sprintf("%02d-%s", e.managersStarted, name), Args: args,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.cmd = exec.Command(e.managerBin, append([]string{
-		"--metrics-bind-address=" + metricsAddr,
-		"--health-probe-bind-address=" + probeAddr,
-	}, args...)...)
-	m.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	m.cmd.Stdout, m.cmd.Stderr = logf, logf
-	if err := m.cmd.Start(); err != nil {
-		t.Fatalf("start the manager: %v", err)
-	}
-	go func() { m.err = m.cmd.Wait(); _ = logf.Close(); close(m.done) }()
-	t.Cleanup(func() { _ = m.stop() })
-	return m
-}
-
-// exited says whether the process has ended (a crash, unless the test ended it).
-func (m *manager) exited() bool {
-	select {
-	case <-m.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// kill SIGKILLs the manager: no shutdown, nothing released, in-flight writes cut.
-func (m *manager) kill() {
-	if m.exited() {
-		return
-	}
-	_ = m.cmd.Process.Kill()
-	<-m.done
-}
-
-// stop interrupts the manager as Ctrl-C or a pod's termination does; an error unless it exits 0.
-func (m *manager) stop() error {
-	if m.exited() {
-		return fmt.Errorf("manager %s had already exited: %v", m.name, m.err)
-	}
-	_ = m.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-m.done:
-		if m.err != nil {
-			return fmt.Errorf("manager %s did not exit cleanly on SIGINT: %w", m.name, m.err)
+	t.Cleanup(func() {
+		if !m.Exited() {
+			_ = m.Stop()
 		}
-		return nil
-	case <-time.After(30 * time.Second):
-		m.kill()
-		return fmt.Errorf("manager %s did not exit within 30s of SIGINT", m.name)
-	}
+	})
+	return &manager{m}
 }
 
 // leads says whether the manager holds the leader election Lease, from its own metrics.
 func (m *manager) leads(ctx context.Context) bool {
-	if m.exited() {
+	if m.Exited() {
 		return false
 	}
-	code, body, err := httpGet(ctx, m.metricsURL)
+	code, body, err := testenv.HTTPGet(ctx, m.MetricsURL)
 	if err != nil || code != http.StatusOK {
 		return false
 	}
@@ -390,7 +243,7 @@ func (m *manager) leads(ctx context.Context) bool {
 // error) and client-go's klog lines (E0102 15:04:05...), each with the lines that contain match
 // (all when match is empty).
 func (m *manager) logErrors(match string) (n int, sample []string) {
-	f, err := os.Open(m.logPath)
+	f, err := os.Open(m.LogPath)
 	if err != nil {
 		return 0, nil
 	}
@@ -415,7 +268,7 @@ func (m *manager) logErrors(match string) (n int, sample []string) {
 // recreated): in a scenario where nobody but meshguard writes its objects, any is a false alarm
 // (an event, a metric and a write).
 func (m *manager) driftCorrections() (n int, sample []string) {
-	f, err := os.Open(m.logPath)
+	f, err := os.Open(m.LogPath)
 	if err != nil {
 		return 0, nil
 	}
@@ -439,7 +292,7 @@ func expectNoDrift(t *testing.T, ms ...*manager) {
 	t.Helper()
 	for _, m := range ms {
 		if n, sample := m.driftCorrections(); n > 0 {
-			t.Errorf("manager %s corrected drift %d times although nobody else wrote its objects, e.g.:\n%s", m.name, n, strings.Join(sample, "\n"))
+			t.Errorf("manager %s corrected drift %d times although nobody else wrote its objects, e.g.:\n%s", m.Name, n, strings.Join(sample, "\n"))
 		}
 	}
 }
@@ -476,51 +329,6 @@ func clientcmdConfig(server string) []byte {
 	c.CurrentContext = "proxy"
 	b, _ := clientcmd.Write(*c)
 	return b
-}
-
-// --- small helpers ---
-
-func httpGet(ctx context.Context, url string) (int, string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
-}
-
-func freeAddress(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
-}
-
-func goBinary() string {
-	if root := os.Getenv("GOROOT"); root != "" {
-		if p := filepath.Join(root, "bin", "go"); fileExists(p) {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return "go"
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 // figures collects the numbers a run reports (printed at the end, never asserted as timings).

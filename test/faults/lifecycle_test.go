@@ -55,7 +55,7 @@ func TestNamespaceDeletedWhileItsProfileReconciles(t *testing.T) {
 	if errs > 3*len(keys) {
 		t.Errorf("%d error log lines for %d deleted namespaces, e.g.:\n%v", errs, len(keys), sample)
 	}
-	if err := m.stop(); err != nil {
+	if err := m.Stop(); err != nil {
 		t.Error(err)
 	}
 }
@@ -128,7 +128,7 @@ func TestProfileDeletedMidApply(t *testing.T) {
 	if errs > 3*len(keys) {
 		t.Errorf("%d error log lines for %d deleted profiles, e.g.:\n%v", errs, len(keys), sample)
 	}
-	if err := m.stop(); err != nil {
+	if err := m.Stop(); err != nil {
 		t.Error(err)
 	}
 }
@@ -250,7 +250,7 @@ func TestIstioCRDsRemovedAndAddedAgain(t *testing.T) {
 	if errsAbsent > 10+len(istioSecurityCRDs)*2*6+istio/4 {
 		t.Errorf("%d error log lines while the Istio CRDs were gone, e.g.:\n%v", errsAbsent, sample)
 	}
-	if err := m.stop(); err != nil {
+	if err := m.Stop(); err != nil {
 		t.Error(err)
 	}
 }

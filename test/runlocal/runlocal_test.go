@@ -27,13 +27,12 @@ import (
 // running is what the script prints once every process it started is checked alive.
 const running = "meshguard is running on the local control plane"
 
-// script is one run of hack/run-local.sh with its own directory; output is stdout and stderr.
+// script is one run of hack/run-local.sh with its own directory (testenv's process harness);
+// output is stdout and stderr.
 type script struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
-	done chan struct{}
-	err  error
+	*testenv.Process
+	mu  sync.Mutex
+	out bytes.Buffer
 }
 
 func (s *script) Write(p []byte) (int, error) {
@@ -55,28 +54,16 @@ func start(t *testing.T, dir string, env ...string) *script {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &script{done: make(chan struct{})}
-	s.cmd = exec.Command("bash", filepath.Join(testenv.RepoRoot(), "hack", "run-local.sh"))
-	s.cmd.Dir = testenv.RepoRoot()
-	s.cmd.Env = append(os.Environ(), "KUBEBUILDER_ASSETS="+assets, "MESHGUARD_LOCAL_DIR="+dir)
-	s.cmd.Env = append(s.cmd.Env, env...)
-	s.cmd.Stdout, s.cmd.Stderr = s, s
-	if err := s.cmd.Start(); err != nil {
+	s := &script{}
+	cmd := exec.Command("bash", filepath.Join(testenv.RepoRoot(), "hack", "run-local.sh"))
+	cmd.Dir = testenv.RepoRoot()
+	cmd.Env = append(os.Environ(), "KUBEBUILDER_ASSETS="+assets, "MESHGUARD_LOCAL_DIR="+dir)
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stdout, cmd.Stderr = s, s
+	if s.Process, err = testenv.StartProcess(cmd); err != nil {
 		t.Fatal(err)
 	}
-	go func() { s.err = s.cmd.Wait(); close(s.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-s.done:
-		default:
-			_ = s.cmd.Process.Signal(syscall.SIGINT)
-			select {
-			case <-s.done:
-			case <-time.After(2 * time.Minute):
-				_ = s.cmd.Process.Kill()
-			}
-		}
-	})
+	t.Cleanup(func() { _ = s.Interrupt(2 * time.Minute) })
 	return s
 }
 
@@ -87,7 +74,7 @@ func (s *script) waitFor(text string) bool {
 			return true
 		}
 		select {
-		case <-s.done:
+		case <-s.Done():
 			return strings.Contains(s.output(), text)
 		case <-time.After(200 * time.Millisecond):
 		}
@@ -95,16 +82,7 @@ func (s *script) waitFor(text string) bool {
 }
 
 // wait waits for the script to exit and returns its exit code.
-func (s *script) wait() int {
-	<-s.done
-	if s.err == nil {
-		return 0
-	}
-	if ee, ok := s.err.(*exec.ExitError); ok {
-		return ee.ExitCode()
-	}
-	return -1
-}
+func (s *script) wait() int { return s.Wait() }
 
 // recorded reads the processes the script recorded in dir/processes (dir/processes.stopped once
 // it stopped them): name → pid.
@@ -194,15 +172,14 @@ func TestRunLocalOnAHostileLaptop(t *testing.T) {
 
 		second := start(t, dir)
 		g.Expect(second.wait()).NotTo(Equal(0), "a second run on the same directory is refused")
-		g.Expect(second.output()).To(ContainSubstring(fmt.Sprintf("a previous make run-local (pid %d) is still running", first.cmd.Process.Pid)))
+		g.Expect(second.output()).To(ContainSubstring(fmt.Sprintf("a previous make run-local (pid %d) is still running", first.Pid())))
 		g.Expect(second.output()).NotTo(ContainSubstring(running))
 		for name, pid := range procs {
 			g.Expect(processAlive(pid)).To(BeTrue(), "the refused run leaves the first run's %s alone", name)
 		}
 
 		// The first script dies without cleaning up: its processes are orphans.
-		g.Expect(first.cmd.Process.Kill()).To(Succeed())
-		first.wait()
+		first.Kill()
 		g.Expect(processAlive(procs["manager"])).To(BeTrue(), "killing the script alone leaves the manager running")
 
 		third := start(t, dir)
@@ -213,7 +190,7 @@ func TestRunLocalOnAHostileLaptop(t *testing.T) {
 		}
 		procs = recorded(t, dir)
 
-		g.Expect(third.cmd.Process.Signal(syscall.SIGINT)).To(Succeed())
+		g.Expect(third.Signal(syscall.SIGINT)).To(Succeed())
 		g.Expect(third.wait()).To(Equal(0), "Ctrl-C stops it cleanly:\n%s", third.output())
 		for name, pid := range procs {
 			g.Expect(processAlive(pid)).To(BeFalse(), "Ctrl-C stopped %s (pid %d)", name, pid)

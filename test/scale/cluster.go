@@ -17,9 +17,11 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
@@ -90,19 +92,20 @@ func (c *cluster) stop() {
 
 // createMeshCA creates Istio's self-signed CA Secret in istio-system, as istiod does.
 func (c *cluster) createMeshCA(ctx context.Context) error {
-	ca, err := certstest.MintCA()
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	cl, err := client.New(c.cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return err
 	}
-	c.rootCA = ca
-	if err := c.createNamespaces(ctx, []string{"istio-system"}, nil, false); err != nil {
+	cas, err := testenv.CreateMeshCAs(ctx, cl, "meshguard scale Istio root", false)
+	if err != nil {
 		return err
 	}
-	_, err = c.clientset.CoreV1().Secrets("istio-system").Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: certs.IstioSelfSignedCASecret},
-		Data:       map[string][]byte{certs.KeyCACert: ca.CertPEM},
-	}, metav1.CreateOptions{})
-	return err
+	c.rootCA = cas.IstioRoot
+	return nil
 }
 
 // createNamespaces creates the namespaces with the labels, in parallel; withRoot adds Istio's
@@ -133,7 +136,7 @@ func (c *cluster) apiRequests(ctx context.Context) (Requests, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kube-apiserver /metrics: %w", err)
 	}
-	return requestsFrom(parseMetrics(string(b))), nil
+	return requestsFrom(testenv.ParseMetrics(string(b))), nil
 }
 
 // watchUntil lists and watches a resource (namespace "" for all, label selector sel) and calls

@@ -2,17 +2,8 @@ package scale
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/meshguard/meshguard/test/testenv"
@@ -21,29 +12,15 @@ import (
 // controllerName is the profile controller's name in controller-runtime's metrics.
 const controllerName = "meshsecurityprofile"
 
-// manager is the built meshguard binary running against the cluster, as a user runs it.
+// manager is the built meshguard binary running against the cluster, as a user runs it: one
+// run after another (start, stop, start with other arguments) of testenv's harness.
 type manager struct {
 	bin, dir, kubeconfig string
 	args                 []string
-	cmd                  *exec.Cmd
-	done                 chan struct{}
-	err                  error
-	metricsURL, pprofURL string
-	started              time.Time
-	runs                 int
 	// pprof serves Go's profiles (--pprof-bind-address, which older managers lack).
 	pprof bool
-}
-
-// buildManager builds the module's main package into dir.
-func buildManager(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "manager")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
-	build.Dir = testenv.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build the manager: %w\n%s", err, out)
-	}
-	return bin, nil
+	// run is the current (or last) run.
+	run *testenv.Manager
 }
 
 // managerArgs are the client limits and workers of one run; qps < 0 removes the client-side limit.
@@ -55,105 +32,27 @@ func managerArgs(qps float64, burst, workers int, extra []string) []string {
 	}, extra...)
 }
 
-// errPortTaken says the manager exited because a listener's port, free when it was chosen, was
-// taken before the manager bound it (other test packages start control planes on random ports
-// at the same time).
-var errPortTaken = errors.New("a listener's port was taken before the manager bound it")
-
-// start runs the manager and waits until it serves /readyz; a port lost to another process
-// between choosing and binding it is chosen again (at most three times).
-func (m *manager) start(ctx context.Context) error {
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		if err = m.startOnce(ctx); !errors.Is(err, errPortTaken) {
-			return err
-		}
-	}
+// start runs the manager and waits until it serves /readyz.
+func (m *manager) start(ctx context.Context) (err error) {
+	m.run, err = testenv.StartReadyManager(ctx, testenv.ManagerConfig{
+		Bin: m.bin, Kubeconfig: m.kubeconfig, Dir: m.dir, Name: "scale", Args: m.args, Pprof: m.pprof,
+	}, 2*time.Minute)
 	return err
 }
 
-func (m *manager) startOnce(ctx context.Context) error {
-	metricsAddr, err := freeAddress()
-	if err != nil {
-		return err
-	}
-	probeAddr, err := freeAddress()
-	if err != nil {
-		return err
-	}
-	pprofAddr, err := freeAddress()
-	if err != nil {
-		return err
-	}
-	m.metricsURL = "http://" + metricsAddr + "/metrics"
-	m.pprofURL = "http://" + pprofAddr + "/debug/pprof/"
-	m.runs++
-	logf, err := os.Create(filepath.Join(m.dir, fmt.Sprintf("manager-%d.log", m.runs)))
-	if err != nil {
-		return err
-	}
-	args := []string{"--metrics-bind-address=" + metricsAddr, "--health-probe-bind-address=" + probeAddr}
-	if m.pprof {
-		args = append(args, "--pprof-bind-address="+pprofAddr)
-	}
-	args = append(args, m.args...)
-	m.cmd = exec.Command(m.bin, args...)
-	m.cmd.Env = append(os.Environ(), "KUBECONFIG="+m.kubeconfig)
-	m.cmd.Stdout, m.cmd.Stderr = logf, logf
-	m.started = time.Now()
-	if err := m.cmd.Start(); err != nil {
-		_ = logf.Close()
-		return fmt.Errorf("start the manager: %w", err)
-	}
-	m.done = make(chan struct{})
-	go func() { m.err = m.cmd.Wait(); _ = logf.Close(); close(m.done) }()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		select {
-		case <-m.done:
-			// The log lives in the test's temporary directory, which is gone when the test
-			// ends: say its last lines here.
-			tail := logTail(logf.Name(), 30)
-			if strings.Contains(tail, "address already in use") {
-				return fmt.Errorf("%w: %s", errPortTaken, tail)
-			}
-			return fmt.Errorf("the manager exited before it was ready: %v (log: %s):\n%s", m.err, logf.Name(), tail)
-		case <-ctx.Done():
-			return ctx.Err()
-		default:
-		}
-		if code, _, err := httpGet(ctx, "http://"+probeAddr+"/readyz"); err == nil && code == http.StatusOK {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the manager was not ready within 2 minutes (log: %s)", logf.Name())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stop interrupts the manager as a pod's termination does.
+// stop interrupts the manager as a pod's termination does: an error if it had exited (a crash)
+// or does not exit cleanly; nothing when it never started.
 func (m *manager) stop() error {
-	if m.cmd == nil || m.cmd.Process == nil {
+	if m.run == nil {
 		return nil
 	}
-	select {
-	case <-m.done:
-		return fmt.Errorf("the manager had exited: %v", m.err)
-	default:
-	}
-	_ = m.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-m.done:
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = m.cmd.Process.Kill()
-		<-m.done
-		return fmt.Errorf("the manager did not stop within 30s of SIGINT")
-	}
+	return m.run.Stop()
 }
 
-func (m *manager) pid() int { return m.cmd.Process.Pid }
+// running says whether a run of the manager is still going.
+func (m *manager) running() bool { return m.run != nil && !m.run.Exited() }
+
+func (m *manager) pid() int { return m.run.Pid() }
 
 // controllerState is what the manager's own metrics say about the profile controller.
 type controllerState struct {
@@ -162,19 +61,20 @@ type controllerState struct {
 }
 
 func (m *manager) state(ctx context.Context) (controllerState, error) {
-	code, body, err := httpGet(ctx, m.metricsURL)
+	body, err := m.run.Metrics(ctx)
 	if err != nil {
 		return controllerState{}, err
 	}
-	if code != http.StatusOK {
-		return controllerState{}, fmt.Errorf("manager metrics: HTTP %d", code)
+	s := testenv.ParseMetrics(body)
+	metricSum := func(name string, match map[string]string) float64 {
+		v, _ := testenv.SumMetric(s, name, match)
+		return v
 	}
-	s := parseMetrics(body)
 	return controllerState{
-		reconciles: metricSum(s, "controller_runtime_reconcile_total", map[string]string{"controller": controllerName}),
-		depth:      metricSum(s, "workqueue_depth", map[string]string{"name": controllerName}),
-		active:     metricSum(s, "controller_runtime_active_workers", map[string]string{"controller": controllerName}),
-		heapInuse:  metricSum(s, "go_memstats_heap_inuse_bytes", nil),
+		reconciles: metricSum("controller_runtime_reconcile_total", map[string]string{"controller": controllerName}),
+		depth:      metricSum("workqueue_depth", map[string]string{"name": controllerName}),
+		active:     metricSum("controller_runtime_active_workers", map[string]string{"controller": controllerName}),
+		heapInuse:  metricSum("go_memstats_heap_inuse_bytes", nil),
 	}, nil
 }
 
@@ -210,57 +110,5 @@ func (m *manager) waitIdle(ctx context.Context, minReconciles float64, settle, t
 
 // profile saves a pprof profile of the manager (kind "profile?seconds=N" or "heap") to file.
 func (m *manager) profile(ctx context.Context, kind, file string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.pprofURL+kind, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	f, err := os.Create(file)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = f.Close() }()
-	_, err = io.Copy(f, resp.Body)
-	return err
-}
-
-func httpGet(ctx context.Context, url string) (int, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
-}
-
-// freeAddress returns a loopback address with a port nobody listens on.
-func freeAddress() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String(), nil
-}
-
-// logTail returns the last n lines of a log file, or why it cannot.
-func logTail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return m.run.Profile(ctx, kind, file)
 }

@@ -1,119 +1,12 @@
 package scale
 
 import (
-	"bufio"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
+
+	"github.com/meshguard/meshguard/test/testenv"
 )
-
-// sample is one line of the Prometheus text format.
-type sample struct {
-	name   string
-	labels map[string]string
-	value  float64
-}
-
-// parseMetrics reads the Prometheus text exposition format (what /metrics serves); comments and
-// lines it cannot read are skipped.
-func parseMetrics(text string) []sample {
-	var out []sample
-	s := bufio.NewScanner(strings.NewReader(text))
-	s.Buffer(make([]byte, 1<<20), 1<<24)
-	for s.Scan() {
-		line := s.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		smp := sample{labels: map[string]string{}}
-		var rest string
-		if i := strings.IndexAny(line, "{ "); i >= 0 && line[i] == '{' {
-			smp.name = line[:i]
-			j, ok := parseLabels(line[i+1:], smp.labels)
-			if !ok {
-				continue
-			}
-			rest = line[i+1+j:]
-		} else if i >= 0 {
-			smp.name, rest = line[:i], line[i:]
-		} else {
-			continue
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			continue
-		}
-		smp.value = v
-		out = append(out, smp)
-	}
-	return out
-}
-
-// parseLabels reads `a="x",b="y"}` into m and returns the length read, including the brace.
-func parseLabels(s string, m map[string]string) (int, bool) {
-	i := 0
-	for i < len(s) {
-		if s[i] == '}' {
-			return i + 1, true
-		}
-		if s[i] == ',' || s[i] == ' ' {
-			i++
-			continue
-		}
-		eq := strings.IndexByte(s[i:], '=')
-		if eq < 0 || i+eq+1 >= len(s) || s[i+eq+1] != '"' {
-			return 0, false
-		}
-		key := s[i : i+eq]
-		i += eq + 2
-		var b strings.Builder
-		for ; i < len(s) && s[i] != '"'; i++ {
-			if s[i] == '\\' && i+1 < len(s) {
-				i++
-				switch s[i] {
-				case 'n':
-					b.WriteByte('\n')
-				default:
-					b.WriteByte(s[i])
-				}
-				continue
-			}
-			b.WriteByte(s[i])
-		}
-		if i >= len(s) {
-			return 0, false
-		}
-		m[key] = b.String()
-		i++ // closing quote
-	}
-	return 0, false
-}
-
-// metricSum adds the values of every sample of a metric whose labels include match.
-func metricSum(samples []sample, name string, match map[string]string) float64 {
-	total := 0.0
-	for _, s := range samples {
-		if s.name != name {
-			continue
-		}
-		ok := true
-		for k, v := range match {
-			if s.labels[k] != v {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			total += s.value
-		}
-	}
-	return total
-}
 
 // watchedResources are the resources whose requests count: what meshguard reads and writes. The
 // API server's own background requests (leases, endpoints, flow control) are not among them.
@@ -133,17 +26,17 @@ type Requests map[string]float64
 
 // requestsFrom reads apiserver_request_total for the watched resources (dry runs excluded),
 // keyed "VERB resource[/subresource]".
-func requestsFrom(samples []sample) Requests {
+func requestsFrom(samples []testenv.Sample) Requests {
 	out := Requests{}
 	for _, s := range samples {
-		if s.name != "apiserver_request_total" || s.labels["dry_run"] != "" || !watchedResources[s.labels["resource"]] {
+		if s.Name != "apiserver_request_total" || s.Labels["dry_run"] != "" || !watchedResources[s.Labels["resource"]] {
 			continue
 		}
-		res := s.labels["resource"]
-		if sub := s.labels["subresource"]; sub != "" {
+		res := s.Labels["resource"]
+		if sub := s.Labels["subresource"]; sub != "" {
 			res += "/" + sub
 		}
-		out[s.labels["verb"]+" "+res] += s.value
+		out[s.Labels["verb"]+" "+res] += s.Value
 	}
 	return out
 }

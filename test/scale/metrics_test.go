@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshguard/meshguard/test/testenv"
 )
 
 func TestParseMetrics(t *testing.T) {
@@ -19,11 +21,11 @@ apiserver_request_total{code="200",group="networking.k8s.io",resource="networkpo
 workqueue_depth{name="a \"quoted\" name"} 1.5e+00
 go_memstats_heap_inuse_bytes 1.048576e+06
 `
-	s := parseMetrics(text)
-	if got := metricSum(s, "go_memstats_heap_inuse_bytes", nil); got != 1<<20 {
+	s := testenv.ParseMetrics(text)
+	if got, _ := testenv.SumMetric(s, "go_memstats_heap_inuse_bytes", nil); got != 1<<20 {
 		t.Errorf("an unlabelled sample reads %v, want %v", got, 1<<20)
 	}
-	if got := metricSum(s, "workqueue_depth", map[string]string{"name": `a "quoted" name`}); got != 1.5 {
+	if got, _ := testenv.SumMetric(s, "workqueue_depth", map[string]string{"name": `a "quoted" name`}); got != 1.5 {
 		t.Errorf("a label with escaped quotes matches %v, want 1.5", got)
 	}
 	r := requestsFrom(s)

@@ -19,6 +19,7 @@ import (
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/certs"
 	"github.com/meshguard/meshguard/internal/drift"
+	"github.com/meshguard/meshguard/test/testenv"
 )
 
 // Namespace prefixes, one per scenario, so that no writer ever sees another's objects.
@@ -59,7 +60,7 @@ func Run(ctx context.Context, cfg Config, dir string, log io.Writer) (res *Resul
 
 	bin := cfg.ManagerBin
 	if bin == "" {
-		if bin, err = buildManager(ctx, dir); err != nil {
+		if bin, err = testenv.BuildManager(ctx, dir); err != nil {
 			return nil, err
 		}
 	}
@@ -72,10 +73,8 @@ func Run(ctx context.Context, cfg Config, dir string, log io.Writer) (res *Resul
 	}
 	h.mgr = &manager{bin: bin, dir: dir, pprof: cfg.ProfileDir != "", kubeconfig: h.c.kubeconfig, args: managerArgs(cfg.QPS, cfg.Burst, cfg.Workers, cfg.ManagerArgs)}
 	defer func() {
-		if err := h.mgr.stop(); err != nil && retErr == nil && h.mgr.cmd != nil {
-			select {
-			case <-h.mgr.done:
-			default:
+		if h.mgr.running() {
+			if err := h.mgr.stop(); err != nil && retErr == nil {
 				retErr = err
 			}
 		}
@@ -336,7 +335,7 @@ func (h *harness) restart(ctx context.Context, args []string) (Window, error) {
 	if err != nil {
 		return Window{}, err
 	}
-	return Window{Duration: end.Sub(h.mgr.started), Reconciles: int(st.reconciles), Requests: after.Minus(before)}, nil
+	return Window{Duration: end.Sub(h.mgr.run.Started), Reconciles: int(st.reconciles), Requests: after.Minus(before)}, nil
 }
 
 // driftUnderLoad edits generated PeerAuthentications (mode STRICT → PERMISSIVE) one after the

@@ -17,8 +17,10 @@ type Cluster struct {
 	Env        *envtest.Environment
 	Config     *rest.Config
 	KubeConfig []byte
-	kcm        *exec.Cmd
-	kcmDone    chan struct{}
+	// AdminKubeconfig is KubeConfig written to dir/admin.kubeconfig, for kubectl and processes.
+	AdminKubeconfig string
+	kcm             *exec.Cmd
+	kcmDone         chan struct{}
 }
 
 // StartCluster starts a cluster with the selected mesh CRDs; logs of kube-controller-manager go to
@@ -42,6 +44,15 @@ func StartCluster(meshes Mesh, dir string) (*Cluster, error) {
 		c.Stop()
 		return nil, err
 	}
+	c.AdminKubeconfig = filepath.Join(dir, "admin.kubeconfig")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	if err := os.WriteFile(c.AdminKubeconfig, c.KubeConfig, 0o600); err != nil {
+		c.Stop()
+		return nil, err
+	}
 	if err := c.startControllerManager(dir); err != nil {
 		c.Stop()
 		return nil, err
@@ -50,13 +61,7 @@ func StartCluster(meshes Mesh, dir string) (*Cluster, error) {
 }
 
 func (c *Cluster) startControllerManager(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	kubeconfig := filepath.Join(dir, "kcm.kubeconfig")
-	if err := os.WriteFile(kubeconfig, c.KubeConfig, 0o600); err != nil {
-		return err
-	}
+	kubeconfig := c.AdminKubeconfig
 	logf, err := os.Create(filepath.Join(dir, "kube-controller-manager.log"))
 	if err != nil {
 		return err
