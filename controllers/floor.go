@@ -219,7 +219,11 @@ func applyFloorStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 		for _, op := range o.opened {
 			fields = append(fields, op.Field)
 		}
-		facts = append(facts, fmt.Sprintf("%d rules open what the floor's default deny closes (status.openedUnderFloor): %s", len(o.opened), list(fields)))
+		verb := "rules open"
+		if len(o.opened) == 1 {
+			verb = "rule opens"
+		}
+		facts = append(facts, fmt.Sprintf("%d %s what the floor's default deny closes (status.openedUnderFloor): %s", len(o.opened), verb, list(fields)))
 	}
 	if o.floorKept != "" {
 		facts = append(facts, o.floorKept)
