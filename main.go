@@ -6,6 +6,7 @@ package main
 import (
 	"flag"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -129,6 +130,7 @@ func run() int {
 		Scheme:             mgr.GetScheme(),
 		Recorder:           mgr.GetEventRecorder("meshguard"),
 		RenderOptions:      opts,
+		MeshguardNamespace: meshguardNamespace(),
 		CertificateRecheck: certRecheck,
 		MaxRetryBackoff:    maxRetryBackoff,
 	}
@@ -180,4 +182,14 @@ func metricsOptions(addr string, secure bool) metricsserver.Options {
 		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 	return opts
+}
+
+// meshguardNamespace is the namespace meshguard runs in, which cluster floors leave alone unless
+// they opt in: the pod's own (the service account's namespace file Kubernetes mounts), else
+// meshguard-system, the namespace the chart, kustomize and OLM install into.
+func meshguardNamespace() string {
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b))
+	}
+	return "meshguard-system"
 }

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,7 +22,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
-	"github.com/meshguard/meshguard/internal/merge"
 )
 
 // ClusterProfileReconciler writes the status of ClusterMeshSecurityProfiles: how many of the
@@ -45,11 +45,12 @@ func (r *ClusterProfileReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	before := c.DeepCopy()
 
 	// Every namespace the floor selects, as its profile or the floor controller last saw it.
-	states, err := r.namespaceStates(ctx, c)
+	states, excluded, err := r.namespaceStates(ctx, c)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	clusterStatus(c, states)
+	c.Status.ExcludedSystemNamespaces = excluded
 	r.conflictEvents(before, c)
 	if equality.Semantic.DeepEqual(before.Status, c.Status) {
 		return ctrl.Result{}, nil
@@ -66,19 +67,24 @@ func (r *ClusterProfileReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	return ctrl.Result{}, nil
 }
 
-func (r *ClusterProfileReconciler) namespaceStates(ctx context.Context, c *v1alpha1.ClusterMeshSecurityProfile) ([]namespaceState, error) {
+func (r *ClusterProfileReconciler) namespaceStates(ctx context.Context, c *v1alpha1.ClusterMeshSecurityProfile) (states []namespaceState, excluded []string, err error) {
 	nsList := namespaceMetaList()
 	if err := r.List(ctx, nsList); err != nil {
-		return nil, fmt.Errorf("list Namespaces: %w", err)
+		return nil, nil, fmt.Errorf("list Namespaces: %w", err)
 	}
-	var states []namespaceState
+	// Namespaces are listed in name order by the cache; sorted again for a stable status.
+	sort.Slice(nsList.Items, func(i, j int) bool { return nsList.Items[i].Name < nsList.Items[j].Name })
 	for _, ns := range nsList.Items {
-		if ok, err := merge.Selects(c, ns.Name, ns.Labels); err != nil || !ok || !ns.DeletionTimestamp.IsZero() {
+		ok, why, err := r.Profiles.system().Selects(c, ns.Name, ns.Labels)
+		if why != "" && len(excluded) < v1alpha1.MaxListedNamespaces {
+			excluded = append(excluded, ns.Name)
+		}
+		if err != nil || !ok || !ns.DeletionTimestamp.IsZero() {
 			continue
 		}
 		p, err := r.Profiles.governingProfile(ctx, ns.Name)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		switch fr := r.results.get(ns.Name); {
 		case p != nil:
@@ -89,7 +95,7 @@ func (r *ClusterProfileReconciler) namespaceStates(ctx context.Context, c *v1alp
 			states = append(states, namespaceState{name: ns.Name, pending: true, reason: v1alpha1.ReasonProgressing, message: "the floor is not applied yet"})
 		}
 	}
-	return states, nil
+	return states, excluded, nil
 }
 
 // conflictEvents raises a Warning when a namespace newly falls into a conflict between profiles.

@@ -221,7 +221,9 @@ var _ = Describe("ClusterMeshSecurityProfile: a cluster-wide floor", func() {
 		p := profile(ns, "team", withMTLS(v1alpha1.MTLSStrict), withDefaultDeny(), withAllowFrom("web", "frontend/web"))
 		Expect(k8s.Create(ctx, p)).To(Succeed())
 		Eventually(condition(p, v1alpha1.ConditionReady)).Should(Equal("True/Succeeded"))
-		Eventually(condition(p, v1alpha1.ConditionBaseline)).Should(Equal("True/AtBaseline"))
+		// Its own Allow rule opens what the floor's default deny closes: applied, and reported.
+		Eventually(condition(p, v1alpha1.ConditionBaseline)).Should(Equal("True/" + v1alpha1.ReasonOpensFloorDefaults))
+		Expect(getProfile(p).Status.OpenedUnderFloor).To(ConsistOf(HaveField("Field", "spec.authorization.rules[name=web]")))
 		Expect(getProfile(p).Status.ClusterProfiles).To(Equal([]string{name}))
 		Expect(liveMTLSMode(ns, "team-mtls")()).To(Equal("STRICT"), "the stricter of Permissive (floor) and Strict (team)")
 		Expect(controlledBy(gvkAP, ns, "team-rule-"+name+"-prometheus")()).To(Equal("MeshSecurityProfile/team"), "the floor's rule, carried by the profile")

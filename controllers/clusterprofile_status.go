@@ -29,6 +29,8 @@ type namespaceState struct {
 	conflict bool
 	// pending: not looked at yet since the floor changed (no verdict).
 	pending bool
+	// opened: the namespace's profile opens something this floor's default deny closes.
+	opened bool
 }
 
 // clusterStatus computes a cluster profile's status from the states of the namespaces it selects.
@@ -42,7 +44,7 @@ func clusterStatus(c *v1alpha1.ClusterMeshSecurityProfile, states []namespaceSta
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: trim(msg), ObservedGeneration: gen})
 	}
 	sort.Slice(states, func(i, j int) bool { return states[i].name < states[j].name })
-	st.MatchedNamespaces, st.ReadyNamespaces, st.WeakenedNamespaces = int32(len(states)), 0, 0
+	st.MatchedNamespaces, st.ReadyNamespaces, st.WeakenedNamespaces, st.OpenedNamespaces = int32(len(states)), 0, 0, 0
 	st.Namespaces = nil
 	var omitted int32
 	var budget messageBudget
@@ -54,6 +56,9 @@ func clusterStatus(c *v1alpha1.ClusterMeshSecurityProfile, states []namespaceSta
 		}
 		if s.weakened {
 			st.WeakenedNamespaces++
+		}
+		if s.opened {
+			st.OpenedNamespaces++
 		}
 		row := v1alpha1.NamespaceFloor{Name: s.name, Profile: s.profile, Reason: s.reason, Message: s.message}
 		switch {
@@ -130,6 +135,9 @@ func profileState(p *v1alpha1.MeshSecurityProfile, clusterProfile string) namesp
 	}
 	ready, reason, msg := conditionOf(p.Status.Conditions, v1alpha1.ConditionReady)
 	s.ready, s.reason, s.message = ready == metav1.ConditionTrue, reason, msg
+	for _, o := range p.Status.OpenedUnderFloor {
+		s.opened = s.opened || o.ClusterProfile == clusterProfile
+	}
 	if eff, _, effMsg := conditionOf(p.Status.Conditions, v1alpha1.ConditionEffective); eff == metav1.ConditionFalse {
 		s.weakened, s.weakens = true, effMsg
 	}

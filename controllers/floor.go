@@ -78,7 +78,7 @@ func (r *MeshSecurityProfileReconciler) floorsFor(ctx context.Context, namespace
 		if !c.DeletionTimestamp.IsZero() {
 			continue
 		}
-		if ok, err := merge.Selects(c, namespace, ns.Labels); err == nil && ok {
+		if ok, _, err := r.system().Selects(c, namespace, ns.Labels); err == nil && ok {
 			out = append(out, c)
 		}
 	}
@@ -142,6 +142,13 @@ func (r *MeshSecurityProfileReconciler) pruneFloorObjects(ctx context.Context, n
 	return deleted, nil
 }
 
+// system names the namespaces floors are not applied to unless they opt in: meshguard's own and
+// the mesh control-plane namespaces (issue 22).
+func (r *MeshSecurityProfileReconciler) system() merge.System {
+	return merge.System{Meshguard: r.MeshguardNamespace,
+		ControlPlane: []string{r.RenderOptions.IstioNamespace, r.istioRootNamespace(), r.RenderOptions.LinkerdNamespace}}
+}
+
 func objectKey(gvk schema.GroupVersionKind, name string) string {
 	return gvk.GroupKind().String() + "/" + name
 }
@@ -179,6 +186,7 @@ func (r *MeshSecurityProfileReconciler) withFloors(ctx context.Context, p *v1alp
 		return nil, err
 	}
 	obs.held = merged.Held
+	obs.opened = merged.Opened
 	eff := p.DeepCopy()
 	eff.Spec = merged.Spec
 	obs.audit = eff.Spec.Enforcement == v1alpha1.EnforcementAudit
@@ -195,6 +203,34 @@ func applyFloorStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 		if len(p.Status.HeldAtFloor) > 64 {
 			p.Status.HeldAtFloor = p.Status.HeldAtFloor[:64]
 		}
+	}
+	p.Status.OpenedUnderFloor = nil
+	if len(o.opened) > 0 {
+		p.Status.OpenedUnderFloor = o.opened
+		if len(p.Status.OpenedUnderFloor) > 64 {
+			p.Status.OpenedUnderFloor = p.Status.OpenedUnderFloor[:64]
+		}
+	}
+	// What Baseline adds after its verdict: the rules that open the floor's default deny, and
+	// the floor's own objects kept until this profile's are all applied.
+	var facts []string
+	if len(o.opened) > 0 {
+		var fields []string
+		for _, op := range o.opened {
+			fields = append(fields, op.Field)
+		}
+		verb := "rules open"
+		if len(o.opened) == 1 {
+			verb = "rule opens"
+		}
+		facts = append(facts, fmt.Sprintf("%d %s what the floor's default deny closes (status.openedUnderFloor): %s", len(o.opened), verb, list(fields)))
+	}
+	if o.floorKept != "" {
+		facts = append(facts, o.floorKept)
+	}
+	suffix := ""
+	if len(facts) > 0 {
+		suffix = "; " + strings.Join(facts, "; ")
 	}
 	gen := p.Generation
 	set := func(s metav1.ConditionStatus, reason, msg string) {
@@ -215,9 +251,11 @@ func applyFloorStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 		for _, h := range o.held {
 			held = append(held, fmt.Sprintf("%s (asks %s, held at %s by ClusterMeshSecurityProfile %s)", h.Field, h.Asked, h.HeldAt, h.ClusterProfile))
 		}
-		set(metav1.ConditionFalse, v1alpha1.ReasonBelowBaseline, "held at the floor: "+strings.Join(held, "; "))
+		set(metav1.ConditionFalse, v1alpha1.ReasonBelowBaseline, "held at the floor: "+strings.Join(held, "; ")+suffix)
+	case len(o.opened) > 0:
+		set(metav1.ConditionTrue, v1alpha1.ReasonOpensFloorDefaults, "at the floor of ClusterMeshSecurityProfile "+strings.Join(o.floors, ", ")+" (its mTLS, Deny rules and ceilings)"+suffix)
 	default:
-		set(metav1.ConditionTrue, v1alpha1.ReasonAtBaseline, "at or above the floor of ClusterMeshSecurityProfile "+strings.Join(o.floors, ", "))
+		set(metav1.ConditionTrue, v1alpha1.ReasonAtBaseline, "at or above the floor of ClusterMeshSecurityProfile "+strings.Join(o.floors, ", ")+suffix)
 	}
 }
 
@@ -229,4 +267,25 @@ func (r *MeshSecurityProfileReconciler) baselineEvent(before, p *v1alpha1.MeshSe
 	}
 	_, _, msg := conditionOf(p.Status.Conditions, v1alpha1.ConditionBaseline)
 	r.Recorder.Eventf(p, nil, corev1.EventTypeWarning, v1alpha1.ReasonBelowBaseline, "Merge", "%s", msg)
+}
+
+// handoverBlocked says why the floor's own objects of a namespace must stay although its profile
+// carries the floor now: some object of the profile is not applied (a Conflict with an object
+// meshguard does not own, Pending on a CRD or a pod restart, or a failed write). "" when every
+// object is applied and the floor's objects may go. Until then both sets stay: never wider than
+// one, because the merged profile holds every rule of the floor.
+func handoverBlocked(rows []childResult) string {
+	var why []string
+	for _, row := range rows {
+		switch {
+		case row.err != nil:
+			why = append(why, fmt.Sprintf("%s %s failed", row.row.Kind, row.row.Name))
+		case row.row.State == v1alpha1.ResourceConflict || row.row.State == v1alpha1.ResourcePending || row.row.State == v1alpha1.ResourceMissing:
+			why = append(why, fmt.Sprintf("%s %s is %s", row.row.Kind, row.row.Name, row.row.State))
+		}
+	}
+	if len(why) == 0 {
+		return ""
+	}
+	return "the floor's own objects of the namespace stay until every object of this profile is applied: " + list(why)
 }

@@ -47,6 +47,9 @@ type MeshSecurityProfileReconciler struct {
 	Recorder  recorder.EventRecorder
 	// RenderOptions are the cluster facts rendering needs (trust domain, control plane namespaces).
 	RenderOptions render.Options
+	// MeshguardNamespace is the namespace meshguard runs in: cluster floors are not applied there
+	// unless they set includeSystemNamespaces.
+	MeshguardNamespace string
 	// Clock tells the time for certificate checks; nil means the real clock. Tests move it.
 	Clock clock.PassiveClock
 	// CertificateRecheck bounds how long a change to a CA Secret goes unnoticed (default 5m).
@@ -121,8 +124,9 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 		return ctrl.Result{}, nil
 	}
 
-	// Cluster floors selecting the namespace are merged in: the profile may tighten them, never
-	// weaken them. Profiles that cannot be merged get nothing new (what exists stays).
+	// Cluster floors selecting the namespace are merged in (docs/cluster-profiles.md). Profiles that
+	// cannot be merged get nothing new (what exists stays). From here on every step takes the
+	// merged profile eff; p serves metadata (the finalizer) and status only.
 	eff, err := r.withFloors(ctx, p, obs)
 	if err != nil || eff == nil {
 		return ctrl.Result{}, err
@@ -147,7 +151,7 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 	// them is written (and removed once they are gone) in a reconcile of its own that writes
 	// nothing else: the profile's resourceVersion then does not move under the status patch. Its
 	// update event starts the next reconcile.
-	if changed, err := r.syncFinalizer(ctx, p, len(res.NamespaceAnnotations) > 0); err != nil {
+	if changed, err := r.syncFinalizer(ctx, p, r.audit(eff), len(res.NamespaceAnnotations) > 0); err != nil {
 		obs.applyErrs = append(obs.applyErrs, err)
 		return ctrl.Result{}, nil
 	} else if changed {
@@ -162,13 +166,17 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 	}
 
 	// Prune removes what this profile generated before and no longer wants, and the floor's own
-	// objects of the namespace: this profile carries the floor now.
+	// objects of the namespace once this profile carries the floor: only when every object of
+	// the profile is applied, so that the namespace is never below the floor (two sets of objects
+	// are never wider than one: the merged profile holds the floor's rules).
 	if !obs.audit {
 		if err := r.prune(ctx, eff, res.Objects); err != nil {
 			obs.applyErrs = append(obs.applyErrs, err)
 		}
-		if _, err := r.pruneFloorObjects(ctx, p.Namespace, nil); err != nil {
-			obs.applyErrs = append(obs.applyErrs, err)
+		if obs.floorKept = handoverBlocked(obs.rows); obs.floorKept == "" {
+			if _, err := r.pruneFloorObjects(ctx, p.Namespace, nil); err != nil {
+				obs.applyErrs = append(obs.applyErrs, err)
+			}
 		}
 	}
 
@@ -178,7 +186,7 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 
 	// Expectations: would the requests the platform team named get through the live policies,
 	// meshguard's and anyone else's? Answered from the policies just read.
-	obs.expectations, obs.expectationsErr = r.observeExpectations(ctx, p, live)
+	obs.expectations, obs.expectationsErr = r.observeExpectations(ctx, eff, live)
 
 	// Certificates: mTLS is only as good as the CA behind it. Look again before the next
 	// threshold (minValidity boundary, expiry) is crossed, without waiting for a change.

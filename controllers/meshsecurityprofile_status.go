@@ -39,6 +39,11 @@ type observation struct {
 	floors        []string
 	held          []v1alpha1.FloorHold
 	floorConflict string
+	// opened are the profile's rules that open what a floor's default deny closes (a fact).
+	opened []v1alpha1.FloorOpening
+	// floorKept says why the floor's own objects of the namespace were not handed over (deleted)
+	// in this reconcile; "" when they were.
+	floorKept string
 }
 
 // pending is true while some objects wait for CRDs or pods for a restart: worth another look soon.

@@ -105,12 +105,13 @@ func (r *MeshSecurityProfileReconciler) applyNamespace(ctx context.Context, p *v
 
 // syncFinalizer makes the finalizer match whether the profile sets namespace annotations: it is
 // added before the first annotation is written, and removed right after meshguard's annotations
-// are. Audit profiles write nothing, so they keep what they have. changed says whether the
-// profile was patched.
-func (r *MeshSecurityProfileReconciler) syncFinalizer(ctx context.Context, p *v1alpha1.MeshSecurityProfile, wantAnnotations bool) (changed bool, err error) {
+// are. Audit profiles write nothing, so they keep what they have. audit is the enforcement that
+// applies, the merged profile's (a profile in Audit under an Enforce floor writes annotations,
+// so it needs the finalizer). changed says whether the profile was patched.
+func (r *MeshSecurityProfileReconciler) syncFinalizer(ctx context.Context, p *v1alpha1.MeshSecurityProfile, audit, wantAnnotations bool) (changed bool, err error) {
 	has := controllerutil.ContainsFinalizer(p, FinalizerNamespaceAnnotations)
 	switch {
-	case r.audit(p) || has == wantAnnotations:
+	case audit || has == wantAnnotations:
 		return false, nil
 	case wantAnnotations:
 		return true, r.patchFinalizer(ctx, p, true)

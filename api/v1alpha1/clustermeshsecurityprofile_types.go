@@ -8,15 +8,35 @@ import (
 // ClusterMeshSecurityProfileSpec is a security floor for every namespace its selector chooses. The
 // profile body (mesh, enforcement, mtls, requestAuthentication, authorization, networkPolicy,
 // certificates, trustDomain, adoptExisting) is the MeshSecurityProfile's own, with the same
-// validation; a namespace's MeshSecurityProfile may tighten it and never weaken it (see
-// docs/cluster-profiles.md for the merge rule).
+// validation. What a namespace's MeshSecurityProfile cannot lower: mtls modes, enforcement,
+// defaultDeny, requireToken, minValidity, the floor's Deny rules and its ceilings. What it can
+// add to: Allow rules and NetworkPolicy rules are unioned with the floor's, so they may open
+// what the floor's default deny closes; each such rule is reported (status.openedUnderFloor).
+// Limits no namespace can go past are written in ceilings. See docs/cluster-profiles.md.
 // +kubebuilder:validation:XValidation:rule="!has(self.expectations) || size(self.expectations) == 0",message="expectations are not supported on a ClusterMeshSecurityProfile: write them in the namespace's MeshSecurityProfile"
 type ClusterMeshSecurityProfileSpec struct {
 	// namespaceSelector chooses the namespaces this floor applies to by their labels. It is
-	// required so that "every namespace" is always a decision: write {} to select all of them
-	// (then exclude kube-system and the mesh's own namespaces with excludeNamespaces).
+	// required so that "every namespace" is always a decision: write {} to select all of them.
+	// System namespaces are never chosen unless includeSystemNamespaces is true: kube-*
+	// (kube-system, kube-public, kube-node-lease), meshguard's own namespace and the mesh
+	// control-plane namespaces (status.excludedSystemNamespaces lists those left out).
 	// +required
 	NamespaceSelector metav1.LabelSelector `json:"namespaceSelector"`
+
+	// includeSystemNamespaces lets namespaceSelector choose kube-* namespaces and meshguard's own
+	// namespace too. A default deny there can cut off cluster DNS, the API server's webhooks and
+	// meshguard itself: opt in only with rules that keep them working. The mesh control-plane
+	// namespaces (Istio's and its root namespace, Linkerd's) are never governed, whatever this says.
+	// +optional
+	IncludeSystemNamespaces bool `json:"includeSystemNamespaces,omitempty"`
+
+	// ceilings are limits no namespace's MeshSecurityProfile can go past. Unlike the floor's
+	// default deny (which a namespace's Allow and NetworkPolicy rules may open), a ceiling is
+	// enforced by the mesh where it can deny (Istio: a DENY AuthorizationPolicy, evaluated before
+	// every ALLOW) and, where it cannot (NetworkPolicy, Linkerd), by refusing the namespace's rule
+	// at the merge: the rule is not generated and is listed in status.heldAtFloor.
+	// +optional
+	Ceilings *FloorCeilings `json:"ceilings,omitempty"`
 
 	// excludeNamespaces are namespaces this floor never applies to, whatever their labels.
 	// +kubebuilder:validation:MaxItems=256
@@ -28,6 +48,36 @@ type ClusterMeshSecurityProfileSpec struct {
 
 	// The profile body, shared with MeshSecurityProfile: one type, one set of validation rules.
 	MeshSecurityProfileSpec `json:",inline"`
+}
+
+// FloorCeilings are limits a namespace's profile cannot go past.
+type FloorCeilings struct {
+	// deniedIngressFrom are source address ranges no workload of a selected namespace may be
+	// reached from, each with the ranges inside it that stay allowed (except). Istio: one DENY
+	// AuthorizationPolicy per range (from.source ipBlocks / notIpBlocks), which matches the
+	// connection's peer address: list the pod and node networks (and the gateways') under except,
+	// or in-cluster traffic is denied too. NetworkPolicy and Linkerd rules of the namespace whose
+	// ipBlock (or ipBlocks) reaches into a range are refused and held at the floor. Rules naming
+	// namespaces, pods or mesh identities are not address rules and are not refused.
+	// Example: {cidr: 0.0.0.0/0, except: [10.0.0.0/8]} means nothing from outside 10.0.0.0/8.
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=atomic
+	// +optional
+	DeniedIngressFrom []IPBlock `json:"deniedIngressFrom,omitempty"`
+}
+
+// FloorOpening is one rule of a MeshSecurityProfile that allows traffic a cluster profile's
+// default deny closes and no rule of the floor allows. It is applied (the floor's default deny is
+// a default, not a ceiling); it is listed so that the platform team sees what each namespace opens.
+type FloorOpening struct {
+	// field is the path of the rule in the MeshSecurityProfile, for example
+	// spec.networkPolicy.ingress[name=internet].
+	Field string `json:"field"`
+	// clusterProfile is the ClusterMeshSecurityProfile whose default deny the rule opens.
+	ClusterProfile string `json:"clusterProfile"`
+	// opens says what the rule admits, for a user.
+	// +optional
+	Opens string `json:"opens,omitempty"`
 }
 
 // NamespaceFloorState says why a namespace is listed in a cluster profile's status.
@@ -106,6 +156,19 @@ type ClusterMeshSecurityProfileStatus struct {
 	// +optional
 	WeakenedNamespaces int32 `json:"weakenedNamespaces"`
 
+	// openedNamespaces is how many of them have a MeshSecurityProfile whose rules open something
+	// the floor's default deny closes (each such profile lists them in status.openedUnderFloor).
+	// +optional
+	OpenedNamespaces int32 `json:"openedNamespaces"`
+
+	// excludedSystemNamespaces are namespaces namespaceSelector chooses that the floor is not
+	// applied to because they are system namespaces (see includeSystemNamespaces): the first 50
+	// by name.
+	// +kubebuilder:validation:MaxItems=50
+	// +listType=set
+	// +optional
+	ExcludedSystemNamespaces []string `json:"excludedSystemNamespaces,omitempty"`
+
 	// namespaces lists namespaces not Ready, weakened or in conflict, with why: the first 50 by
 	// name (the counts above are exact).
 	// +kubebuilder:validation:MaxItems=50
@@ -129,6 +192,7 @@ type ClusterMeshSecurityProfileStatus struct {
 // +kubebuilder:printcolumn:name="Namespaces",type=integer,JSONPath=`.status.matchedNamespaces`
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyNamespaces`
 // +kubebuilder:printcolumn:name="Weakened",type=integer,JSONPath=`.status.weakenedNamespaces`
+// +kubebuilder:printcolumn:name="Opened",type=integer,priority=1,JSONPath=`.status.openedNamespaces`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Mesh",type=string,priority=1,JSONPath=`.spec.mesh`
 // +kubebuilder:printcolumn:name="mTLS",type=string,priority=1,JSONPath=`.spec.mtls.mode`

@@ -82,6 +82,10 @@ const (
 	ReasonExpectationUndetermined = "ExpectationUndetermined"
 	// ReasonAtBaseline: the profile asks for at least every floor that applies to its namespace.
 	ReasonAtBaseline = "AtBaseline"
+	// ReasonOpensFloorDefaults: the profile asks for at least every floor, and some of its rules
+	// open what a floor's default deny closes (status.openedUnderFloor lists them). A fact, not an
+	// error: a floor's default deny is a default, its ceilings and Deny rules are the limits.
+	ReasonOpensFloorDefaults = "OpensFloorDefaults"
 	// ReasonNoClusterProfile: no ClusterMeshSecurityProfile selects the namespace.
 	ReasonNoClusterProfile = "NoClusterProfile"
 	// ReasonBelowBaseline: some fields ask for less than a floor and are held at it.

@@ -299,6 +299,7 @@ type AuthorizationSpec struct {
 // from and to: within from (and within to) every list that is set must match (AND), and within a
 // list any entry may match (OR).
 // +kubebuilder:validation:XValidation:rule="has(self.from) || has(self.to)",message="a rule needs from or to"
+// +kubebuilder:validation:XValidation:rule="!has(self.from) || (has(self.action) && self.action == 'Deny') || ((!has(self.from.notIpBlocks) || size(self.from.notIpBlocks) == 0) && (!has(self.from.notRequestPrincipals) || size(self.from.notRequestPrincipals) == 0))",message="from.notIpBlocks and from.notRequestPrincipals are for Deny rules only: in an Allow rule they would admit everything they do not name"
 type AuthorizationRule struct {
 	// name identifies the rule; it is part of the generated object's name.
 	// +kubebuilder:validation:MinLength=1
@@ -328,7 +329,7 @@ type AuthorizationRule struct {
 
 // RuleSource matches the sender of a request. Every list that is set must match.
 // An empty list is the same as a list left out; at least one list must have entries.
-// +kubebuilder:validation:XValidation:rule="(has(self.serviceAccounts) && size(self.serviceAccounts) > 0) || (has(self.namespaces) && size(self.namespaces) > 0) || (has(self.requestPrincipals) && size(self.requestPrincipals) > 0) || (has(self.ipBlocks) && size(self.ipBlocks) > 0)",message="from needs at least one of serviceAccounts, namespaces, requestPrincipals or ipBlocks"
+// +kubebuilder:validation:XValidation:rule="(has(self.serviceAccounts) && size(self.serviceAccounts) > 0) || (has(self.namespaces) && size(self.namespaces) > 0) || (has(self.requestPrincipals) && size(self.requestPrincipals) > 0) || (has(self.ipBlocks) && size(self.ipBlocks) > 0) || (has(self.notRequestPrincipals) && size(self.notRequestPrincipals) > 0) || (has(self.notIpBlocks) && size(self.notIpBlocks) > 0)",message="from needs at least one of serviceAccounts, namespaces, requestPrincipals, ipBlocks, notRequestPrincipals or notIpBlocks"
 type RuleSource struct {
 	// serviceAccounts are the senders' identities, written namespace/name. They become mesh
 	// identities, for example cluster.local/ns/frontend/sa/web.
@@ -361,6 +362,27 @@ type RuleSource struct {
 	// +listType=set
 	// +optional
 	IPBlocks []string `json:"ipBlocks,omitempty"`
+
+	// notRequestPrincipals: the rule matches requests whose JWT principal is none of these
+	// (issuer/subject, issuer/* for any token of an issuer); a request without a token matches.
+	// Deny rules only, Istio only (AuthorizationPolicy Source.notRequestPrincipals). A floor's
+	// requireToken is generated as such a Deny on the floor's own issuers.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=512
+	// +listType=set
+	// +optional
+	NotRequestPrincipals []string `json:"notRequestPrincipals,omitempty"`
+
+	// notIpBlocks: the rule matches senders whose address is in none of these CIDRs. Deny rules
+	// only, Istio only (AuthorizationPolicy Source.notIpBlocks). A floor's ceilings are
+	// generated as Deny rules with ipBlocks and notIpBlocks.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=64
+	// +kubebuilder:validation:items:XValidation:rule="isCIDR(self)",message="must be a CIDR such as 10.0.0.0/8"
+	// +listType=set
+	// +optional
+	NotIPBlocks []string `json:"notIpBlocks,omitempty"`
 }
 
 // RuleTarget matches what a request asks for. Every list that is set must match.
@@ -766,6 +788,15 @@ type MeshSecurityProfileStatus struct {
 	// +listType=atomic
 	// +optional
 	HeldAtFloor []FloorHold `json:"heldAtFloor,omitempty"`
+
+	// openedUnderFloor are this profile's rules that allow traffic a cluster profile's default
+	// deny closes and no rule of that floor allows. They are applied: a floor's default deny is a
+	// default each namespace may open (only its ceilings and Deny rules cannot be opened). Listed
+	// so that the platform team sees what each namespace opens.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	// +optional
+	OpenedUnderFloor []FloorOpening `json:"openedUnderFloor,omitempty"`
 
 	// omitted counts the rows left out of the lists above, which are bounded so that the status
 	// stays small however many objects a namespace holds. Absent when nothing is left out.

@@ -60,13 +60,19 @@ func (c *command) renderAll() {
 		l[metadataNameLabel] = ns
 		return l
 	}
+	sys := c.system()
+	told := map[string]bool{}
 	floorsOf := func(ns string) []*v1alpha1.ClusterMeshSecurityProfile {
 		var out []*v1alpha1.ClusterMeshSecurityProfile
 		for _, f := range c.floors {
-			ok, err := merge.Selects(f.obj, ns, labelsOf(ns))
+			ok, why, err := sys.Selects(f.obj, ns, labelsOf(ns))
 			if err != nil {
 				c.errorf("%s: %v", f.prefix, err)
 				continue
+			}
+			if why != "" && !told[f.obj.Name+"/"+ns] {
+				told[f.obj.Name+"/"+ns] = true
+				fmt.Fprintf(c.stderr, "%s: not applied to namespace %s: %s\n", f.prefix, ns, why)
 			}
 			if ok {
 				out = append(out, f.obj)
@@ -150,6 +156,16 @@ func (c *command) renderAll() {
 	}
 }
 
+// system names the namespaces floors are not applied to: meshguard's and the meshes' own.
+func (c *command) system() merge.System {
+	ro := c.opts.render
+	root := ro.IstioRootNamespace
+	if root == "" {
+		root = ro.IstioNamespace
+	}
+	return merge.System{Meshguard: c.opts.meshguardNamespace, ControlPlane: []string{ro.IstioNamespace, root, ro.LinkerdNamespace}}
+}
+
 // floorSource is the input a cluster profile was read from.
 func (c *command) floorSource(f *v1alpha1.ClusterMeshSecurityProfile) string {
 	for _, in := range c.floors {
@@ -169,7 +185,7 @@ func (c *command) selectsAProfile(f *v1alpha1.ClusterMeshSecurityProfile) bool {
 		for k, v := range c.opts.nsLabels[in.obj.Namespace] {
 			l[k] = v
 		}
-		if ok, _ := merge.Selects(f, in.obj.Namespace, l); ok {
+		if ok, _, _ := c.system().Selects(f, in.obj.Namespace, l); ok {
 			return true
 		}
 	}
@@ -191,11 +207,20 @@ func (c *command) merge(prefix string, floors []*v1alpha1.ClusterMeshSecurityPro
 	for _, h := range merged.Held {
 		fmt.Fprintf(c.stderr, "%s: held at the floor: %s\n", prefix, holdText(h))
 	}
+	for _, o := range merged.Opened {
+		fmt.Fprintf(c.stderr, "%s: opens under the floor: %s\n", prefix, openingText(o))
+	}
 	return merged, true
 }
 
 func holdText(h v1alpha1.FloorHold) string {
 	return fmt.Sprintf("%s asks %s, %s applies (%s %s)", h.Field, h.Asked, h.HeldAt, mgvalidation.ClusterKind, h.ClusterProfile)
+}
+
+// openingText says what a namespace rule opens under a floor's default deny: applied (the
+// default deny is a default), reported so that nobody reads the floor as a ceiling.
+func openingText(o v1alpha1.FloorOpening) string {
+	return fmt.Sprintf("%s %s, which the default deny of %s %s closes (applied: only ceilings and Deny rules are limits)", o.Field, o.Opens, mgvalidation.ClusterKind, o.ClusterProfile)
 }
 
 // parseNamespaceLabels reads NAME or NAME:key=value,key=value arguments.

@@ -71,6 +71,8 @@ type options struct {
 	files     []string
 	namespace string
 	render    render.Options
+	// meshguardNamespace is where meshguard runs: floors are not applied there unless they say so.
+	meshguardNamespace string
 	// nsLabels are the labels of namespaces given with --namespace-labels.
 	nsLabels map[string]map[string]string
 }
@@ -90,6 +92,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	fs.StringVar(&o.render.IstioNamespace, "istio-namespace", o.render.IstioNamespace, "namespace where istiod runs")
 	fs.StringVar(&o.render.IstioRootNamespace, "istio-root-namespace", "", "Istio's meshConfig.rootNamespace (default: --istio-namespace); profiles there are refused")
 	fs.StringVar(&o.render.LinkerdNamespace, "linkerd-namespace", o.render.LinkerdNamespace, "namespace of the Linkerd control plane")
+	fs.StringVar(&o.meshguardNamespace, "meshguard-namespace", "meshguard-system", "namespace meshguard runs in: cluster profiles are not applied there unless they set includeSystemNamespaces")
 	var nsLabels []string
 	fs.StringArrayVar(&nsLabels, "namespace-labels", nil, "a namespace and its labels for cluster profiles' namespaceSelector, written NAME or NAME:key=value,key=value (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -373,6 +376,9 @@ func (c *command) print(src string, p *v1alpha1.MeshSecurityProfile, res *render
 		}
 		for _, h := range merged.Held {
 			fmt.Fprintf(&head, "# held at the floor: %s\n", holdText(h))
+		}
+		for _, o := range merged.Opened {
+			fmt.Fprintf(&head, "# opens under the floor: %s\n", openingText(o))
 		}
 	}
 	if p.Spec.Enforcement == v1alpha1.EnforcementAudit {

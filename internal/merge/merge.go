@@ -19,9 +19,12 @@ type Result struct {
 	Spec v1alpha1.MeshSecurityProfileSpec
 	// ClusterProfiles are the names of the floors merged in, sorted.
 	ClusterProfiles []string
-	// Held are the namespace profile's fields that ask for less than a floor and are held at it,
-	// in field order.
+	// Held are the namespace profile's fields that ask for less than a floor, or go past one of
+	// its ceilings, and are held at it, in field order.
 	Held []v1alpha1.FloorHold
+	// Opened are the namespace profile's rules that open what a floor's default deny closes and
+	// no rule of the floors allows: applied, and reported.
+	Opened []v1alpha1.FloorOpening
 }
 
 // ConflictError says that the profiles selecting a namespace cannot be merged into one. The
@@ -72,6 +75,7 @@ func Merge(floors []*v1alpha1.ClusterMeshSecurityProfile, ns *v1alpha1.MeshSecur
 	m := &merger{}
 	for _, f := range sorted {
 		m.floors = append(m.floors, source{cluster: f.Name, spec: f.Spec.MeshSecurityProfileSpec.DeepCopy()})
+		m.floorSpecs = append(m.floorSpecs, floorSpec{Name: f.Name, Ceilings: f.Spec.Ceilings.DeepCopy(), MeshSecurityProfileSpec: m.floors[len(m.floors)-1].spec})
 		m.res.ClusterProfiles = append(m.res.ClusterProfiles, f.Name)
 	}
 	if ns != nil {
@@ -96,6 +100,9 @@ func Merge(floors []*v1alpha1.ClusterMeshSecurityProfile, ns *v1alpha1.MeshSecur
 	m.authorization()
 	m.networkPolicy()
 	m.certificates()
+	m.requireFloorIssuers()
+	m.ceilings()
+	m.openings()
 	if len(m.conflicts) > 0 {
 		return nil, m.conflictError()
 	}
@@ -105,11 +112,19 @@ func Merge(floors []*v1alpha1.ClusterMeshSecurityProfile, ns *v1alpha1.MeshSecur
 // merger accumulates the merged spec, the holds and the conflicts.
 type merger struct {
 	floors     []source
+	floorSpecs []floorSpec
 	ns         *source
 	nsName     string
 	res        Result
 	conflicts  []string
 	nsInvolved bool
+}
+
+// floorSpec is a floor's profile body with its name and ceilings.
+type floorSpec struct {
+	Name     string
+	Ceilings *v1alpha1.FloorCeilings
+	*v1alpha1.MeshSecurityProfileSpec
 }
 
 // all returns the floors, then the namespace profile.
@@ -260,18 +275,63 @@ func scoped(cluster, name string) string {
 }
 
 // Selects says whether a cluster profile applies to a namespace with these labels: the selector
-// matches and the namespace is not excluded. An invalid selector is an error naming the field.
+// matches and the namespace is not excluded (excludeNamespaces, or a system namespace kube-*
+// without includeSystemNamespaces). An invalid selector is an error naming the field. Callers
+// that know meshguard's and the meshes' namespaces use System.Selects.
 func Selects(c *v1alpha1.ClusterMeshSecurityProfile, namespace string, nsLabels map[string]string) (bool, error) {
+	ok, _, err := System{}.Selects(c, namespace, nsLabels)
+	return ok, err
+}
+
+// System names the namespaces a floor is not applied to unless it says so: a default deny there
+// cuts off cluster DNS, webhooks, meshguard itself or the mesh's control plane (issue 22).
+type System struct {
+	// Meshguard is the namespace meshguard runs in.
+	Meshguard string
+	// ControlPlane are the mesh control-plane namespaces (Istio's, its root namespace, Linkerd's).
+	// A profile cannot govern them (render refuses them), so no floor applies there, whatever
+	// includeSystemNamespaces says.
+	ControlPlane []string
+}
+
+// Excluded says why a floor is not applied to a namespace its selector may choose, or "".
+func (s System) Excluded(c *v1alpha1.ClusterMeshSecurityProfile, namespace string) string {
+	for _, cp := range s.ControlPlane {
+		if cp != "" && cp == namespace {
+			return "a mesh control-plane namespace"
+		}
+	}
+	if c.Spec.IncludeSystemNamespaces {
+		return ""
+	}
+	switch {
+	case strings.HasPrefix(namespace, "kube-"):
+		return "a kube-* system namespace (spec.includeSystemNamespaces is false)"
+	case s.Meshguard != "" && namespace == s.Meshguard:
+		return "meshguard's own namespace (spec.includeSystemNamespaces is false)"
+	}
+	return ""
+}
+
+// Selects says whether c applies to a namespace with these labels, and, when its selector chooses
+// the namespace but it is a system namespace, why it is left out.
+func (s System) Selects(c *v1alpha1.ClusterMeshSecurityProfile, namespace string, nsLabels map[string]string) (bool, string, error) {
 	for _, ex := range c.Spec.ExcludeNamespaces {
 		if ex == namespace {
-			return false, nil
+			return false, "", nil
 		}
 	}
 	sel, err := metav1.LabelSelectorAsSelector(&c.Spec.NamespaceSelector)
 	if err != nil {
-		return false, fmt.Errorf("spec.namespaceSelector: %w", err)
+		return false, "", fmt.Errorf("spec.namespaceSelector: %w", err)
 	}
-	return sel.Matches(labels.Set(nsLabels)), nil
+	if !sel.Matches(labels.Set(nsLabels)) {
+		return false, "", nil
+	}
+	if why := s.Excluded(c, namespace); why != "" {
+		return false, why, nil
+	}
+	return true, "", nil
 }
 
 // Governor is the floor that owns a namespace's objects when the namespace has no profile of its

@@ -562,3 +562,63 @@ func TestTheNamespaceProfilesExpectationsAreKept(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.Spec.Expectations).To(Equal(p.Spec.Expectations))
 }
+
+func TestReachesIntoSaysWhetherAnyAddressOfARuleIsOneACeilingDenies(t *testing.T) {
+	internet := v1alpha1.IPBlock{CIDR: "0.0.0.0/0", Except: []string{"10.0.0.0/8"}}
+	for _, c := range []struct {
+		name   string
+		cidr   string
+		except []string
+		want   bool
+	}{
+		{"the whole internet reaches into it", "0.0.0.0/0", nil, true},
+		{"a range inside the exception does not", "10.1.0.0/16", nil, false},
+		{"a range that covers the exception and more does", "8.0.0.0/6", nil, true},
+		{"a range whose own except removes everything outside the exception does not", "10.0.0.0/7", []string{"11.0.0.0/8"}, false},
+		{"an IPv6 range does not reach into an IPv4 ceiling", "::/0", nil, false},
+		{"an address that does not parse reaches everywhere (refused)", "nonsense", nil, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := NewWithT(t)
+			g.Expect(ReachesInto(c.cidr, c.except, internet)).To(Equal(c.want))
+		})
+	}
+}
+
+func TestACeilingHoldsALinkerdRuleThatAdmitsItsAddressesAndAnyRuleWithoutSendersWhenNotStrict(t *testing.T) {
+	g := NewWithT(t)
+	f := floor("fl", withMesh(v1alpha1.MeshLinkerd), withMTLS(v1alpha1.MTLSPermissive))
+	f.Spec.Ceilings = &v1alpha1.FloorCeilings{DeniedIngressFrom: []v1alpha1.IPBlock{{CIDR: "0.0.0.0/0", Except: []string{"10.0.0.0/8"}}}}
+	open := v1alpha1.AuthorizationRule{Name: "open", To: &v1alpha1.RuleTarget{Ports: []int32{8080}}}
+	internet := v1alpha1.AuthorizationRule{Name: "internet", From: &v1alpha1.RuleSource{IPBlocks: []string{"0.0.0.0/0"}}, To: &v1alpha1.RuleTarget{Ports: []int32{8080}}}
+	office := v1alpha1.AuthorizationRule{Name: "office", From: &v1alpha1.RuleSource{IPBlocks: []string{"10.1.0.0/16"}}, To: &v1alpha1.RuleTarget{Ports: []int32{8080}}}
+	res, err := Merge([]*v1alpha1.ClusterMeshSecurityProfile{f}, profile(withMesh(v1alpha1.MeshLinkerd), withMTLS(v1alpha1.MTLSPermissive), withAuthz(true, open, internet, office)))
+	g.Expect(err).NotTo(HaveOccurred())
+	var names []string
+	for _, r := range res.Spec.Authorization.Rules {
+		names = append(names, r.Name)
+	}
+	g.Expect(names).To(Equal([]string{"office"}), "Linkerd cannot deny: no Deny rule is added, the two rules admitting outside addresses are refused")
+	g.Expect(res.Held).To(ConsistOf(HaveField("Field", "spec.authorization.rules[name=open]"), HaveField("Field", "spec.authorization.rules[name=internet]")))
+}
+
+func TestSystemNamespacesAreLeftOutUnlessAFloorOptsIn(t *testing.T) {
+	g := NewWithT(t)
+	sys := System{Meshguard: "meshguard-system", ControlPlane: []string{"istio-system", "linkerd"}}
+	f := floor("all")
+	for ns, want := range map[string]string{
+		"kube-system": "a kube-* system namespace (spec.includeSystemNamespaces is false)", "kube-public": "a kube-* system namespace (spec.includeSystemNamespaces is false)",
+		"meshguard-system": "meshguard's own namespace (spec.includeSystemNamespaces is false)", "istio-system": "a mesh control-plane namespace",
+		"linkerd": "a mesh control-plane namespace", "shop": "",
+	} {
+		ok, why, err := sys.Selects(f, ns, map[string]string{})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(why).To(Equal(want), ns)
+		g.Expect(ok).To(Equal(want == ""), ns)
+	}
+	f.Spec.IncludeSystemNamespaces = true
+	for ns, want := range map[string]bool{"kube-system": true, "meshguard-system": true, "istio-system": false} {
+		ok, _, _ := sys.Selects(f, ns, map[string]string{})
+		g.Expect(ok).To(Equal(want), ns)
+	}
+}

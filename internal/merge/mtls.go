@@ -122,6 +122,7 @@ func (m *merger) mtls() {
 		key      string
 		selector v1alpha1.WorkloadSelector
 		name     string
+		from     string // the floor that names it; "" for the namespace profile's
 	}
 	var sites []site
 	seen := map[string]bool{}
@@ -139,7 +140,7 @@ func (m *merger) mtls() {
 			if name != "" && s.cluster != "" {
 				name = scoped(s.cluster, name)
 			}
-			sites = append(sites, site{key: k, selector: *o.Selector.DeepCopy(), name: name})
+			sites = append(sites, site{key: k, selector: *o.Selector.DeepCopy(), name: name, from: s.cluster})
 		}
 	}
 	if m.ns != nil {
@@ -149,6 +150,18 @@ func (m *merger) mtls() {
 		addSites(f)
 	}
 
+	// Holds of overrides are written once every override is merged: the mode that applies to the
+	// pods of a held selector may come from another override that selects them too.
+	type pendingHold struct {
+		field, asked, from string
+		sel                map[string]string
+		port               int32
+	}
+	var holds []pendingHold
+	siteFrom := map[string]string{}
+	for _, st := range sites {
+		siteFrom[st.key] = st.from
+	}
 	for _, st := range sites {
 		key := st.key
 		floorWL, wlFrom := m.strictestFloor(func(s *v1alpha1.MeshSecurityProfileSpec) v1alpha1.MTLSMode { return workloadMode(s, key) })
@@ -159,7 +172,7 @@ func (m *merger) mtls() {
 			nsOverride, nsIndex = overrideAt(m.ns.spec, key)
 			asked := workloadMode(m.ns.spec, key)
 			if nsOverride != nil && nsOverride.Mode != "" && rank(asked) < rank(floorWL) {
-				m.hold(fmt.Sprintf("spec.mtls.overrides[%d].mode", nsIndex), string(asked), string(floorWL), wlFrom)
+				holds = append(holds, pendingHold{field: fmt.Sprintf("spec.mtls.overrides[%d].mode", nsIndex), asked: string(asked), from: wlFrom, sel: st.selector.MatchLabels})
 			}
 			wl = stricter(wl, asked)
 		}
@@ -173,7 +186,7 @@ func (m *merger) mtls() {
 			if m.ns != nil {
 				asked := portMode(m.ns.spec, key, port)
 				if nsOverride != nil && hasPort(nsOverride, port) && rank(asked) < rank(floorPort) {
-					m.hold(fmt.Sprintf("spec.mtls.overrides[%d].ports[port=%d].mode", nsIndex, port), string(asked), string(floorPort), portFrom)
+					holds = append(holds, pendingHold{field: fmt.Sprintf("spec.mtls.overrides[%d].ports[port=%d].mode", nsIndex, port), asked: string(asked), from: portFrom, sel: st.selector.MatchLabels, port: port})
 				}
 				pm = stricter(pm, asked)
 			}
@@ -186,6 +199,61 @@ func (m *merger) mtls() {
 		}
 	}
 	m.res.Spec.MTLS = out
+	for _, h := range holds {
+		mode, key := appliedMode(out, h.sel, h.port)
+		from := h.from
+		if f := siteFrom[key]; f != "" {
+			from = f
+		}
+		m.hold(h.field, h.asked, string(mode), from)
+	}
+}
+
+// appliedMode is the mode the merged mTLS gives the pods a selector chooses (on port, when not 0),
+// and the key of the override that decides it ("" for the namespace-wide mode): the override of
+// exactly that selector if the merge kept it, else the strictest kept override that selects all
+// of those pods (its labels are a subset), else the namespace-wide mode. The hold message then
+// names what really applies (audit C1: a floor override {app: db} Strict keeps pods
+// {app: db, tier: x} Strict, not the floor's namespace-wide Permissive).
+func appliedMode(out *v1alpha1.MTLSSpec, sel map[string]string, port int32) (v1alpha1.MTLSMode, string) {
+	modeOf := func(o v1alpha1.MTLSOverride) v1alpha1.MTLSMode {
+		wl := out.Mode
+		if o.Mode != "" {
+			wl = o.Mode
+		}
+		if port != 0 {
+			for _, p := range o.Ports {
+				if p.Port == port {
+					return norm(p.Mode)
+				}
+			}
+		}
+		return norm(wl)
+	}
+	key := selectorKey(v1alpha1.WorkloadSelector{MatchLabels: sel})
+	for _, o := range out.Overrides {
+		if selectorKey(o.Selector) == key {
+			return modeOf(o), key
+		}
+	}
+	best, bestKey := norm(out.Mode), ""
+	for _, o := range out.Overrides {
+		if subset(o.Selector.MatchLabels, sel) && rank(modeOf(o)) > rank(best) {
+			best, bestKey = modeOf(o), selectorKey(o.Selector)
+		}
+	}
+	return best, bestKey
+}
+
+// subset says whether every label of a is in b with the same value: a selector of a then
+// chooses every pod a selector of b chooses.
+func subset(a, b map[string]string) bool {
+	for k, v := range a {
+		if got, ok := b[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }
 
 // portsAt lists, sorted, every port any profile's override for this selector names.

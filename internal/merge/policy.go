@@ -48,9 +48,13 @@ func (m *merger) authorization() {
 	}
 	if out != nil {
 		out.DefaultDeny = floorDeny || (m.ns != nil && m.ns.spec.Authorization != nil && m.ns.spec.Authorization.DefaultDeny)
-		sort.SliceStable(out.Rules, func(i, j int) bool { return out.Rules[i].Name < out.Rules[j].Name })
+		sortByName(out.Rules)
 	}
 	m.res.Spec.Authorization = out
+}
+
+func sortByName(rules []v1alpha1.AuthorizationRule) {
+	sort.SliceStable(rules, func(i, j int) bool { return rules[i].Name < rules[j].Name })
 }
 
 // addRule appends a rule unless one of the same name is there: the same rule twice is one rule;

@@ -278,7 +278,8 @@ func (r *renderer) istioRule(rule *v1alpha1.AuthorizationRule, path *field.Path)
 			}
 		}
 		src.IpBlocks = sortedSet(f.IPBlocks)
-		if len(f.ServiceAccounts)+len(f.Namespaces)+len(f.RequestPrincipals)+len(f.IPBlocks) == 0 {
+		negated := r.istioNegatedSource(rule, fp, src)
+		if len(f.ServiceAccounts)+len(f.Namespaces)+len(f.RequestPrincipals)+len(f.IPBlocks)+negated == 0 {
 			r.errs = append(r.errs, field.Required(fp, "from needs at least one of serviceAccounts, namespaces, requestPrincipals or ipBlocks"))
 		}
 		ir.From = []*securityv1beta1.Rule_From{{Source: src}}
