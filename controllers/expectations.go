@@ -6,19 +6,24 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/effective"
 	"github.com/meshguard/meshguard/internal/expectations"
 	"github.com/meshguard/meshguard/internal/explain"
 )
 
 // observeExpectations answers the profile's expectations against the live policies the reconcile
-// already listed (live, from observeExternal) and the Namespaces of the profile and the sources
-// (their labels for namespaceSelectors, Linkerd's default-inbound-policy annotation). The
-// evaluation itself is pure (internal/expectations); this step only adds the Namespaces.
+// already listed (live, from observeExternal: the mesh's and NetworkPolicies, and the extra kinds
+// served: admin network policies, ServerAuthorizations, Cilium and Calico policies), the
+// Namespaces of the profile and the sources (their labels for namespaceSelectors, Linkerd's
+// default-inbound-policy annotation), the destination pods each expectation names, and, for
+// Linkerd, the clusterNetworks and default inbound policy of linkerd-config. The evaluation
+// itself is pure (internal/expectations, internal/explain); this step only gathers its inputs.
 func (r *MeshSecurityProfileReconciler) observeExpectations(ctx context.Context, p *v1alpha1.MeshSecurityProfile, live *livePolicies) ([]v1alpha1.ExpectationStatus, error) {
 	if len(p.Spec.Expectations) == 0 || live == nil {
 		return nil, nil
@@ -34,26 +39,131 @@ func (r *MeshSecurityProfileReconciler) observeExpectations(ctx context.Context,
 			// A source namespace that does not exist (yet) has only its name label.
 			continue
 		}
-		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(ns)
+		u, err := toUnstructured(ns, "Namespace")
 		if err != nil {
-			return nil, fmt.Errorf("convert Namespace %s: %w", name, err)
+			return nil, err
 		}
-		u := &unstructured.Unstructured{Object: m}
-		u.SetAPIVersion("v1")
-		u.SetKind("Namespace")
 		objs = append(objs, u)
 	}
-	return expectations.Evaluate(p, objs, expectations.Options{
-		Engine: explain.Options{
-			TrustDomain:        r.RenderOptions.TrustDomain,
-			IstioRootNamespace: r.istioRootNamespace(),
-			LinkerdNamespace:   r.RenderOptions.LinkerdNamespace,
-		},
+	pods, err := r.destinationPods(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	for i := range pods {
+		u, err := toUnstructured(&pods[i], "Pod")
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, u)
+	}
+	eng := explain.Options{
+		TrustDomain:        r.RenderOptions.TrustDomain,
+		IstioRootNamespace: r.istioRootNamespace(),
+		LinkerdNamespace:   r.RenderOptions.LinkerdNamespace,
+	}
+	if p.Spec.GetMesh() == v1alpha1.MeshLinkerd {
+		lf, err := r.linkerdFacts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		eng.ClusterNetworks, eng.LinkerdDefaultPolicy = lf.clusterNetworks, lf.defaultInboundPolicy
+	}
+	out := expectations.Evaluate(p, objs, expectations.Options{
+		Engine: eng,
 		Origin: func(kind, ns, name string) string {
 			if m, ok := live.origin[refKey(kind, ns, name)]; ok {
 				return m
 			}
 			return expectations.ForeignMark
 		},
-	}), nil
+	})
+	return uncoveredDestinations(p, out, pods, objs, eng), nil
+}
+
+// destinationPods lists the pods of the profile's namespace that an expectation's to.podLabels
+// select (running or pending ones): the destinations the mesh must cover.
+func (r *MeshSecurityProfileReconciler) destinationPods(ctx context.Context, p *v1alpha1.MeshSecurityProfile) ([]corev1.Pod, error) {
+	var list corev1.PodList
+	if err := r.APIReader.List(ctx, &list, client.InNamespace(p.Namespace)); err != nil {
+		return nil, fmt.Errorf("list Pods in %s: %w", p.Namespace, err)
+	}
+	var out []corev1.Pod
+	for _, pod := range list.Items {
+		if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		for _, x := range p.Spec.Expectations {
+			if labels.SelectorFromSet(x.To.PodLabels).Matches(labels.Set(pod.Labels)) {
+				out = append(out, pod)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// uncoveredDestinations answers again, as for a destination without a mesh proxy, each
+// expectation whose to.podLabels select a pod the mesh does not cover on to.port (no proxy, or
+// the port skips it): the mesh's layers are not enforced on that pod, only the NetworkPolicy
+// layers are (explain's Destination.Unmeshed). When that answer differs from the wanted one, it
+// replaces the status, naming the pod: the expectation is not met for that pod.
+func uncoveredDestinations(p *v1alpha1.MeshSecurityProfile, sts []v1alpha1.ExpectationStatus, pods []corev1.Pod, objs []*unstructured.Unstructured, eng explain.Options) []v1alpha1.ExpectationStatus {
+	eng.Mesh = explain.MeshIstio
+	if p.Spec.GetMesh() == v1alpha1.MeshLinkerd {
+		eng.Mesh = explain.MeshLinkerd
+	}
+	if p.Spec.TrustDomain != "" {
+		eng.TrustDomain = p.Spec.TrustDomain
+	}
+	for i, x := range p.Spec.Expectations {
+		if i >= len(sts) || sts[i].Got == v1alpha1.DecisionUnknown && !sts[i].Met {
+			continue
+		}
+		var pod *corev1.Pod
+		var why string
+		for j := range pods {
+			if !labels.SelectorFromSet(x.To.PodLabels).Matches(labels.Set(pods[j].Labels)) {
+				continue
+			}
+			if c := effective.Coverage(&pods[j], p.Spec.GetMesh()); !c.Covers(x.To.Port) {
+				pod, why = &pods[j], c.Why
+				break
+			}
+		}
+		if pod == nil {
+			continue
+		}
+		req, err := expectations.Request(x).Request(p.Namespace)
+		if err != nil {
+			continue
+		}
+		req.To.Unmeshed = true
+		req.To.PodLabels = pod.Labels
+		res, err := explain.Evaluate(objs, req, eng)
+		if err != nil || string(res.Decision) == string(x.Want) {
+			continue
+		}
+		got := v1alpha1.DecisionUnknown
+		if res.Decision == explain.Allowed {
+			got = v1alpha1.DecisionAllowed
+		}
+		sts[i] = v1alpha1.ExpectationStatus{
+			Name: x.Name, Want: x.Want, Got: got, Met: false,
+			DecidedBy: []string{"Pod " + pod.Namespace + "/" + pod.Name},
+			Message: fmt.Sprintf("pod %s is not covered by the mesh on port %d (%s): only the NetworkPolicy layers apply to it, and they give %s",
+				pod.Name, x.To.Port, why, res.Decision),
+		}
+	}
+	return sts
+}
+
+func toUnstructured(o runtime.Object, kind string) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
+	if err != nil {
+		return nil, fmt.Errorf("convert %s: %w", kind, err)
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetAPIVersion("v1")
+	u.SetKind(kind)
+	return u, nil
 }

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +52,8 @@ type MeshSecurityProfileReconciler struct {
 	Clock clock.PassiveClock
 	// CertificateRecheck bounds how long a change to a CA Secret goes unnoticed (default 5m).
 	CertificateRecheck time.Duration
+	// KindPoll is how often policy kinds installed after the start are looked for (default 15s).
+	KindPoll time.Duration
 
 	controller controller.Controller
 	mapper     meta.RESTMapper
@@ -273,7 +276,10 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 	r.caSources = srcs
 	// Foreign policies are watched by metadata only: a weakening policy requeues its profiles at
 	// once, without a cluster-wide cache of full objects.
-	if r.foreign, err = newForeignObjects(mgr, render.Kinds()); err != nil {
+	if r.foreign, err = newForeignObjects(mgr, append(render.Kinds(), extraKindVersions()...)); err != nil {
+		return err
+	}
+	if err := mgr.Add(r.pollKinds(cmp.Or(r.KindPoll, defaultKindPoll))); err != nil {
 		return err
 	}
 	disc, err := discovery.NewDiscoveryClientForConfig(mgr.GetConfig())
