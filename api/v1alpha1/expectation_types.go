@@ -76,11 +76,21 @@ type ExpectationSource struct {
 	PodLabels map[string]string `json:"podLabels,omitempty"`
 
 	// ipBlock is an address outside the cluster's pods (no mesh proxy, no identity), written as an
-	// address or a CIDR. For a CIDR the answer is for its first address, not for every address.
+	// address or a CIDR. A CIDR is judged for every piece of it that a policy distinguishes (split
+	// at every CIDR boundary the policies draw in it), worst case: "nothing from 0.0.0.0/0" holds
+	// only when no piece gets through.
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="isIP(self) || isCIDR(self)",message="from.ipBlock must be an IP address or a CIDR such as 203.0.113.0/24"
 	// +optional
 	IPBlock string `json:"ipBlock,omitempty"`
+
+	// unmeshed says the sending pod has no mesh proxy: it sends plaintext, without a mesh
+	// identity. When false, want: Denied is checked for the sender with a proxy and for the same
+	// sender without one (whether a pod runs a proxy, or speaks plaintext, is the sender's
+	// choice), and holds only when both are denied; want: Allowed is checked for the sender with
+	// a proxy.
+	// +optional
+	Unmeshed bool `json:"unmeshed,omitempty"`
 }
 
 // ExpectationTarget is the receiving pod of the profile's namespace and what the request asks.
@@ -134,7 +144,16 @@ type ExpectationStatus struct {
 	// +listType=atomic
 	// +optional
 	DecidedBy []string `json:"decidedBy,omitempty"`
+	// reason is DeniedOnlyBySource when only the sender's own egress NetworkPolicy, in another
+	// namespace, denies the request: the sender can delete it, so it does not meet want: Denied
+	// (got is then the answer of the destination's side).
+	// +optional
+	Reason string `json:"reason,omitempty"`
 	// message explains the answer in a sentence.
 	// +optional
 	Message string `json:"message,omitempty"`
 }
+
+// ExpectationReasonDeniedOnlyBySource is status.expectations[].reason when only the sender's own
+// egress NetworkPolicy, in another namespace, denies the request.
+const ExpectationReasonDeniedOnlyBySource = "DeniedOnlyBySource"

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,10 +15,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/explain"
 	"github.com/meshguard/meshguard/internal/render"
 	"github.com/meshguard/meshguard/internal/validation"
@@ -65,7 +64,7 @@ Flags:
 
 // requestFlags describe the one request of an explain without --expectations.
 var requestFlags = []string{"from", "from-namespace", "from-sa", "from-labels", "from-ip", "from-unmeshed",
-	"to-namespace", "to-labels", "to-ip", "port", "port-name", "protocol", "to-unmeshed", "method", "path", "host", "principal"}
+	"to-namespace", "to-labels", "to-ip", "port", "port-name", "protocol", "to-unmeshed", "opaque-tcp", "method", "path", "host", "principal"}
 
 // explainOptions are the parsed flags.
 type explainOptions struct {
@@ -79,17 +78,22 @@ type explainOptions struct {
 	fromUnmeshed                                    bool
 	toNamespace, toLabels, toIP, portName, protocol string
 	port                                            int32
-	toUnmeshed                                      bool
+	toUnmeshed, opaqueTCP                           bool
 	method, path, host, principal                   string
 
 	// fromLabelsSet and toLabelsSet: the flags were given (an empty value is a pod without labels).
 	fromLabelsSet, toLabelsSet bool
 
-	mesh          string
-	cniEnforces   string
-	render        render.Options
-	engine        explain.Options
-	linkerdPolicy string
+	mesh            string
+	cniEnforces     string
+	render          render.Options
+	engine          explain.Options
+	linkerdPolicy   string
+	clusterNetworks []string
+	proxyPort       int
+	// nsLabels are the labels of namespaces given with --namespace-labels.
+	nsLabels    map[string]map[string]string
+	nsLabelArgs []string
 }
 
 // ClusterReader lists the policy objects a live explain needs. Tests pass a fake; Explain
@@ -98,6 +102,8 @@ type ClusterReader interface {
 	// Policies returns the policy objects and Namespace objects of the namespaces, and notes
 	// (kinds not installed).
 	Policies(ctx context.Context, namespaces []string) ([]*unstructured.Unstructured, []string, error)
+	// Served returns those of kinds (Kind.group) the cluster serves.
+	Served(kinds []string) []string
 }
 
 // Explain runs `manager explain` with args (the arguments after "explain") and returns the exit
@@ -121,24 +127,21 @@ func runExplain(args []string, stdin io.Reader, stdout, stderr io.Writer, newRea
 	}
 	var objs []*unstructured.Unstructured
 	var notes []string
-	profileNS, profileMesh := "", explain.MeshAuto
+	in := &explainInputs{floorObjects: map[string]string{}}
 	if len(o.files) > 0 {
-		in, err := readExplainInputs(o, stdin)
-		if err != nil {
+		var err error
+		if in, err = readExplainInputs(o, stdin); err != nil {
 			fmt.Fprintf(stderr, "explain: %v\n", err)
 			return ExplainError
 		}
-		objs, profileNS, profileMesh = in.objects, in.namespace, in.mesh
 	}
-	req, err := o.request(profileNS)
+	req, err := o.request(in.namespace)
 	if err != nil {
 		fmt.Fprintf(stderr, "explain: %v (see manager explain --help)\n", err)
 		return ExplainError
 	}
 	opts := o.engine
-	if opts.Mesh == explain.MeshAuto {
-		opts.Mesh = profileMesh
-	}
+	var live []*unstructured.Unstructured
 	if o.kubeconfig != "" {
 		r, err := newReader(o.kubeconfig, o.context)
 		if err != nil {
@@ -149,12 +152,30 @@ func runExplain(args []string, stdin io.Reader, stdout, stderr io.Writer, newRea
 		if nss[2] == "" {
 			nss[2] = "istio-system"
 		}
-		live, n, err := r.Policies(context.Background(), nss)
+		l, n, err := r.Policies(context.Background(), nss)
 		if err != nil {
 			fmt.Fprintf(stderr, "explain: read the cluster's policies: %v\n", err)
 			return ExplainError
 		}
-		objs, notes = append(objs, live...), n
+		live, notes = l, n
+		opts.CNIPolicyKinds = append(opts.CNIPolicyKinds, r.Served(explain.CNIPolicyKinds)...)
+	}
+	if len(o.files) > 0 {
+		// Live, the floors of namespaces without a profile are applied already: only offline
+		// are they rendered here.
+		var extra, sources []string
+		if o.kubeconfig == "" {
+			extra, sources = []string{req.To.Namespace}, []string{req.From.Namespace}
+		}
+		if err := in.complete(o, live, extra, sources); err != nil {
+			fmt.Fprintf(stderr, "explain: %v\n", err)
+			return ExplainError
+		}
+		objs, notes = in.objects, append(notes, in.notes...)
+	}
+	objs = append(objs, live...)
+	if opts.Mesh == explain.MeshAuto {
+		opts.Mesh = in.mesh
 	}
 	res, err := explain.Evaluate(objs, req, opts)
 	if err != nil {
@@ -208,17 +229,22 @@ func parseExplainFlags(args []string, stderr io.Writer) (*explainOptions, bool) 
 	fs.StringVar(&o.portName, "port-name", "", "name of the destination container port (named ports in NetworkPolicies and Linkerd Servers)")
 	fs.StringVar(&o.protocol, "protocol", "TCP", "TCP, UDP or SCTP")
 	fs.BoolVar(&o.toUnmeshed, "to-unmeshed", false, "the destination has no mesh proxy (no mesh layer applies)")
+	fs.BoolVar(&o.opaqueTCP, "opaque-tcp", false, "the destination port does not speak HTTP (Istio: a Service port named tcp-* or appProtocol tcp): without --method/--path the request is raw TCP; otherwise rules with HTTP conditions make a TCP question undetermined")
 	fs.StringVar(&o.method, "method", "", "HTTP method; with --path or --principal the request is HTTP, otherwise plain TCP")
 	fs.StringVar(&o.path, "path", "", "HTTP path")
 	fs.StringVar(&o.host, "host", "", "HTTP Host header")
 	fs.StringVar(&o.principal, "principal", "", "the request carries a valid JWT with this principal, ISSUER/SUBJECT (Istio's request principal)")
 	fs.StringVar(&o.mesh, "mesh", "", "Istio, Linkerd or None (default: the profile's mesh, else detected from the objects)")
+	fs.StringSliceVar(&o.engine.CNIPolicyKinds, "cni-policy-kinds", nil, "CNI-specific policy kinds the cluster serves, Kind.group (for example CiliumNetworkPolicy.cilium.io); with any, a NetworkPolicy layer that denies is undetermined (live: read from the cluster)")
 	fs.StringVar(&o.cniEnforces, "cni-enforces-networkpolicy", "", "true or false when known: whether the cluster's CNI enforces NetworkPolicy")
 	fs.StringVar(&o.engine.TrustDomain, "trust-domain", "cluster.local", "mesh trust domain, unless a profile sets spec.trustDomain")
 	fs.StringVar(&o.engine.IstioRootNamespace, "istio-root-namespace", "istio-system", "Istio's root namespace (meshConfig.rootNamespace)")
 	fs.StringVar(&o.render.IstioNamespace, "istio-namespace", o.render.IstioNamespace, "namespace where istiod runs (rendering)")
 	fs.StringVar(&o.engine.LinkerdNamespace, "linkerd-namespace", "linkerd", "namespace of the Linkerd control plane")
 	fs.StringVar(&o.linkerdPolicy, "linkerd-default-policy", "all-unauthenticated", "Linkerd's cluster-wide default inbound policy (proxy.defaultInboundPolicy)")
+	fs.StringArrayVar(&o.nsLabelArgs, "namespace-labels", nil, "NAME:key=value,key=value: the labels of a namespace (cluster profiles and namespaceSelectors select on them), as Namespace documents give them (repeatable)")
+	fs.StringSliceVar(&o.clusterNetworks, "linkerd-cluster-networks", explain.DefaultLinkerdClusterNetworks, "Linkerd's clusterNetworks (linkerd-config), used by the cluster-* default policies; comma-separated CIDRs")
+	fs.IntVar(&o.proxyPort, "linkerd-proxy-inbound-port", explain.DefaultLinkerdProxyInboundPort, "Linkerd's proxy inbound port (proxy.ports.inbound): meshed-to-meshed traffic meets NetworkPolicies on it")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil, true
@@ -285,6 +311,21 @@ func parseExplainFlags(args []string, stderr io.Writer) (*explainOptions, bool) 
 		o.fromNamespace, o.fromSA = ns, sa
 	}
 	o.engine.LinkerdDefaultPolicy = o.linkerdPolicy
+	nsl, err := parseNamespaceLabels(o.nsLabelArgs)
+	if err != nil {
+		return fail("--namespace-labels %v", err)
+	}
+	o.nsLabels = nsl
+	for _, c := range o.clusterNetworks {
+		if _, err := netip.ParsePrefix(strings.TrimSpace(c)); err != nil {
+			return fail("--linkerd-cluster-networks %q: not a CIDR", c)
+		}
+	}
+	o.engine.ClusterNetworks = o.clusterNetworks
+	if o.proxyPort < 1 || o.proxyPort > 65535 {
+		return fail("--linkerd-proxy-inbound-port %d: a port between 1 and 65535", o.proxyPort)
+	}
+	o.engine.LinkerdProxyInboundPort = int32(o.proxyPort)
 	o.render.TrustDomain = o.engine.TrustDomain
 	o.render.LinkerdNamespace = o.engine.LinkerdNamespace
 	return o, true
@@ -314,7 +355,7 @@ func (o *explainOptions) request(profileNS string) (explain.Request, error) {
 		From: explain.Source{Namespace: o.fromNamespace, ServiceAccount: o.fromSA, PodLabels: fromLabels, IP: o.fromIP,
 			LabelsUnknown: o.fromNamespace != "" && !o.fromLabelsSet, Unmeshed: o.fromUnmeshed || o.fromNamespace == ""},
 		To: explain.Destination{Namespace: toNS, PodLabels: toLabels, IP: o.toIP, Port: o.port, PortName: o.portName,
-			Protocol: strings.ToUpper(o.protocol), Unmeshed: o.toUnmeshed},
+			Protocol: strings.ToUpper(o.protocol), Unmeshed: o.toUnmeshed, OpaqueTCP: o.opaqueTCP},
 	}
 	if o.method != "" || o.path != "" || o.principal != "" || o.host != "" {
 		req.HTTP = &explain.HTTP{Method: strings.ToUpper(o.method), Path: o.path, Host: o.host, Principal: o.principal}
@@ -337,141 +378,16 @@ func parseLabels(s, flag string) (map[string]string, error) {
 	return m, nil
 }
 
-// explainInputs are the objects of the -f inputs: other objects as given, profiles rendered.
-type explainInputs struct {
-	objects []*unstructured.Unstructured
-	// namespace and mesh of the profiles, when they all agree.
-	namespace string
-	mesh      explain.Mesh
-	// profiles are the profiles among the inputs with the objects each renders to.
-	profiles []renderedProfile
-}
-
-// renderedProfile is a profile of the inputs and its render.
-type renderedProfile struct {
-	profile  *v1alpha1.MeshSecurityProfile
-	rendered []*unstructured.Unstructured
-}
-
-func readExplainInputs(o *explainOptions, stdin io.Reader) (*explainInputs, error) {
-	in := &explainInputs{}
-	namespaces := map[string]*unstructured.Unstructured{}
-	annotations := map[string]map[string]string{}
-	profileNS, meshes := map[string]bool{}, map[explain.Mesh]bool{}
-	stdinRead := false
-	for _, f := range o.files {
-		docs, err := readPath(f, stdin, &stdinRead)
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range docs {
-			obj, err := validation.Parse(d.data)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %v", d.where, err)
-			}
-			items := []*unstructured.Unstructured{obj}
-			if obj.IsList() {
-				items = nil
-				_ = obj.EachListItem(func(x runtime.Object) error {
-					items = append(items, x.(*unstructured.Unstructured))
-					return nil
-				})
-			}
-			for _, u := range items {
-				gv, _ := schema.ParseGroupVersion(u.GetAPIVersion())
-				switch {
-				case gv.Group == v1alpha1.GroupVersion.Group && u.GetKind() == validation.Kind:
-					rendered, anns, p, err := renderProfile(u, o.render)
-					if err != nil {
-						return nil, fmt.Errorf("%s: %s/%s: %v", d.where, validation.Kind, u.GetName(), err)
-					}
-					in.objects = append(in.objects, rendered...)
-					in.profiles = append(in.profiles, renderedProfile{profile: p, rendered: rendered})
-					if len(anns) > 0 {
-						if annotations[p.Namespace] == nil {
-							annotations[p.Namespace] = map[string]string{}
-						}
-						for k, v := range anns {
-							annotations[p.Namespace][k] = v
-						}
-					}
-					profileNS[p.Namespace] = true
-					if p.Spec.Mesh == v1alpha1.MeshLinkerd {
-						meshes[explain.MeshLinkerd] = true
-					} else {
-						meshes[explain.MeshIstio] = true
-					}
-				case gv.Group == "" && u.GetKind() == "Namespace":
-					namespaces[u.GetName()] = u
-				default:
-					if u.GetNamespace() == "" && u.GetKind() != "Namespace" {
-						u.SetNamespace("default")
-					}
-					in.objects = append(in.objects, u)
-				}
-			}
-		}
-	}
-	// The profile's Namespace annotations (Linkerd's default inbound policy) go on the Namespace.
-	for ns, anns := range annotations {
-		u := namespaces[ns]
-		if u == nil {
-			u = &unstructured.Unstructured{}
-			u.SetAPIVersion("v1")
-			u.SetKind("Namespace")
-			u.SetName(ns)
-			namespaces[ns] = u
-		}
-		a := u.GetAnnotations()
-		if a == nil {
-			a = map[string]string{}
-		}
-		for k, v := range anns {
-			a[k] = v
-		}
-		u.SetAnnotations(a)
-	}
-	names := make([]string, 0, len(namespaces))
-	for n := range namespaces {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		in.objects = append(in.objects, namespaces[n])
-	}
-	if len(profileNS) == 1 {
-		for ns := range profileNS {
-			in.namespace = ns
-		}
-	}
-	if len(meshes) == 1 {
-		for m := range meshes {
-			in.mesh = m
-		}
-	}
-	return in, nil
-}
-
-// renderProfile validates and renders one profile as `manager render` does.
-func renderProfile(u *unstructured.Unstructured, opts render.Options) ([]*unstructured.Unstructured, map[string]string, *v1alpha1.MeshSecurityProfile, error) {
-	if u.GetNamespace() == "" {
-		u.SetNamespace("default")
-	}
-	p, errs, err := validation.FromUnstructured(u)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if len(errs) > 0 {
-		return nil, nil, nil, errs.ToAggregate()
-	}
-	res, err := render.Render(p, opts)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if len(res.Unsupported) > 0 {
-		return nil, nil, nil, fmt.Errorf("not supported by %s: %s", p.Spec.Mesh, strings.Join(res.Unsupported, "; "))
-	}
-	return res.Objects, res.NamespaceAnnotations, p, nil
+// clusterScoped are the cluster-scoped kinds among explain's inputs: they keep no namespace.
+var clusterScoped = map[schema.GroupKind]bool{
+	{Group: "", Kind: "Namespace"}:                                          true,
+	{Group: "policy.networking.k8s.io", Kind: "AdminNetworkPolicy"}:         true,
+	{Group: "policy.networking.k8s.io", Kind: "BaselineAdminNetworkPolicy"}: true,
+	{Group: "policy.networking.k8s.io", Kind: "ClusterNetworkPolicy"}:       true,
+	{Group: "cilium.io", Kind: "CiliumClusterwideNetworkPolicy"}:            true,
+	{Group: "crd.projectcalico.org", Kind: "GlobalNetworkPolicy"}:           true,
+	{Group: "projectcalico.org", Kind: "GlobalNetworkPolicy"}:               true,
+	{Group: "crd.antrea.io", Kind: "ClusterNetworkPolicy"}:                  true,
 }
 
 type document struct {

@@ -13,6 +13,7 @@ import (
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/expectations"
+	"github.com/meshguard/meshguard/internal/explain"
 	"github.com/meshguard/meshguard/internal/validation"
 )
 
@@ -36,8 +37,28 @@ func runExpectations(o *explainOptions, stdin io.Reader, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "explain: %v\n", err)
 		return ExplainError
 	}
+	var live []*unstructured.Unstructured
+	var served, notes []string
+	if o.kubeconfig != "" {
+		live, served, notes, err = readLive(o, in.pending, newReader)
+		if err != nil {
+			fmt.Fprintf(stderr, "explain: %v\n", err)
+			return ExplainError
+		}
+	}
+	// The floors of the expectations' source namespaces (offline; live they are applied).
+	var extra []string
+	if o.kubeconfig == "" {
+		for _, p := range in.pending {
+			extra = append(extra, expectations.SourceNamespaces(p)...)
+		}
+	}
+	if err := in.complete(o, live, nil, extra); err != nil {
+		fmt.Fprintf(stderr, "explain: %v\n", err)
+		return ExplainError
+	}
+	notes = append(notes, in.notes...)
 	var checked []profileExpectations
-	var notes []string
 	allMet := true
 	for _, rp := range in.profiles {
 		p := rp.profile
@@ -47,16 +68,18 @@ func runExpectations(o *explainOptions, stdin io.Reader, stdout, stderr io.Write
 		}
 		objs := in.objects
 		origins := map[string]string{}
+		for k, m := range in.floorObjects {
+			origins[k] = m
+		}
+		eng := o.engine
 		if o.kubeconfig != "" {
-			live, n, err := livePolicies(o, p, newReader)
-			if err != nil {
-				fmt.Fprintf(stderr, "explain: %v\n", err)
-				return ExplainError
-			}
-			objs, notes = append(append([]*unstructured.Unstructured{}, objs...), live...), append(notes, n...)
+			objs = append(append([]*unstructured.Unstructured{}, objs...), withoutApplied(live, p)...)
+			eng.CNIPolicyKinds = append(append([]string{}, eng.CNIPolicyKinds...), served...)
 			for _, u := range live {
 				if c := metav1.GetControllerOf(u); c != nil && c.Kind == validation.Kind {
 					origins[u.GetKind()+" "+u.GetNamespace()+"/"+u.GetName()] = expectations.ProfileMark(u.GetNamespace(), c.Name)
+				} else if c != nil && c.Kind == validation.ClusterKind {
+					origins[u.GetKind()+" "+u.GetNamespace()+"/"+u.GetName()] = " (" + validation.ClusterKind + " " + c.Name + ")"
 				}
 			}
 		}
@@ -71,7 +94,7 @@ func runExpectations(o *explainOptions, stdin io.Reader, stdout, stderr io.Write
 			}
 		}
 		results := expectations.Evaluate(p, objs, expectations.Options{
-			Engine: o.engine,
+			Engine: eng,
 			Origin: func(kind, ns, name string) string {
 				if m, ok := origins[kind+" "+ns+"/"+name]; ok {
 					return m
@@ -100,32 +123,54 @@ func runExpectations(o *explainOptions, stdin io.Reader, stdout, stderr io.Write
 	return ExplainAllowed
 }
 
-// livePolicies reads the cluster's policies of the profile's namespace, its expectations' source
-// namespaces and Istio's root namespace, without the objects meshguard applied for this profile
-// (its render stands for them: the profile as given may differ from the one applied).
-func livePolicies(o *explainOptions, p *v1alpha1.MeshSecurityProfile, newReader readerFactory) ([]*unstructured.Unstructured, []string, error) {
+// readLive reads the cluster's policies of the profiles' namespaces, their expectations' source
+// namespaces and Istio's root namespace (with the cluster-scoped admin network policies and
+// cluster profiles), and the CNI-specific policy kinds the cluster serves.
+func readLive(o *explainOptions, profiles []*v1alpha1.MeshSecurityProfile, newReader readerFactory) (objs []*unstructured.Unstructured, served, notes []string, err error) {
 	r, err := newReader(o.kubeconfig, o.context)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	root := o.engine.IstioRootNamespace
 	if root == "" {
 		root = "istio-system"
 	}
-	nss := append([]string{p.Namespace}, expectations.SourceNamespaces(p)...)
+	var nss []string
+	seen := map[string]bool{}
+	for _, p := range profiles {
+		for _, ns := range append([]string{p.Namespace}, expectations.SourceNamespaces(p)...) {
+			if !seen[ns] {
+				seen[ns] = true
+				nss = append(nss, ns)
+			}
+		}
+	}
 	live, notes, err := r.Policies(context.Background(), append(nss, root))
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the cluster's policies: %w", err)
+		return nil, nil, nil, fmt.Errorf("read the cluster's policies: %w", err)
 	}
+	return live, r.Served(explain.CNIPolicyKinds), notes, nil
+}
+
+// withoutApplied are the live objects without those applied for the profile's namespace: the
+// profile's own (its render, merged with its floors, stands for them: the profile as given may
+// differ from the one applied) and the floor's own objects there (deleted once the profile's
+// objects apply; the merged render holds the floor's rules).
+func withoutApplied(live []*unstructured.Unstructured, p *v1alpha1.MeshSecurityProfile) []*unstructured.Unstructured {
 	out := make([]*unstructured.Unstructured, 0, len(live))
 	for _, u := range live {
-		l := u.GetLabels()
-		if u.GetNamespace() == p.Namespace && l[v1alpha1.LabelManagedBy] == v1alpha1.ManagedByValue && l[v1alpha1.LabelProfile] == p.Name {
-			continue
+		if u.GetNamespace() == p.Namespace {
+			l := u.GetLabels()
+			if l[v1alpha1.LabelManagedBy] == v1alpha1.ManagedByValue && l[v1alpha1.LabelProfile] == p.Name {
+				continue
+			}
+			if c := metav1.GetControllerOf(u); c != nil && c.Kind == validation.ClusterKind {
+				continue
+			}
 		}
 		out = append(out, u)
 	}
-	return out, notes, nil
+	return out
 }
 
 // printExpectations writes one row per expectation, then each profile's verdict and the notes.

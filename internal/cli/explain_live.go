@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -17,9 +18,15 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// ExplainKinds are the kinds a live explain reads, in the namespaces of the source, the
-// destination and Istio's root namespace. Kinds whose CRD is not installed are skipped.
+// ExplainKinds are the kinds a live explain reads: namespaced ones in the namespaces of the
+// source, the destination and Istio's root namespace, cluster-scoped ones (admin network
+// policies, cluster profiles) once. Kinds whose CRD is not installed are skipped.
 var ExplainKinds = []schema.GroupKind{
+	{Group: "", Kind: "Pod"},
+	{Group: "policy.networking.k8s.io", Kind: "AdminNetworkPolicy"},
+	{Group: "policy.networking.k8s.io", Kind: "BaselineAdminNetworkPolicy"},
+	{Group: "policy.networking.k8s.io", Kind: "ClusterNetworkPolicy"},
+	{Group: "security.meshguard.dev", Kind: "ClusterMeshSecurityProfile"},
 	{Group: "networking.k8s.io", Kind: "NetworkPolicy"},
 	{Group: "security.istio.io", Kind: "PeerAuthentication"},
 	{Group: "security.istio.io", Kind: "RequestAuthentication"},
@@ -90,7 +97,11 @@ func (r *liveReader) Policies(ctx context.Context, namespaces []string) ([]*unst
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", gk, err)
 		}
-		for _, ns := range nss {
+		scopes := nss
+		if m.Scope.Name() == meta.RESTScopeNameRoot {
+			scopes = []string{""}
+		}
+		for _, ns := range scopes {
 			list, err := r.client.Resource(m.Resource).Namespace(ns).List(ctx, metav1.ListOptions{})
 			if err != nil {
 				return nil, nil, fmt.Errorf("list %s in %s: %w", gk, ns, err)
@@ -118,4 +129,16 @@ func (r *liveReader) Policies(ctx context.Context, namespaces []string) ([]*unst
 		out = append(out, u)
 	}
 	return out, notes, nil
+}
+
+// Served returns those of kinds (Kind.group) the cluster serves.
+func (r *liveReader) Served(kinds []string) []string {
+	var out []string
+	for _, k := range kinds {
+		kind, group, _ := strings.Cut(k, ".")
+		if _, err := r.mapper.RESTMapping(schema.GroupKind{Group: group, Kind: kind}); err == nil {
+			out = append(out, k)
+		}
+	}
+	return out
 }

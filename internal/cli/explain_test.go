@@ -173,14 +173,17 @@ func TestExplainRefusesBadCommandLinesAndInputsWithExitOne(t *testing.T) {
 
 // fakeReader serves fixed objects, recording the namespaces asked for.
 type fakeReader struct {
-	objs  []*unstructured.Unstructured
-	asked []string
+	objs   []*unstructured.Unstructured
+	asked  []string
+	served []string
 }
 
 func (f *fakeReader) Policies(_ context.Context, nss []string) ([]*unstructured.Unstructured, []string, error) {
 	f.asked = nss
 	return f.objs, []string{"Server.policy.linkerd.io is not installed in the cluster"}, nil
 }
+
+func (f *fakeReader) Served(kinds []string) []string { return f.served }
 
 func TestExplainLiveReadsTheSourceDestinationAndRootNamespaces(t *testing.T) {
 	g := NewWithT(t)

@@ -65,6 +65,7 @@ func Request(x v1alpha1.Expectation) explain.Expectation {
 			Namespace:      x.From.Namespace,
 			PodLabels:      x.From.PodLabels,
 			IPBlock:        x.From.IPBlock,
+			Unmeshed:       x.From.Unmeshed,
 		},
 		To: explain.ExpectationTo{
 			PodLabels: nonNil(x.To.PodLabels),
@@ -108,39 +109,57 @@ func Evaluate(p *v1alpha1.MeshSecurityProfile, objs []*unstructured.Unstructured
 			out = append(out, st)
 			continue
 		}
-		out = append(out, status(x, res.Result, opts.Origin))
+		out = append(out, status(x, res, opts.Origin))
 	}
 	return out
 }
 
-// status describes one answer: the deciding layer and objects, foreign ones first.
-func status(x v1alpha1.Expectation, res *explain.Result, origin func(kind, ns, name string) string) v1alpha1.ExpectationStatus {
-	st := v1alpha1.ExpectationStatus{Name: x.Name, Want: x.Want, Got: v1alpha1.ObservedDecision(res.Decision)}
-	if res.Decision != explain.Allowed && res.Decision != explain.Denied {
+// status describes one answer: the deciding layer and objects, foreign ones first. The layers the
+// expectation does not count (the sender's own egress policy in another namespace) are skipped.
+func status(x v1alpha1.Expectation, er *explain.ExpectationResult, origin func(kind, ns, name string) string) v1alpha1.ExpectationStatus {
+	res := er.Result
+	st := v1alpha1.ExpectationStatus{Name: x.Name, Want: x.Want, Got: v1alpha1.ObservedDecision(er.Decision)}
+	if er.Decision != explain.Allowed && er.Decision != explain.Denied {
 		st.Got = v1alpha1.DecisionUnknown
 	}
 	// An Unknown answer never meets an expectation: it is not the wanted one.
 	st.Met = string(st.Got) == string(x.Want)
+	if er.Reason == explain.ReasonDeniedOnlyBySource {
+		st.Reason = v1alpha1.ExpectationReasonDeniedOnlyBySource
+	}
+	counted := func(l *explain.LayerResult) bool {
+		for _, i := range er.Ignored {
+			if l.Layer == i {
+				return false
+			}
+		}
+		return true
+	}
 
 	var layer *explain.LayerResult
 	switch st.Got {
 	case v1alpha1.DecisionDenied:
-		layer = res.Denier()
+		for i := range res.Layers {
+			if res.Layers[i].Decision == explain.Denied && counted(&res.Layers[i]) {
+				layer = &res.Layers[i]
+				break
+			}
+		}
 	case v1alpha1.DecisionUnknown:
 		for i := range res.Layers {
-			if res.Layers[i].Decision == explain.Unknown {
+			if res.Layers[i].Decision == explain.Unknown && counted(&res.Layers[i]) {
 				layer = &res.Layers[i]
 				break
 			}
 		}
 	default:
-		// Allowed: every layer lets it through. The layer of the first foreign object that
-		// allows it explains best why a flow expected closed is open; else the last layer
+		// Allowed: every counted layer lets it through. The layer of the first foreign object
+		// that allows it explains best why a flow expected closed is open; else the last layer
 		// with deciding objects (authorization, usually).
 		var last *explain.LayerResult
 		for i := range res.Layers {
 			l := &res.Layers[i]
-			if len(l.Deciding) == 0 {
+			if len(l.Deciding) == 0 || !counted(l) {
 				continue
 			}
 			last = l
@@ -151,14 +170,34 @@ func status(x v1alpha1.Expectation, res *explain.Result, origin func(kind, ns, n
 		if layer == nil {
 			layer = last
 		}
+		if layer == nil {
+			// No layer names an object: the last layer that took part says why.
+			for i := range res.Layers {
+				if l := &res.Layers[i]; counted(l) && l.Decision == explain.Allowed {
+					layer = l
+				}
+			}
+		}
+	}
+	prefix := ""
+	if er.Sender != "" {
+		prefix = "for " + er.Sender + ": "
+	}
+	if st.Reason != "" {
+		for i := range res.Layers {
+			if l := &res.Layers[i]; !counted(l) && l.Decision == explain.Denied {
+				prefix += fmt.Sprintf("only the sender's own %s (%s) denies it, which the sender controls and does not protect this namespace (%s); ",
+					l.Layer, strings.Join(refs(l.Deciding, origin), ", "), st.Reason)
+			}
+		}
 	}
 	if layer == nil {
-		st.Message = fmt.Sprintf("%s at every layer", res.Decision)
+		st.Message = prefix + fmt.Sprintf("%s at every layer", er.Decision)
 		return st
 	}
 	st.Layer = layer.Layer
 	st.DecidedBy = refs(layer.Deciding, origin)
-	st.Message = fmt.Sprintf("%s: %s", layer.Layer, layer.Reason)
+	st.Message = prefix + fmt.Sprintf("%s: %s", layer.Layer, layer.Reason)
 	return st
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -14,6 +15,32 @@ type evaluator struct {
 	opts Options
 	// npUnknowns collect what a NetworkPolicy layer needed but was not given.
 	npUnknowns []string
+	// mesh is the mesh whose layers are evaluated.
+	mesh Mesh
+	// pods are the Pods among the inputs that carry the destination's labels.
+	pods []*corev1.Pod
+}
+
+// checkPods reads the destination's Pods among the inputs: when one of them has no mesh proxy,
+// or lets the destination port bypass it, the destination is unmeshed for this request (no
+// mesh layer applies; the NetworkPolicy layers see the container port). It returns why, and
+// notes on what was assumed.
+func (e *evaluator) checkPods() (string, []string) {
+	if e.req.To.Namespace == "" || e.req.To.Unmeshed || (e.mesh != MeshIstio && e.mesh != MeshLinkerd) {
+		return "", nil
+	}
+	pods, notes := e.destinationPods()
+	e.pods = pods
+	if len(pods) == 0 {
+		return "", append(notes, "no Pod with the destination's labels among the inputs: assumes its pods run the mesh proxy and send this port through it (give the Pods to check)")
+	}
+	for _, p := range pods {
+		if why := e.bypassesProxy(p, e.req.To.Port); why != "" {
+			e.req.To.Unmeshed = true
+			return why, notes
+		}
+	}
+	return "", notes
 }
 
 // Evaluate decides whether req gets through the policies among objs, layer by layer: egress
@@ -29,11 +56,18 @@ type evaluator struct {
 //
 // An invalid request (no destination port, an unparsable IP) is an error.
 func Evaluate(objs []*unstructured.Unstructured, req Request, opts Options) (*Result, error) {
+	return evaluate(index(objs), req, opts)
+}
+
+// evaluate is Evaluate on indexed objects.
+func evaluate(idx *objects, req Request, opts Options) (*Result, error) {
 	if err := validate(req); err != nil {
 		return nil, err
 	}
-	e := &evaluator{objs: index(objs), req: req, opts: opts.withDefaults()}
-	res := &Result{Mesh: e.mesh()}
+	e := &evaluator{objs: idx, req: req, opts: opts.withDefaults()}
+	e.mesh = e.detectMesh()
+	res := &Result{Mesh: e.mesh}
+	bypass, podNotes := e.checkPods()
 
 	src, dst := e.source(), e.destination()
 	e.npUnknowns = nil
@@ -45,6 +79,9 @@ func Evaluate(objs []*unstructured.Unstructured, req Request, opts Options) (*Re
 	case !dst.pod:
 		res.Layers = append(res.Layers, LayerResult{Layer: LayerAuthorization, Decision: NotApplicable,
 			Reason: "the destination is outside the cluster's pods: no mesh layer applies"})
+	case bypass != "":
+		res.Layers = append(res.Layers, LayerResult{Layer: LayerAuthorization, Decision: NotApplicable,
+			Reason: bypass + ": mesh policies are not enforced on this port", Notes: podNotes})
 	case req.To.Unmeshed:
 		res.Layers = append(res.Layers, LayerResult{Layer: LayerAuthorization, Decision: NotApplicable,
 			Reason: "the destination has no mesh proxy: mesh policies are not enforced on it"})
@@ -57,17 +94,11 @@ func Evaluate(objs []*unstructured.Unstructured, req Request, opts Options) (*Re
 			Reason: "no mesh: no Istio or Linkerd policy object among the inputs and no --mesh given"})
 	}
 
-	res.Decision = Allowed
-	for _, l := range res.Layers {
-		switch l.Decision {
-		case Denied:
-			res.Decision = Denied
-		case Unknown:
-			if res.Decision != Denied {
-				res.Decision = Unknown
-			}
-		}
+	if bypass == "" && len(podNotes) > 0 && len(res.Layers) > 0 {
+		l := &res.Layers[len(res.Layers)-1]
+		l.Notes = append(l.Notes, podNotes...)
 	}
+	res.Decision = combine(res.Layers, nil)
 	return res, nil
 }
 
@@ -108,9 +139,7 @@ func validate(req Request) error {
 func (e *evaluator) source() endpoint {
 	s := e.req.From
 	ep := endpoint{pod: s.Namespace != "", namespace: s.Namespace, labels: s.PodLabels, labelsUnknown: s.LabelsUnknown}
-	if ep.pod {
-		ep.nsLabels = e.objs.namespaceLabels(s.Namespace)
-	}
+
 	if s.IP != "" {
 		ep.ip, _ = netip.ParseAddr(s.IP)
 	}
@@ -120,17 +149,15 @@ func (e *evaluator) source() endpoint {
 func (e *evaluator) destination() endpoint {
 	d := e.req.To
 	ep := endpoint{pod: d.Namespace != "", namespace: d.Namespace, labels: d.PodLabels}
-	if ep.pod {
-		ep.nsLabels = e.objs.namespaceLabels(d.Namespace)
-	}
+
 	if d.IP != "" {
 		ep.ip, _ = netip.ParseAddr(d.IP)
 	}
 	return ep
 }
 
-// mesh is the configured mesh, or the one whose objects are among the inputs.
-func (e *evaluator) mesh() Mesh {
+// detectMesh is the configured mesh, or the one whose objects are among the inputs.
+func (e *evaluator) detectMesh() Mesh {
 	if e.opts.Mesh != MeshAuto {
 		return e.opts.Mesh
 	}
@@ -148,4 +175,27 @@ func (e *evaluator) mesh() Mesh {
 		return MeshLinkerd
 	}
 	return MeshNone
+}
+
+// linkerdProxied says whether the connection goes from a Linkerd proxy to a Linkerd proxy:
+// both ends are meshed pods under Linkerd. Such a connection is sent to the destination
+// proxy's inbound port, not to the container port: "Communication between two meshed pods will
+// always have its original target port replaced with the proxy's inbound port (by default,
+// 4143)" (https://linkerd.io/2/common-errors/network-policy/).
+func (e *evaluator) linkerdProxied() bool {
+	return e.mesh == MeshLinkerd && e.req.From.Namespace != "" && !e.req.From.Unmeshed &&
+		e.req.To.Namespace != "" && !e.req.To.Unmeshed
+}
+
+// linkerdProxyPortName is the name of the proxy container's inbound port, which named ports in
+// NetworkPolicies match (linkerd2 charts/partials/templates/_proxy.tpl, ports: linkerd-proxy).
+const linkerdProxyPortName = "linkerd-proxy"
+
+// wirePort is the destination port the network (NetworkPolicy, admin network policies) sees,
+// and its name ("" when not known).
+func (e *evaluator) wirePort() (int32, string) {
+	if e.linkerdProxied() {
+		return e.opts.LinkerdProxyInboundPort, linkerdProxyPortName
+	}
+	return e.req.To.Port, e.req.To.PortName
 }

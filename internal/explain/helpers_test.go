@@ -89,3 +89,8 @@ func lbls(kv ...string) map[string]string {
 }
 
 func get(path string) *HTTP { return &HTTP{Method: "GET", Path: path} }
+
+func opaque(d Destination) Destination {
+	d.OpaqueTCP = true
+	return d
+}

@@ -1,6 +1,7 @@
 package explain
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -60,18 +61,57 @@ func (o *objects) has(group, kind string) bool {
 	return len(o.byKind[schema.GroupKind{Group: group, Kind: kind}]) > 0
 }
 
+// AnnotationLabelsUnknown on a Namespace object among the inputs says that it carries only
+// annotations (a profile's render) and its labels are not known.
+const AnnotationLabelsUnknown = "explain.meshguard.dev/labels-unknown"
+
 // namespaceLabels are the labels of Namespace ns: those of its object when given, with the
 // API server's kubernetes.io/metadata.name label always set to its name (Kubernetes 1.21+,
-// immutable), so that name-based selectors work without Namespace objects.
-func (o *objects) namespaceLabels(ns string) map[string]string {
-	l := map[string]string{}
-	if u := o.namespaces[ns]; u != nil {
+// immutable), so that name-based selectors work without Namespace objects. known is false when
+// no Namespace object with labels was given: its other labels are then not known.
+func (o *objects) namespaceLabels(ns string) (l map[string]string, known bool) {
+	l = map[string]string{}
+	u := o.namespaces[ns]
+	if u != nil {
 		for k, v := range u.GetLabels() {
 			l[k] = v
 		}
 	}
-	l["kubernetes.io/metadata.name"] = ns
-	return l
+	l[metadataNameLabel] = ns
+	return l, u != nil && u.GetAnnotations()[AnnotationLabelsUnknown] == ""
+}
+
+// metadataNameLabel is set by the API server on every Namespace to its name.
+const metadataNameLabel = "kubernetes.io/metadata.name"
+
+// nsSelected is whether a namespace selector selects namespace ns: unknown when the namespace's
+// labels are not known and the selector looks at a label other than its name (audit E10: a
+// namespace not given is not a namespace without labels).
+func (e *evaluator) nsSelected(sel *metav1.LabelSelector, ns string) tri {
+	l, known := e.objs.namespaceLabels(ns)
+	if !known && !onlyOnName(sel) {
+		e.unknownf("the labels of namespace %s were not given (give its Namespace object)", ns)
+		return unknown
+	}
+	return triOf(selectorMatches(sel, l))
+}
+
+// onlyOnName says whether a selector looks at no label but kubernetes.io/metadata.name.
+func onlyOnName(sel *metav1.LabelSelector) bool {
+	if sel == nil {
+		return true
+	}
+	for k := range sel.MatchLabels {
+		if k != metadataNameLabel {
+			return false
+		}
+	}
+	for _, r := range sel.MatchExpressions {
+		if r.Key != metadataNameLabel {
+			return false
+		}
+	}
+	return true
 }
 
 func (o *objects) namespaceAnnotation(ns, key string) (string, bool) {

@@ -327,11 +327,32 @@ func (e *evaluator) istioAuthz(st *istioState) LayerResult {
 // (https://istio.io/latest/docs/tasks/security/authorization/authz-tcp/ and the
 // AuthorizationPolicy reference: "Istio ignores invalid fields ... in the more restrictive
 // way").
+//
+// A TCP question (no method or path) is not a raw TCP connection the sender is bound to: on a
+// port Istio treats as HTTP (declared, or detected) the sender simply makes HTTP requests, and
+// the HTTP RBAC filter then applies the rule's HTTP conditions. The TCP filter skips an ALLOW
+// rule with HTTP-only fields only for non-HTTP traffic (istio pilot/pkg/security/authz/builder/
+// builder.go, "skipped rule ... on TCP filter chain"), and a DENY rule then denies only the
+// requests matching its HTTP conditions. So when such a rule's other conditions match, the
+// answer is unknown: "the port may speak HTTP; give method and path".
 func (e *evaluator) istioRuleMatch(r *securityv1beta1.Rule, policyNS string, allow bool, st *istioState) (tri, []string) {
 	http := e.req.HTTP != nil
-	if !http && allow && ruleHasHTTPOnly(r) {
-		return no, nil
+	if !http && !e.req.To.OpaqueTCP && ruleHasHTTPOnly(r) {
+		m, why := e.istioRuleMatchFields(r, policyNS, st, false)
+		if m == no {
+			return no, nil
+		}
+		return unknown, append(why, "the port may speak HTTP and this rule has HTTP conditions (methods, paths, hosts, request principals); give method and path")
 	}
+	if !http && allow && ruleHasHTTPOnly(r) {
+		return no, nil // raw TCP: the ALLOW rule is skipped on the TCP filter chain
+	}
+	return e.istioRuleMatchFields(r, policyNS, st, http)
+}
+
+// istioRuleMatchFields matches a rule's fields; for TCP (http false), HTTP-only fields are
+// ignored.
+func (e *evaluator) istioRuleMatchFields(r *securityv1beta1.Rule, policyNS string, st *istioState, http bool) (tri, []string) {
 	var why []string
 	m := yes
 	if len(r.GetFrom()) > 0 {

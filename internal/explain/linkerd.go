@@ -58,9 +58,6 @@ func (e *evaluator) linkerdIdentity(ns, sa string) string {
 func (e *evaluator) linkerdAuthz(st *linkerdState) LayerResult {
 	res := LayerResult{Layer: LayerAuthorization}
 	ns := e.req.To.Namespace
-	if n := len(e.objs.in(groupLinkerdPolicy, "ServerAuthorization", ns)); n > 0 {
-		res.Notes = append(res.Notes, fmt.Sprintf("%d ServerAuthorization(s) (deprecated) in %s are not modelled: they may allow more", n, ns))
-	}
 	var servers []*unstructured.Unstructured
 	var specs []*meshapi.ServerSpec
 	portUnknown := false
@@ -102,7 +99,7 @@ func (e *evaluator) linkerdAuthz(st *linkerdState) LayerResult {
 		res.Decision, res.Reason = e.linkerdDefault(policy, st)
 		res.Reason = "no Server selects this pod and port: " + src + " " + policy + ": " + res.Reason
 		res.Notes = append(res.Notes, "a config.linkerd.io/default-inbound-policy annotation on the pod or its workload overrides the namespace's; the default is fixed when the pod starts")
-		return res
+		return e.withProbe(res)
 	}
 	server, spec := servers[0], specs[0]
 
@@ -162,6 +159,17 @@ func (e *evaluator) linkerdAuthz(st *linkerdState) LayerResult {
 			whyMaybe = append(whyMaybe, why...)
 		}
 	}
+	sazAllowing, sazMaybe, sazWhy, bad, err := e.serverAuthorizations(server, st)
+	if err != nil {
+		return notUnderstood(res, bad, err)
+	}
+	if len(allowing) == 0 && len(sazAllowing) > 0 {
+		res.Decision = Allowed
+		res.Deciding = sazAllowing
+		res.Reason = "a ServerAuthorization (deprecated, still enforced) selecting Server " + server.GetName() + " authorizes the client"
+		return res
+	}
+	maybe, whyMaybe = append(maybe, sazMaybe...), append(whyMaybe, sazWhy...)
 	switch {
 	case len(allowing) > 0:
 		res.Decision = Allowed
@@ -185,6 +193,24 @@ func (e *evaluator) linkerdAuthz(st *linkerdState) LayerResult {
 	d, why := e.linkerdDefault(access, st)
 	res.Decision = d
 	res.Reason = fmt.Sprintf("no AuthorizationPolicy of Server %s authorizes the client; its accessPolicy %s: %s", server.GetName(), access, why)
+	if len(routes) == 0 {
+		return e.withProbe(res)
+	}
+	return res
+}
+
+// withProbe lets Linkerd's probe authorization override an answer that is not Allowed.
+func (e *evaluator) withProbe(res LayerResult) LayerResult {
+	if res.Decision == Allowed {
+		return res
+	}
+	d, why := e.linkerdProbe(e.pods)
+	switch {
+	case d == Allowed:
+		res.Decision, res.Deciding, res.Reason = Allowed, nil, why
+	case d == Unknown:
+		res.Decision, res.Reason = Unknown, res.Reason+"; but "+why
+	}
 	return res
 }
 

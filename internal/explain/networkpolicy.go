@@ -17,7 +17,6 @@ import (
 type endpoint struct {
 	pod       bool
 	namespace string
-	nsLabels  map[string]string
 	labels    map[string]string
 	// labelsUnknown: the pod's labels were not given (a source named by service account).
 	labelsUnknown bool
@@ -106,24 +105,77 @@ func (e *evaluator) npLayer(ingress bool, target, peer endpoint) LayerResult {
 			}
 		}
 	}
-	switch isolated.not().or(allowedBy) {
+	// The admin tier decides first, NetworkPolicy for the pods it isolates, the baseline tier
+	// for the others (adminpolicy.go).
+	admin, baseline, bad, err := e.adminTiers()
+	if bad != nil {
+		return notUnderstood(res, bad, err)
+	}
+	adm := e.evalTier(admin, ingress, target, peer)
+	switch adm.action {
+	case "Allow":
+		res.Decision, res.Deciding = Allowed, adm.deciding
+		res.Reason = "admin tier: " + adm.reason + " — NetworkPolicies cannot deny what it allows"
+		return res
+	case "Deny":
+		res.Decision, res.Deciding = Denied, adm.deciding
+		res.Reason = "admin tier: " + adm.reason + " — NetworkPolicies cannot allow what it denies"
+		return e.cniOverride(res)
+	case "Unknown":
+		res.Decision, res.Deciding = Unknown, adm.deciding
+		res.Reason = "admin tier: " + adm.reason
+		return res
+	case "Pass":
+		res.Notes = append(res.Notes, "admin tier: "+adm.reason+": passed to the NetworkPolicies")
+	}
+	bl := e.evalTier(baseline, ingress, target, peer)
+	blAllows := map[string]tri{"Allow": yes, "Deny": no, "Unknown": unknown, "Pass": yes, "": yes}[bl.action]
+	verdict := isolated.not().or(allowedBy)
+	switch blAllows {
+	case no:
+		verdict = isolated.and(allowedBy)
+	case unknown:
+		verdict = isolated.and(allowedBy).or(isolated.not().and(unknown))
+	}
+	switch verdict {
 	case yes:
 		res.Decision = Allowed
-		if allowedBy == yes {
+		switch {
+		case allowedBy == yes:
 			res.Deciding = allowing
-			res.Reason = fmt.Sprintf("%d NetworkPolicy rule(s) allow it", len(allowing))
-		} else {
+			res.Reason = fmt.Sprintf("%d NetworkPolicy rule(s) allow it on %s", len(allowing), e.portString())
+		case bl.action == "Allow":
+			res.Deciding = bl.deciding
+			res.Reason = fmt.Sprintf("no NetworkPolicy with %s in policyTypes selects this pod; baseline tier: %s", dir, bl.reason)
+		default:
 			res.Reason = fmt.Sprintf("no NetworkPolicy with %s in policyTypes selects this pod: it is not isolated for %s", dir, strings.ToLower(string(dir)))
 		}
 	case no:
 		res.Decision = Denied
-		res.Deciding = isolating
-		res.Reason = fmt.Sprintf("these NetworkPolicies isolate the pod for %s and none of their rules allows %s on %s",
-			strings.ToLower(string(dir)), peer.describe(), e.portString())
+		if isolated == yes {
+			res.Deciding = isolating
+			res.Reason = fmt.Sprintf("these NetworkPolicies isolate the pod for %s and none of their rules allows %s on %s",
+				strings.ToLower(string(dir)), peer.describe(), e.portString())
+		} else {
+			res.Deciding = bl.deciding
+			res.Reason = fmt.Sprintf("no NetworkPolicy with %s in policyTypes selects this pod; baseline tier: %s", dir, bl.reason)
+		}
+		return e.cniOverride(res)
 	default:
 		res.Decision = Unknown
-		res.Deciding = undecided
+		res.Deciding = append(undecided, bl.deciding...)
 		res.Reason = "whether these policies select the pod or allow the peer depends on what was not given: " + strings.Join(e.npUnknowns, "; ")
+	}
+	return res
+}
+
+// cniOverride makes a denying NetworkPolicy layer Unknown when CNI-specific policies that can
+// allow more are served or given.
+func (e *evaluator) cniOverride(res LayerResult) LayerResult {
+	if kinds := e.cniKinds(); len(kinds) > 0 {
+		res.Decision = Unknown
+		res.Reason += "; but the cluster serves CNI-specific policies (" + strings.Join(kinds, ", ") +
+			") that can allow what NetworkPolicies deny, and meshguard does not model them"
 	}
 	return res
 }
@@ -201,17 +253,16 @@ func (e *evaluator) npPeerMatch(p networkingv1.NetworkPolicyPeer, policyNS strin
 		// Pod and namespace selectors select pods, never outside addresses.
 		return no
 	}
+	m := yes
 	if p.NamespaceSelector != nil {
-		if !selectorMatches(p.NamespaceSelector, peer.nsLabels) {
-			return no
-		}
+		m = e.nsSelected(p.NamespaceSelector, peer.namespace)
 	} else if peer.namespace != policyNS {
 		return no
 	}
-	if p.PodSelector == nil {
-		return yes
+	if m == no || p.PodSelector == nil {
+		return m
 	}
-	return e.podSelected(p.PodSelector, peer)
+	return m.and(e.podSelected(p.PodSelector, peer))
 }
 
 // npPortsMatch: an empty list matches every port; a port without protocol is TCP; a named port
@@ -229,14 +280,15 @@ func (e *evaluator) npPortsMatch(ports []networkingv1.NetworkPolicyPort) tri {
 		if string(proto) != e.protocol() {
 			continue
 		}
+		port, name := e.wirePort()
 		switch {
 		case p.Port == nil:
 			m = yes // every port of the protocol
 		case p.Port.Type == intstr.String:
-			if e.req.To.PortName == "" {
+			if name == "" {
 				e.unknownf("named port %q: the destination port's name was not given", p.Port.StrVal)
 				m = m.or(unknown)
-			} else if p.Port.StrVal == e.req.To.PortName {
+			} else if p.Port.StrVal == name {
 				m = yes
 			}
 		default:
@@ -244,7 +296,7 @@ func (e *evaluator) npPortsMatch(ports []networkingv1.NetworkPolicyPort) tri {
 			if p.EndPort != nil {
 				hi = *p.EndPort
 			}
-			if e.req.To.Port >= lo && e.req.To.Port <= hi {
+			if port >= lo && port <= hi {
 				m = yes
 			}
 		}
@@ -259,8 +311,13 @@ func (e *evaluator) protocol() string {
 	return strings.ToUpper(e.req.To.Protocol)
 }
 
+// portString is the port the network sees, saying when it is Linkerd's proxy port.
 func (e *evaluator) portString() string {
-	return fmt.Sprintf("%s/%d", e.protocol(), e.req.To.Port)
+	port, _ := e.wirePort()
+	if port != e.req.To.Port {
+		return fmt.Sprintf("%s/%d (Linkerd's proxy inbound port: meshed-to-meshed traffic for port %d arrives there)", e.protocol(), port, e.req.To.Port)
+	}
+	return fmt.Sprintf("%s/%d", e.protocol(), port)
 }
 
 func (e *evaluator) unknownf(format string, args ...any) {

@@ -28,15 +28,27 @@ kind: Namespace
 metadata: {name: myproject, labels: {project: myproject}}
 `
 
+const otherNamespace = `
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: other}
+`
+
 func TestNetworkPolicyLayers(t *testing.T) {
 	ext := func(ip string) Source { return Source{IP: ip, Unmeshed: true} }
 	runLayerCases(t, []layerCase{
 		{name: "docs example: a frontend pod of the same namespace reaches db on 6379", objects: k8sDocsExample,
 			req: Request{From: pod("default", "", "role", "frontend"), To: to("default", 6379, "role", "db")}, opts: Options{Mesh: MeshNone},
 			layer: LayerIngress, want: Allowed, deciding: []string{"NetworkPolicy default/test-network-policy[0]"}, overall: Allowed},
-		{name: "docs example: a frontend pod of another namespace does not (podSelector alone is the policy's namespace)", objects: k8sDocsExample,
+		{name: "docs example: a frontend pod of another namespace does not (podSelector alone is the policy's namespace)", objects: k8sDocsExample + otherNamespace,
 			req: Request{From: withIP(pod("other", "", "role", "frontend"), "10.244.1.5"), To: to("default", 6379, "role", "db")}, opts: Options{Mesh: MeshNone},
 			layer: LayerIngress, want: Denied, deciding: []string{"NetworkPolicy default/test-network-policy"}, overall: Denied},
+		// Audit E10: a namespace not given is not a namespace without labels; it may carry
+		// project: myproject.
+		{name: "docs example: a pod of a namespace whose labels were not given is unknown", objects: k8sDocsExample,
+			req: Request{From: withIP(pod("other", "", "role", "frontend"), "10.244.1.5"), To: to("default", 6379, "role", "db")}, opts: Options{Mesh: MeshNone},
+			layer: LayerIngress, want: Unknown},
 		{name: "docs example: the same pod without its IP is unknown (the ipBlock might hold it), not guessed", objects: k8sDocsExample,
 			req: Request{From: pod("other", "", "role", "frontend"), To: to("default", 6379, "role", "db")}, opts: Options{Mesh: MeshNone},
 			layer: LayerIngress, want: Unknown, overall: Unknown},

@@ -54,6 +54,11 @@ type Destination struct {
 	Protocol string `json:"protocol,omitempty"`
 	// Unmeshed is true when the destination has no mesh proxy: no mesh layer is enforced.
 	Unmeshed bool `json:"unmeshed,omitempty"`
+	// OpaqueTCP says the port does not speak HTTP (for Istio, a Service port named tcp-* or with
+	// appProtocol tcp): a request without method and path is then a raw TCP connection. When
+	// false, a request without method and path may as well be HTTP, and rules with HTTP
+	// conditions make the answer Unknown.
+	OpaqueTCP bool `json:"opaqueTCP,omitempty"`
 }
 
 // HTTP is the HTTP part of a request; nil for a plain TCP connection.
@@ -78,6 +83,13 @@ type Request struct {
 	HTTP *HTTP       `json:"http,omitempty"`
 }
 
+// DefaultLinkerdProxyInboundPort is Linkerd's default proxy inbound port (proxy.ports.inbound).
+const DefaultLinkerdProxyInboundPort = 4143
+
+// DefaultLinkerdClusterNetworks are Linkerd's default clusterNetworks
+// (charts/linkerd-control-plane values.yaml clusterNetworks).
+var DefaultLinkerdClusterNetworks = []string{"10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8"}
+
 // Options are the cluster facts evaluation depends on that are not in the objects.
 type Options struct {
 	// Mesh selects the mesh layers; MeshAuto detects it from the objects.
@@ -98,6 +110,20 @@ type Options struct {
 	// NetworkPolicyEnforced says whether the CNI enforces NetworkPolicy. nil: not known, and
 	// the NetworkPolicy layers say so.
 	NetworkPolicyEnforced *bool
+	// LinkerdProxyInboundPort is the Linkerd proxy's inbound port (default 4143,
+	// proxy.ports.inbound). Meshed-to-meshed Linkerd traffic arrives on it, so the NetworkPolicy
+	// layers (and the admin network policy tiers) see this port instead of the container port
+	// (https://linkerd.io/2/common-errors/network-policy/).
+	LinkerdProxyInboundPort int32
+	// LinkerdProbeNetworks are the networks Linkerd authorizes probe routes from (default
+	// 0.0.0.0/0 and ::/0, policyController.probeNetworks).
+	LinkerdProbeNetworks []string
+	// CNIPolicyKinds are the CNI-specific policy kinds the cluster serves, written Kind.group
+	// (those of CNIPolicyKinds the API server's discovery lists). meshguard does not model them,
+	// so with any of them (or an object of such a kind among the inputs) a NetworkPolicy layer
+	// that denies is Unknown. AdminNetworkPolicy, BaselineAdminNetworkPolicy and
+	// ClusterNetworkPolicy are modelled: pass their objects among the inputs instead.
+	CNIPolicyKinds []string
 }
 
 func (o Options) withDefaults() Options {
@@ -114,8 +140,15 @@ func (o Options) withDefaults() Options {
 		o.LinkerdDefaultPolicy = "all-unauthenticated"
 	}
 	if len(o.ClusterNetworks) == 0 {
-		// Linkerd's default clusterNetworks value (charts/linkerd-control-plane values.yaml).
-		o.ClusterNetworks = []string{"10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8"}
+		o.ClusterNetworks = append([]string(nil), DefaultLinkerdClusterNetworks...)
+	}
+	if len(o.LinkerdProbeNetworks) == 0 {
+		// charts/linkerd-control-plane values.yaml policyController.probeNetworks.
+		o.LinkerdProbeNetworks = []string{"0.0.0.0/0", "::/0"}
+	}
+	if o.LinkerdProxyInboundPort == 0 {
+		// charts/linkerd-control-plane values.yaml proxy.ports.inbound.
+		o.LinkerdProxyInboundPort = DefaultLinkerdProxyInboundPort
 	}
 	return o
 }
