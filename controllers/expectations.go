@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
-	"github.com/meshguard/meshguard/internal/effective"
 	"github.com/meshguard/meshguard/internal/expectations"
 	"github.com/meshguard/meshguard/internal/explain"
 )
@@ -67,7 +66,9 @@ func (r *MeshSecurityProfileReconciler) observeExpectations(ctx context.Context,
 			return nil, err
 		}
 		eng.ClusterNetworks, eng.LinkerdDefaultPolicy = lf.clusterNetworks, lf.defaultInboundPolicy
+		eng.LinkerdProxyInboundPort, eng.LinkerdProbeNetworks = lf.inboundPort, lf.probeNetworks
 	}
+	eng.CNIPolicyKinds = r.servedCNIKinds()
 	out := expectations.Evaluate(p, objs, expectations.Options{
 		Engine: eng,
 		Origin: func(kind, ns, name string) string {
@@ -77,11 +78,14 @@ func (r *MeshSecurityProfileReconciler) observeExpectations(ctx context.Context,
 			return expectations.ForeignMark
 		},
 	})
-	return uncoveredDestinations(p, out, pods, objs, eng), nil
+	return out, nil
 }
 
 // destinationPods lists the pods of the profile's namespace that an expectation's to.podLabels
-// select (running or pending ones): the destinations the mesh must cover.
+// select (running or pending ones): the destinations the mesh must cover. explain answers an
+// expectation as for a destination without a proxy when one of them does not send the port
+// through its proxy (no proxy container, an excluded inbound port), and reads Linkerd's probe
+// paths from them.
 func (r *MeshSecurityProfileReconciler) destinationPods(ctx context.Context, p *v1alpha1.MeshSecurityProfile) ([]corev1.Pod, error) {
 	var list corev1.PodList
 	if err := r.APIReader.List(ctx, &list, client.InNamespace(p.Namespace)); err != nil {
@@ -100,61 +104,6 @@ func (r *MeshSecurityProfileReconciler) destinationPods(ctx context.Context, p *
 		}
 	}
 	return out, nil
-}
-
-// uncoveredDestinations answers again, as for a destination without a mesh proxy, each
-// expectation whose to.podLabels select a pod the mesh does not cover on to.port (no proxy, or
-// the port skips it): the mesh's layers are not enforced on that pod, only the NetworkPolicy
-// layers are (explain's Destination.Unmeshed). When that answer differs from the wanted one, it
-// replaces the status, naming the pod: the expectation is not met for that pod.
-func uncoveredDestinations(p *v1alpha1.MeshSecurityProfile, sts []v1alpha1.ExpectationStatus, pods []corev1.Pod, objs []*unstructured.Unstructured, eng explain.Options) []v1alpha1.ExpectationStatus {
-	eng.Mesh = explain.MeshIstio
-	if p.Spec.GetMesh() == v1alpha1.MeshLinkerd {
-		eng.Mesh = explain.MeshLinkerd
-	}
-	if p.Spec.TrustDomain != "" {
-		eng.TrustDomain = p.Spec.TrustDomain
-	}
-	for i, x := range p.Spec.Expectations {
-		if i >= len(sts) || sts[i].Got == v1alpha1.DecisionUnknown && !sts[i].Met {
-			continue
-		}
-		var pod *corev1.Pod
-		var why string
-		for j := range pods {
-			if !labels.SelectorFromSet(x.To.PodLabels).Matches(labels.Set(pods[j].Labels)) {
-				continue
-			}
-			if c := effective.Coverage(&pods[j], p.Spec.GetMesh()); !c.Covers(x.To.Port) {
-				pod, why = &pods[j], c.Why
-				break
-			}
-		}
-		if pod == nil {
-			continue
-		}
-		req, err := expectations.Request(x).Request(p.Namespace)
-		if err != nil {
-			continue
-		}
-		req.To.Unmeshed = true
-		req.To.PodLabels = pod.Labels
-		res, err := explain.Evaluate(objs, req, eng)
-		if err != nil || string(res.Decision) == string(x.Want) {
-			continue
-		}
-		got := v1alpha1.DecisionUnknown
-		if res.Decision == explain.Allowed {
-			got = v1alpha1.DecisionAllowed
-		}
-		sts[i] = v1alpha1.ExpectationStatus{
-			Name: x.Name, Want: x.Want, Got: got, Met: false,
-			DecidedBy: []string{"Pod " + pod.Namespace + "/" + pod.Name},
-			Message: fmt.Sprintf("pod %s is not covered by the mesh on port %d (%s): only the NetworkPolicy layers apply to it, and they give %s",
-				pod.Name, x.To.Port, why, res.Decision),
-		}
-	}
-	return sts
 }
 
 func toUnstructured(o runtime.Object, kind string) (*unstructured.Unstructured, error) {

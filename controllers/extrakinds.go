@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -10,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/meshguard/meshguard/internal/effective"
+	"github.com/meshguard/meshguard/internal/explain"
 	"github.com/meshguard/meshguard/internal/render"
 )
 
@@ -21,6 +23,8 @@ import (
 // +kubebuilder:rbac:groups=policy.linkerd.io,resources=serverauthorizations,verbs=get;list;watch
 // +kubebuilder:rbac:groups=cilium.io,resources=ciliumnetworkpolicies;ciliumclusterwidenetworkpolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=crd.projectcalico.org;projectcalico.org,resources=networkpolicies;globalnetworkpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=projectcalico.org,resources=stagednetworkpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=crd.antrea.io,resources=networkpolicies;clusternetworkpolicies,verbs=get;list;watch
 
 // defaultKindPoll is how often meshguard looks for policy kinds installed after it started.
 const defaultKindPoll = 15 * time.Second
@@ -129,6 +133,20 @@ func extraKindVersions() []schema.GroupVersionKind {
 	for _, k := range effective.ExtraKinds() {
 		for _, v := range k.Versions {
 			out = append(out, k.GroupKind.WithVersion(v))
+		}
+	}
+	return out
+}
+
+// servedCNIKinds are the CNI-specific policy kinds of explain.CNIPolicyKinds ("Kind.group") that
+// the API server serves: with any of them a NetworkPolicy layer that denies is Unknown, since
+// meshguard does not model them.
+func (r *MeshSecurityProfileReconciler) servedCNIKinds() []string {
+	var out []string
+	for _, k := range explain.CNIPolicyKinds {
+		kind, group, _ := strings.Cut(k, ".")
+		if _, ok := r.versionOf(schema.GroupKind{Group: group, Kind: kind}); ok {
+			out = append(out, k)
 		}
 	}
 	return out

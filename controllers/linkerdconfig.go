@@ -25,16 +25,27 @@ type linkerdFacts struct {
 	clusterNetworks []string
 	// defaultInboundPolicy is proxy.defaultInboundPolicy; "": Linkerd's default.
 	defaultInboundPolicy string
+	// inboundPort is proxy.ports.inbound, the port meshed traffic arrives on; 0: Linkerd's default.
+	inboundPort int32
+	// probeNetworks is policyController.probeNetworks; nil: Linkerd's default.
+	probeNetworks []string
 }
 
 // parseLinkerdValues reads clusterNetworks (a comma-separated string, charts/linkerd-control-plane
-// values.yaml) and proxy.defaultInboundPolicy from the values linkerd-config carries.
+// values.yaml), proxy.defaultInboundPolicy, proxy.ports.inbound and
+// policyController.probeNetworks from the values linkerd-config carries.
 func parseLinkerdValues(values string) (linkerdFacts, error) {
 	var v struct {
 		ClusterNetworks string `json:"clusterNetworks"`
 		Proxy           struct {
 			DefaultInboundPolicy string `json:"defaultInboundPolicy"`
+			Ports                struct {
+				Inbound int32 `json:"inbound"`
+			} `json:"ports"`
 		} `json:"proxy"`
+		PolicyController struct {
+			ProbeNetworks []string `json:"probeNetworks"`
+		} `json:"policyController"`
 	}
 	if err := yaml.Unmarshal([]byte(values), &v); err != nil {
 		return linkerdFacts{}, fmt.Errorf("data.values: %w", err)
@@ -46,6 +57,8 @@ func parseLinkerdValues(values string) (linkerdFacts, error) {
 		}
 	}
 	f.defaultInboundPolicy = v.Proxy.DefaultInboundPolicy
+	f.inboundPort = v.Proxy.Ports.Inbound
+	f.probeNetworks = v.PolicyController.ProbeNetworks
 	return f, nil
 }
 

@@ -57,9 +57,10 @@ type ExtraKind struct {
 
 // ExtraKinds are the policy kinds besides meshguard's own that can decide a request to a
 // profile's pods: network-policy-api's admin policies (evaluated before and after
-// NetworkPolicies), Linkerd's ServerAuthorization, and the CNI-specific policies of Cilium and
-// Calico (both enforce their own kinds besides NetworkPolicy:
-// docs.cilium.io/en/stable/network/kubernetes/policy/, docs.tigera.io/calico/latest/network-policy/).
+// NetworkPolicies), Linkerd's ServerAuthorization, and the CNI-specific policies of Cilium,
+// Calico and Antrea (each enforces its own kinds besides NetworkPolicy:
+// docs.cilium.io/en/stable/network/kubernetes/policy/, docs.tigera.io/calico/latest/network-policy/,
+// antrea.io/docs/main/docs/antrea-network-policy/); explain.CNIPolicyKinds names the same.
 // Find judges the first three; explain reads them all.
 func ExtraKinds() []ExtraKind {
 	gk := func(group, kind string) schema.GroupKind { return schema.GroupKind{Group: group, Kind: kind} }
@@ -74,5 +75,8 @@ func ExtraKinds() []ExtraKind {
 		{gk("crd.projectcalico.org", "GlobalNetworkPolicy"), []string{"v1"}, true},
 		{gk("projectcalico.org", "NetworkPolicy"), []string{"v3"}, false},
 		{gk("projectcalico.org", "GlobalNetworkPolicy"), []string{"v3"}, true},
+		{gk("projectcalico.org", "StagedNetworkPolicy"), []string{"v3"}, false},
+		{gk("crd.antrea.io", "NetworkPolicy"), []string{"v1beta1"}, false},
+		{gk("crd.antrea.io", "ClusterNetworkPolicy"), []string{"v1beta1"}, true},
 	}
 }

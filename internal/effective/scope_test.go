@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/explain"
 	"github.com/meshguard/meshguard/internal/render"
 )
 
@@ -58,5 +59,18 @@ func TestScopesAreKindsRenderGenerates(t *testing.T) {
 	}
 	for _, s := range append(Scopes(profile(), Options{}), Scopes(profile(withMesh(v1alpha1.MeshLinkerd)), Options{})...) {
 		g.Expect(generated).To(HaveKey(s.GroupKind))
+	}
+}
+
+// TestExtraKindsHoldExplainsCNIKinds: the controller finds whether each CNI-specific kind explain
+// names is served through ExtraKinds; one missing there would never be detected.
+func TestExtraKindsHoldExplainsCNIKinds(t *testing.T) {
+	g := NewWithT(t)
+	have := map[string]bool{}
+	for _, k := range ExtraKinds() {
+		have[k.GroupKind.Kind+"."+k.GroupKind.Group] = true
+	}
+	for _, k := range explain.CNIPolicyKinds {
+		g.Expect(have).To(HaveKey(k))
 	}
 }
