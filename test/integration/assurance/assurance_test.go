@@ -349,3 +349,26 @@ apiVersion: policy.linkerd.io/v1beta1
 kind: ServerAuthorization
 metadata: {name: legacy-open, namespace: lk-e}
 spec: {server: {selector: {}}, client: {meshTLS: {identities: ["*"]}}}`
+
+// A pod without a proxy in a namespace that asks for injection escapes the mesh: the profile
+// lists it (Effective), and an expectation on it is answered as for an unmeshed destination.
+func TestPodWithoutProxy(t *testing.T) {
+	g := NewWithT(t)
+	namespace(g, "pods-g", map[string]string{"istio-injection": "enabled"})
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "pods-g", Name: "api-legacy", Labels: map[string]string{"app": "api"},
+		Annotations: map[string]string{"sidecar.istio.io/inject": "false"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.invalid/api"}}}}
+	g.Expect(k8s.Create(ctx, pod)).To(Succeed())
+	p := profile(t, `
+metadata: {name: p, namespace: pods-g}
+spec:
+  authorization: {defaultDeny: true}
+  expectations:
+  - {name: sandbox-cannot-reach-api, from: {namespace: sandbox}, to: {podLabels: {app: api}, port: 8080}, want: Denied}`)
+	g.Expect(k8s.Create(ctx, p)).To(Succeed())
+	g.Eventually(external(p), within, 100*time.Millisecond).Should(ContainElement(
+		HavePrefix(`Pod/api-legacy: mtls and authorization: the pod has no Istio proxy (no istio-proxy container (sidecar.istio.io/inject: "false"))`)))
+	// With a proxy, the default deny would deny it (TestIstioRootNamespaceAllow): here only the
+	// NetworkPolicy layers apply, and none isolates the pod.
+	g.Eventually(met(p), within, 100*time.Millisecond).Should(HavePrefix("False/ExpectationNotMet: expectation sandbox-cannot-reach-api wants Denied, got Allowed"))
+}
