@@ -113,7 +113,7 @@ spec: {action: DENY, rules: [{from: [{source: {namespaces: [sandbox]}}]}]}
 	r := assuranceRun(t, is1, "--expectations")
 	g.Expect(r.code).To(Equal(ExplainDenied), "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
 	g.Expect(r.stdout).To(MatchRegexp(`shop/mig\s+sandbox-cannot-reach-api\s+Denied\s+Allowed\s+no`))
-	g.Expect(r.stdout).To(ContainSubstring("sandbox-cannot-reach-api: for the same sender without a mesh proxy (plaintext, no identity; add from.unmeshed to ask only about it): "))
+	g.Expect(r.stdout).To(ContainSubstring("sandbox-cannot-reach-api: mTLS: for the same sender without a mesh proxy (plaintext, no identity; add from.unmeshed to ask only about it): "))
 	// want: Allowed is about the sender with a proxy, which the DENY stops.
 	g.Expect(r.stdout).To(MatchRegexp(`shop/mig\s+meshed-sandbox-cannot-reach-api\s+Allowed\s+Denied\s+no\s+authorization\s+AuthorizationPolicy istio-system/block-sandbox\[0\] \(foreign\)`))
 
@@ -153,7 +153,7 @@ spec:
 	g.Expect(r.stdout).To(MatchRegexp(`nothing-from-the-internet\s+Denied\s+Allowed\s+no`))
 	g.Expect(r.stdout).To(MatchRegexp(`nothing-from-partner-net-range\s+Denied\s+Allowed\s+no`))
 	g.Expect(r.stdout).To(MatchRegexp(`nothing-from-documentation\s+Denied\s+Denied\s+yes`))
-	g.Expect(r.stdout).To(ContainSubstring("nothing-from-partner-net-range: for the sender 198.51.100.128 (of from.ipBlock 198.51.100.0/24"))
+	g.Expect(r.stdout).To(ContainSubstring("for the sender 198.51.100.128 (of from.ipBlock 198.51.100.0/24"))
 }
 
 func TestExplainExpectationsDoNotCountTheSendersOwnEgressPolicy(t *testing.T) {

@@ -197,7 +197,7 @@ func status(x v1alpha1.Expectation, er *explain.ExpectationResult, origin func(k
 	}
 	st.Layer = layer.Layer
 	st.DecidedBy = refs(layer.Deciding, origin)
-	st.Message = prefix + fmt.Sprintf("%s: %s", layer.Layer, layer.Reason)
+	st.Message = fmt.Sprintf("%s: %s%s", layer.Layer, prefix, layer.Reason)
 	return st
 }
 

@@ -21,6 +21,8 @@
 //   - https://istio.io/latest/docs/concepts/security/#authorization
 //   - https://linkerd.io/2/reference/authorization-policy/ and https://linkerd.io/2/features/server-policy/
 //
-// EvaluateExpectation takes an expectation-shaped request ({from, to, want}), the form a
-// profile's spec.expectations[] entries will have.
+// EvaluateExpectation takes an expectation-shaped request ({from, to, want}), the form of a
+// profile's spec.expectations[] entries, and answers it for every sender it stands for (with and
+// without a mesh proxy, every piece of a CIDR), worst case, without counting the sender's own
+// egress policy in another namespace (ReasonDeniedOnlyBySource).
 package explain

@@ -170,7 +170,8 @@ func EvaluateExpectation(objs []*unstructured.Unstructured, namespace string, x 
 	idx := index(objs)
 	var worst *ExpectationResult
 	senders := x.senders(idx, opts.withDefaults(), req, block)
-	for _, s := range senders {
+	agree := true
+	for i, s := range senders {
 		res, err := evaluate(idx, s.req, opts)
 		if err != nil {
 			return nil, fmt.Errorf("expectation %s: %w", x.Name, err)
@@ -190,9 +191,15 @@ func EvaluateExpectation(objs []*unstructured.Unstructured, namespace string, x 
 			}
 		}
 		r.Met = r.Decision == x.Want
+		if i > 0 && r.Decision != worst.Decision {
+			agree = false
+		}
 		if worst == nil || badness(r.Decision, x.Want) > badness(worst.Decision, x.Want) {
 			worst = r
 		}
+	}
+	if agree {
+		worst.Sender = "" // every sender gets the same answer: no need to say which one
 	}
 	return worst, nil
 }

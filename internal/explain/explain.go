@@ -47,12 +47,15 @@ func (e *evaluator) checkPods() (string, []string) {
 // NetworkPolicy of the source, ingress NetworkPolicy of the destination, then, for a meshed
 // destination, the mesh's mTLS, request authentication and authorization layers.
 //
-// objs are NetworkPolicies, Istio PeerAuthentications, RequestAuthentications and
-// AuthorizationPolicies (of the destination's namespace and Istio's root namespace), Linkerd
-// Servers, HTTPRoutes, AuthorizationPolicies, MeshTLSAuthentications and
-// NetworkAuthentications, and Namespace objects (their labels for namespaceSelectors, Linkerd's
-// default-inbound-policy annotation). Other objects are ignored, except EnvoyFilters and
-// Linkerd ServerAuthorizations, which the answer names as not modelled.
+// objs are NetworkPolicies, AdminNetworkPolicies, BaselineAdminNetworkPolicies and
+// ClusterNetworkPolicies (policy.networking.k8s.io), Istio PeerAuthentications,
+// RequestAuthentications and AuthorizationPolicies (of the destination's namespace and Istio's
+// root namespace), Linkerd Servers, ServerAuthorizations, HTTPRoutes, AuthorizationPolicies,
+// MeshTLSAuthentications and NetworkAuthentications, the destination's Pods (their proxy,
+// excluded ports and probes), and Namespace objects (their labels for namespaceSelectors — a
+// namespace without one has unknown labels —, Linkerd's default-inbound-policy annotation).
+// Objects of CNI-specific policy kinds (CNIPolicyKinds) make a NetworkPolicy Denied Unknown;
+// EnvoyFilters are named as not modelled; other objects are ignored.
 //
 // An invalid request (no destination port, an unparsable IP) is an error.
 func Evaluate(objs []*unstructured.Unstructured, req Request, opts Options) (*Result, error) {

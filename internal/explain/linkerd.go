@@ -205,10 +205,10 @@ func (e *evaluator) withProbe(res LayerResult) LayerResult {
 		return res
 	}
 	d, why := e.linkerdProbe(e.pods)
-	switch {
-	case d == Allowed:
+	switch d {
+	case Allowed:
 		res.Decision, res.Deciding, res.Reason = Allowed, nil, why
-	case d == Unknown:
+	case Unknown:
 		res.Decision, res.Reason = Unknown, res.Reason+"; but "+why
 	}
 	return res

@@ -84,6 +84,10 @@ func TestGeneratedAuthorizationNeverAdmitsASourceTheProfileDidNotName(t *testing
 		if p.Spec.Mesh == v1alpha1.MeshLinkerd {
 			mesh = explain.MeshLinkerd
 		}
+		// The destination pods run the proxy on every port and have no HTTP probes: the engine
+		// then answers for the generated objects alone (without Pods, a Linkerd GET the policy
+		// denies is undetermined: it may be a probe path, allowed from probeNetworks).
+		objs = append(objs, destinationPods(mesh)...)
 
 		for range samples {
 			req := request{
@@ -175,4 +179,25 @@ func authzLayer(res *explain.Result) explain.LayerResult {
 func dump(v any) string {
 	b, _ := yaml.Marshal(v)
 	return string(b)
+}
+
+// destinationPods are one meshed pod per destination label set, without probes.
+func destinationPods(mesh explain.Mesh) []*unstructured.Unstructured {
+	proxy := "istio-proxy"
+	if mesh == explain.MeshLinkerd {
+		proxy = "linkerd-proxy"
+	}
+	var out []*unstructured.Unstructured
+	for i, l := range destLabels {
+		labels := map[string]any{}
+		for k, v := range l {
+			labels[k] = v
+		}
+		out = append(out, &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "v1", "kind": "Pod",
+			"metadata": map[string]any{"name": fmt.Sprintf("dst-%d", i), "namespace": profileNS, "labels": labels},
+			"spec":     map[string]any{"containers": []any{map[string]any{"name": "app", "image": "app"}, map[string]any{"name": proxy, "image": "proxy"}}},
+		}})
+	}
+	return out
 }
