@@ -5,16 +5,18 @@ import (
 	"fmt"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/effective"
 	"github.com/meshguard/meshguard/internal/expectations"
-	"github.com/meshguard/meshguard/internal/render"
 )
 
 // policyScope is a kind in a namespace whose live objects a reconcile reads: for the weakening
@@ -27,15 +29,41 @@ type policyScope struct {
 
 // policyScopes are the scopes one reconcile of p reads, each once: those the weakening report
 // judges (which hold every policy kind of the profile's mesh in its namespace and Istio's root
-// namespace) and, when p has expectations, the NetworkPolicies of their sources' namespaces (the
-// egress side of each request), which their evaluation also needs.
+// namespace, and the admin network policies) and, when p has expectations, the NetworkPolicies of
+// their sources' namespaces (the egress side of each request) and every other extra policy kind
+// (effective.ExtraKinds: cluster-wide, or in the profile's and the sources' namespaces), which
+// their evaluation also needs.
 func policyScopes(p *v1alpha1.MeshSecurityProfile, opts effective.Options) []policyScope {
 	var out []policyScope
-	for _, s := range effective.Scopes(p, opts) {
-		out = append(out, policyScope{Scope: s, judged: true})
+	seen := map[effective.Scope]bool{}
+	add := func(s effective.Scope, judged bool) {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, policyScope{Scope: s, judged: judged})
+		}
 	}
-	for _, ns := range expectations.SourceNamespaces(p) {
-		out = append(out, policyScope{Scope: effective.Scope{GroupKind: schema.GroupKind{Group: "networking.k8s.io", Kind: "NetworkPolicy"}, Namespace: ns}})
+	for _, s := range effective.Scopes(p, opts) {
+		add(s, true)
+	}
+	sources := expectations.SourceNamespaces(p)
+	for _, ns := range sources {
+		add(effective.Scope{GroupKind: schema.GroupKind{Group: "networking.k8s.io", Kind: "NetworkPolicy"}, Namespace: ns}, false)
+	}
+	if len(p.Spec.Expectations) == 0 {
+		return out
+	}
+	for _, k := range effective.ExtraKinds() {
+		switch {
+		case k.Cluster:
+			add(effective.Scope{GroupKind: k.GroupKind, Namespace: ""}, false)
+		case k.GroupKind.Group == "policy.linkerd.io":
+			// Linkerd's authorizations act on Servers of their own namespace only.
+			add(effective.Scope{GroupKind: k.GroupKind, Namespace: p.Namespace}, false)
+		default:
+			for _, ns := range append([]string{p.Namespace}, sources...) {
+				add(effective.Scope{GroupKind: k.GroupKind, Namespace: ns}, false)
+			}
+		}
 	}
 	return out
 }
@@ -50,12 +78,21 @@ func policyScopes(p *v1alpha1.MeshSecurityProfile, opts effective.Options) []pol
 // returned as livePolicies); without expectations the second result is nil.
 func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured) ([]v1alpha1.ExternalPolicy, *livePolicies, error) {
 	opts := effective.Options{IstioRootNamespace: r.istioRootNamespace()}
-	versions := map[schema.GroupKind]schema.GroupVersionKind{}
-	for _, gvk := range render.Kinds() {
-		versions[gvk.GroupKind()] = gvk
+	nsMeta, err := r.namespaceMetadata(ctx, p.Namespace)
+	if err != nil {
+		return nil, nil, err
+	}
+	if nsMeta != nil {
+		opts.NamespaceLabels = nsMeta.Labels
+	}
+	// Pods the mesh does not cover are reported with the foreign objects (audit E9).
+	pods, err := r.uncoveredPods(ctx, p, nsMeta)
+	if err != nil {
+		return nil, nil, err
 	}
 	if len(p.Spec.Expectations) > 0 {
-		return r.listPolicies(ctx, p, desired, opts, versions)
+		ext, live, err := r.listPolicies(ctx, p, desired, opts)
+		return append(ext, pods...), live, err
 	}
 	type scope struct {
 		gvk       schema.GroupVersionKind
@@ -66,8 +103,8 @@ func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *
 	complete := true
 	var toRead []scope
 	for _, s := range effective.Scopes(p, opts) {
-		gvk, ok := versions[s.GroupKind]
-		if !ok || !r.installed(gvk) {
+		gvk, ok := r.versionOf(s.GroupKind)
+		if !ok {
 			continue
 		}
 		found, known, err := r.foreign.fingerprint(ctx, gvk, s.Namespace)
@@ -89,16 +126,20 @@ func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *
 		}
 		lines = append(lines, found...)
 	}
-	key := memoKey(p.Generation, lines)
+	key := memoKey(p.Generation, append(lines, "namespace labels "+fmt.Sprint(opts.NamespaceLabels)))
 	if complete {
 		if res, ok := r.foreign.remembered(p, key); ok {
-			return res, nil, nil
+			return append(res, pods...), nil, nil
 		}
 	}
 	var foreign []*unstructured.Unstructured
 	for _, s := range toRead {
 		list := newUnstructuredList(s.gvk)
 		if err := r.APIReader.List(ctx, list, client.InNamespace(s.namespace)); err != nil {
+			if apierrors.IsNotFound(err) {
+				// The kind is no longer served (its CRD was removed): nobody's policies of it.
+				continue
+			}
 			return nil, nil, fmt.Errorf("list %s in %s: %w", s.gvk.Kind, s.namespace, err)
 		}
 		for i := range list.Items {
@@ -111,23 +152,23 @@ func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *
 	if complete {
 		r.foreign.remember(p, key, res)
 	}
-	return res, nil, nil
+	return append(res, pods...), nil, nil
 }
 
 // listPolicies lists every policy object of the profile's scopes around the cache, for a profile
 // with expectations: their evaluation needs the live objects, the profile's own included, so that
 // the policies are read once per reconcile. It returns the weakening report too.
-func (r *MeshSecurityProfileReconciler) listPolicies(ctx context.Context, p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured, opts effective.Options, versions map[schema.GroupKind]schema.GroupVersionKind) ([]v1alpha1.ExternalPolicy, *livePolicies, error) {
+func (r *MeshSecurityProfileReconciler) listPolicies(ctx context.Context, p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured, opts effective.Options) ([]v1alpha1.ExternalPolicy, *livePolicies, error) {
 	var foreign []*unstructured.Unstructured
 	live := &livePolicies{origin: map[string]string{}}
 	for _, s := range policyScopes(p, opts) {
-		gvk, ok := versions[s.GroupKind]
-		if !ok || !r.installed(gvk) {
+		gvk, ok := r.versionOf(s.GroupKind)
+		if !ok {
 			continue
 		}
 		list := newUnstructuredList(gvk)
 		if err := r.APIReader.List(ctx, list, client.InNamespace(s.Namespace)); err != nil {
-			if apierrors.IsNotFound(err) {
+			if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
 				// The kind is no longer served (its CRD was removed): nobody's policies of it.
 				continue
 			}
@@ -173,4 +214,32 @@ func (r *MeshSecurityProfileReconciler) istioRootNamespace() string {
 		return r.RenderOptions.IstioRootNamespace
 	}
 	return r.RenderOptions.IstioNamespace
+}
+
+// namespaceMetadata reads the profile's Namespace (labels, annotations) from the metadata cache;
+// nil when it is gone.
+func (r *MeshSecurityProfileReconciler) namespaceMetadata(ctx context.Context, name string) (*metav1.PartialObjectMetadata, error) {
+	ns := namespaceMeta()
+	if err := r.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get Namespace %s: %w", name, err)
+	}
+	return ns, nil
+}
+
+// uncoveredPods lists the pods of a namespace that asks its mesh to inject every pod, and reports
+// those the mesh does not cover (effective.UncoveredPods). Other namespaces are not listed: their
+// pods are meshed one by one, if at all, and listing every namespace's pods on every reconcile
+// would cost more than it tells.
+func (r *MeshSecurityProfileReconciler) uncoveredPods(ctx context.Context, p *v1alpha1.MeshSecurityProfile, ns *metav1.PartialObjectMetadata) ([]v1alpha1.ExternalPolicy, error) {
+	if ns == nil || !effective.NamespaceMeshed(p.Spec.GetMesh(), ns.Labels, ns.Annotations) {
+		return nil, nil
+	}
+	var pods corev1.PodList
+	if err := r.APIReader.List(ctx, &pods, client.InNamespace(p.Namespace)); err != nil {
+		return nil, fmt.Errorf("list Pods in %s: %w", p.Namespace, err)
+	}
+	return effective.UncoveredPods(p, pods.Items, true), nil
 }

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -17,11 +18,13 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/expectations"
 )
 
 // foreignObjects knows, from metadata alone, every object of the generated kinds that is not
@@ -33,8 +36,10 @@ import (
 // full objects are read only for the namespaces of profiles, and only when their metadata changed.
 type foreignObjects struct {
 	cache cache.Cache
-	// kinds are the kinds whose metadata is watched (those installed at start).
-	kinds map[schema.GroupVersionKind]bool
+	// kinds are the kinds whose metadata is watched: those installed at start, and those found
+	// served later (watchLater).
+	kindsMu sync.RWMutex
+	kinds   map[schema.GroupVersionKind]bool
 
 	// applied are the objects this process has applied. When neither cache holds one of them, the
 	// caches may merely lag behind the apply, so the API server is asked; only an object meshguard
@@ -106,6 +111,8 @@ func partialObject(gvk schema.GroupVersionKind) *metav1.PartialObjectMetadata {
 // sources watch the metadata of every watched kind; mapFn says which profiles a change concerns.
 func (f *foreignObjects) sources(mapFn handler.MapFunc) []source.Source {
 	var out []source.Source
+	f.kindsMu.RLock()
+	defer f.kindsMu.RUnlock()
 	for _, gvk := range sortedKinds(f.kinds) {
 		out = append(out, source.Kind[client.Object](f.cache, partialObject(gvk), weakening(handler.EnqueueRequestsFromMapFunc(mapFn))))
 	}
@@ -116,7 +123,7 @@ func (f *foreignObjects) sources(mapFn handler.MapFunc) []source.Source {
 // metadata is not watched and for an object meshguard applied before (the caller must ask the
 // API server).
 func (f *foreignObjects) exists(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (found, known bool, err error) {
-	if f == nil || !f.kinds[gvk] {
+	if !f.watches(gvk) {
 		return false, false, nil
 	}
 	if _, ok := f.applied.Load(appliedKey(gvk, key)); ok {
@@ -130,6 +137,31 @@ func (f *foreignObjects) exists(ctx context.Context, gvk schema.GroupVersionKind
 		return false, false, err
 	}
 	return true, true, nil
+}
+
+// watches says whether the metadata of a kind is watched.
+func (f *foreignObjects) watches(gvk schema.GroupVersionKind) bool {
+	if f == nil {
+		return false
+	}
+	f.kindsMu.RLock()
+	defer f.kindsMu.RUnlock()
+	return f.kinds[gvk]
+}
+
+// watchLater starts watching the metadata of a kind found served after the start; the source
+// feeds mapFn's profiles to the controller. It is a no-op for a kind already watched.
+func (f *foreignObjects) watchLater(c controller.Controller, gvk schema.GroupVersionKind, mapFn handler.MapFunc) error {
+	f.kindsMu.Lock()
+	defer f.kindsMu.Unlock()
+	if f.kinds[gvk] {
+		return nil
+	}
+	if err := c.Watch(source.Kind[client.Object](f.cache, partialObject(gvk), handler.EnqueueRequestsFromMapFunc(mapFn))); err != nil {
+		return fmt.Errorf("watch %s: %w", gvk.Kind, err)
+	}
+	f.kinds[gvk] = true
+	return nil
 }
 
 // wrote records that meshguard applied the object.
@@ -146,7 +178,7 @@ func appliedKey(gvk schema.GroupVersionKind, key client.ObjectKey) string {
 // fingerprint lists, from the metadata cache, the foreign objects of a kind in a namespace as
 // "kind/namespace/name@resourceVersion" lines; known is false for a kind that is not watched.
 func (f *foreignObjects) fingerprint(ctx context.Context, gvk schema.GroupVersionKind, namespace string) (lines []string, known bool, err error) {
-	if f == nil || !f.kinds[gvk] {
+	if !f.watches(gvk) {
 		return nil, false, nil
 	}
 	list := &metav1.PartialObjectMetadataList{}
@@ -228,6 +260,20 @@ func (r *MeshSecurityProfileReconciler) profilesForForeign(ctx context.Context, 
 			continue
 		}
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
+	}
+	if root || o.GetNamespace() == "" {
+		return reqs
+	}
+	// The sender's side of an expectation: a policy of a source namespace (its egress) can decide it.
+	var all v1alpha1.MeshSecurityProfileList
+	if err := r.List(ctx, &all); err != nil {
+		return reqs
+	}
+	for i := range all.Items {
+		p := &all.Items[i]
+		if p.Namespace != o.GetNamespace() && slices.Contains(expectations.SourceNamespaces(p), o.GetNamespace()) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
+		}
 	}
 	return reqs
 }

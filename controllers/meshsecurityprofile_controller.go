@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,6 +58,8 @@ type MeshSecurityProfileReconciler struct {
 	// MaxRetryBackoff caps the wait before a failed reconcile is tried again, for this
 	// reconciler and the floors' (zero: DefaultMaxRetryBackoff).
 	MaxRetryBackoff time.Duration
+	// KindPoll is how often policy kinds installed after the start are looked for (default 15s).
+	KindPoll time.Duration
 
 	controller controller.Controller
 	mapper     meta.RESTMapper
@@ -303,7 +306,10 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 	r.caSources = srcs
 	// Foreign policies are watched by metadata only: a weakening policy requeues its profiles at
 	// once, without a cluster-wide cache of full objects.
-	if r.foreign, err = newForeignObjects(mgr, render.Kinds()); err != nil {
+	if r.foreign, err = newForeignObjects(mgr, append(render.Kinds(), extraKindVersions()...)); err != nil {
+		return err
+	}
+	if err := mgr.Add(r.pollKinds(cmp.Or(r.KindPoll, defaultKindPoll))); err != nil {
 		return err
 	}
 	disc, err := discovery.NewDiscoveryClientForConfig(mgr.GetConfig())

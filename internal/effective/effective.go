@@ -30,6 +30,10 @@ type Options struct {
 	// namespace and whose namespace-wide PeerAuthentication is the mesh-wide one. Default
 	// istio-system.
 	IstioRootNamespace string
+	// NamespaceLabels are the labels of the profile's namespace, for the namespace selectors of
+	// cluster-scoped policies (AdminNetworkPolicy, ClusterNetworkPolicy). nil: not known, and
+	// only a selector on the namespace's name can rule the namespace out.
+	NamespaceLabels map[string]string
 }
 
 // Find returns the objects among foreign that weaken the profile, with what each weakens, sorted
@@ -77,7 +81,7 @@ func Find(p *v1alpha1.MeshSecurityProfile, desired, foreign []*unstructured.Unst
 			continue
 		}
 		ns := f.namespaceOf(u)
-		if ns != p.Namespace && ns != f.root {
+		if u.GetNamespace() != "" && ns != p.Namespace && ns != f.root {
 			continue
 		}
 		switch gvk := gv.WithKind(u.GetKind()); {
@@ -94,6 +98,11 @@ func Find(p *v1alpha1.MeshSecurityProfile, desired, foreign []*unstructured.Unst
 			out = append(out, f.linkerdForeignServer(u)...)
 		case gvk.Group == groupLinkerd && gvk.Kind == kindAuthorizationPolicy && f.linkerd != nil && ns == p.Namespace:
 			out = append(out, f.linkerdAuthorizationPolicy(u, authns, routeParents)...)
+		case gvk.Group == groupLinkerd && gvk.Kind == kindServerAuthorization && f.linkerd != nil && ns == p.Namespace:
+			out = append(out, f.serverAuthorization(u)...)
+		case gvk.Group == groupNetworkPolicyAPI && (gvk.Kind == kindAdminNetworkPolicy || gvk.Kind == kindClusterNetworkPolicy) && u.GetNamespace() == "":
+			// Cluster-scoped: they select namespaces by label.
+			out = append(out, f.adminNetworkPolicy(u)...)
 		case gvk.Group == groupNetworking && gvk.Kind == kindNetworkPolicy && ns == p.Namespace:
 			// A NetworkPolicy only selects pods of its own namespace.
 			out = append(out, f.networkPolicy(u)...)
@@ -119,15 +128,20 @@ type finder struct {
 	linkerd *linkerdIntent
 	// lkServers are the pod ports the profile's rendered Linkerd Servers select.
 	lkServers []lkServer
+	// lkServerMeta are the names and labels of the profile's rendered Linkerd Servers.
+	lkServerMeta []serverMeta
+	// nsLabels are the labels of the profile's namespace; nil when not known.
+	nsLabels map[string]string
 	// ingress and egress are the rules of the profile's rendered NetworkPolicies.
 	ingress, egress []netRule
 }
 
 func newFinder(p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured, opts Options) *finder {
 	f := &finder{
-		p:     p,
-		root:  opts.IstioRootNamespace,
-		istio: p.Spec.GetMesh() == v1alpha1.MeshIstio,
+		p:        p,
+		root:     opts.IstioRootNamespace,
+		istio:    p.Spec.GetMesh() == v1alpha1.MeshIstio,
+		nsLabels: opts.NamespaceLabels,
 	}
 	if f.root == "" {
 		f.root = DefaultIstioRootNamespace
@@ -142,6 +156,7 @@ func newFinder(p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstruct
 	if !f.istio {
 		linkerdObjs := ofGroup(desired, groupLinkerdPolicy)
 		f.lkServers = linkerdServers(linkerdObjs)
+		f.lkServerMeta = linkerdServerMeta(linkerdObjs)
 		f.linkerd = newLinkerdIntent(p, linkerdObjs)
 	}
 	if p.Spec.NetworkPolicy != nil {

@@ -317,3 +317,15 @@ func TestTheSharedChartCopyIsOfThePinnedCommit(t *testing.T) {
 	}
 	NewWithT(t).Expect(checkChartSource(dir)).To(Succeed())
 }
+
+func TestNetworkPolicyAPICRDs(t *testing.T) {
+	g := NewWithT(t)
+	c, err := NetworkPolicyAPICRDs()
+	g.Expect(err).NotTo(HaveOccurred())
+	served, _ := versions(g, c, "adminnetworkpolicies.policy.networking.k8s.io")
+	g.Expect(served).To(ContainElement("v1alpha1"))
+	served, _ = versions(g, c, "baselineadminnetworkpolicies.policy.networking.k8s.io")
+	g.Expect(served).To(ContainElement("v1alpha1"))
+	served, _ = versions(g, c, "clusternetworkpolicies.policy.networking.k8s.io")
+	g.Expect(served).To(ContainElement("v1alpha2"))
+}

@@ -86,6 +86,9 @@ const (
 	Istio Mesh = 1 << iota
 	// Linkerd installs Linkerd's policy CRDs from Linkerd's chart.
 	Linkerd
+	// NetworkPolicyAPI installs AdminNetworkPolicy, BaselineAdminNetworkPolicy and
+	// ClusterNetworkPolicy from the sigs.k8s.io/network-policy-api module (crds.NetworkPolicyAPICRDs).
+	NetworkPolicyAPI
 )
 
 // New returns an environment (not started) with meshguard's CRD and the selected mesh CRDs.
@@ -115,6 +118,13 @@ func New(meshes Mesh) (*envtest.Environment, error) {
 		default:
 			extra = append(extra, c...)
 		}
+	}
+	if meshes&NetworkPolicyAPI != 0 {
+		c, err := crds.NetworkPolicyAPICRDs()
+		if err != nil {
+			return nil, fmt.Errorf("network-policy-api CRDs: %w", err)
+		}
+		extra = append(extra, c...)
 	}
 	return &envtest.Environment{
 		BinaryAssetsDirectory: dir,
