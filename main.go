@@ -4,10 +4,11 @@
 package main
 
 import (
-	"flag"
+	goflag "flag"
 	"os"
 	"time"
 
+	flag "github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -23,7 +24,7 @@ import (
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/controllers"
 	"github.com/meshguard/meshguard/internal/cli"
-	"github.com/meshguard/meshguard/internal/render"
+	"github.com/meshguard/meshguard/internal/clusterfacts"
 )
 
 func main() {
@@ -45,7 +46,7 @@ func run() int {
 		secureMetrics          bool
 		qps                    float64
 		burst, workers         int
-		opts                   = render.DefaultOptions()
+		opts                   = clusterfacts.Defaults()
 		certRecheck            time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address the Prometheus metrics endpoint binds to; 0 disables it")
@@ -60,16 +61,19 @@ func run() int {
 	flag.Float64Var(&qps, "kube-api-qps", 200, "client-side rate limit for all requests to the API server, in requests per second; 0 or less: no client-side limit")
 	flag.IntVar(&burst, "kube-api-burst", 400, "client-side burst for all requests to the API server")
 	flag.IntVar(&workers, "max-concurrent-reconciles", 4, "profiles reconciled in parallel")
-	flag.StringVar(&opts.TrustDomain, "trust-domain", opts.TrustDomain, "mesh trust domain for workload identities when a profile sets none")
-	flag.StringVar(&opts.IstioNamespace, "istio-namespace", opts.IstioNamespace, "namespace of istiod and the Istio CA")
-	flag.StringVar(&opts.IstioRootNamespace, "istio-root-namespace", "", "Istio's meshConfig.rootNamespace, whose policies are mesh-wide (default: --istio-namespace); profiles there are refused")
-	flag.StringVar(&opts.LinkerdNamespace, "linkerd-namespace", opts.LinkerdNamespace, "namespace of the Linkerd control plane")
+	opts.Bind(flag.CommandLine)
 	flag.DurationVar(&certRecheck, "certificate-recheck-interval", controllers.DefaultCertificateRecheck, "longest time between two checks of a profile's mesh CA certificates; changes of the CA Secrets and ConfigMaps are watched and checked at once, this bounds what a missed event could cost")
 	zapOpts := zap.Options{}
-	zapOpts.BindFlags(flag.CommandLine)
+	goFlags := goflag.NewFlagSet("zap", goflag.ContinueOnError)
+	zapOpts.BindFlags(goFlags)
+	flag.CommandLine.AddGoFlagSet(goFlags)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+	if err := opts.Validate(); err != nil {
+		log.Error(err, "invalid cluster facts")
+		return 2
+	}
 
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))

@@ -49,7 +49,7 @@ func policyScopes(p *v1alpha1.MeshSecurityProfile, opts effective.Options) []pol
 // profile with expectations needs every live policy object for their evaluation (listPolicies,
 // returned as livePolicies); without expectations the second result is nil.
 func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured) ([]v1alpha1.ExternalPolicy, *livePolicies, error) {
-	opts := effective.Options{IstioRootNamespace: r.istioRootNamespace()}
+	opts := r.RenderOptions
 	versions := map[schema.GroupKind]schema.GroupVersionKind{}
 	for _, gvk := range render.Kinds() {
 		versions[gvk.GroupKind()] = gvk
@@ -169,8 +169,5 @@ func refKey(kind, namespace, name string) string { return kind + " " + namespace
 // istioRootNamespace is Istio's meshConfig.rootNamespace: --istio-root-namespace, else the Istio
 // namespace.
 func (r *MeshSecurityProfileReconciler) istioRootNamespace() string {
-	if r.RenderOptions.IstioRootNamespace != "" {
-		return r.RenderOptions.IstioRootNamespace
-	}
-	return r.RenderOptions.IstioNamespace
+	return r.RenderOptions.RootNamespace()
 }

@@ -44,11 +44,7 @@ func (r *MeshSecurityProfileReconciler) observeExpectations(ctx context.Context,
 		objs = append(objs, u)
 	}
 	return expectations.Evaluate(p, objs, expectations.Options{
-		Engine: explain.Options{
-			TrustDomain:        r.RenderOptions.TrustDomain,
-			IstioRootNamespace: r.istioRootNamespace(),
-			LinkerdNamespace:   r.RenderOptions.LinkerdNamespace,
-		},
+		Engine: explain.Options{Facts: r.RenderOptions},
 		Origin: func(kind, ns, name string) string {
 			if m, ok := live.origin[refKey(kind, ns, name)]; ok {
 				return m

@@ -145,10 +145,7 @@ func runExplain(args []string, stdin io.Reader, stdout, stderr io.Writer, newRea
 			fmt.Fprintf(stderr, "explain: %v\n", err)
 			return ExplainError
 		}
-		nss := []string{req.To.Namespace, req.From.Namespace, opts.IstioRootNamespace}
-		if nss[2] == "" {
-			nss[2] = "istio-system"
-		}
+		nss := []string{req.To.Namespace, req.From.Namespace, opts.RootNamespace()}
 		live, n, err := r.Policies(context.Background(), nss)
 		if err != nil {
 			fmt.Fprintf(stderr, "explain: read the cluster's policies: %v\n", err)
@@ -182,7 +179,7 @@ func runExplain(args []string, stdin io.Reader, stdout, stderr io.Writer, newRea
 }
 
 func parseExplainFlags(args []string, stderr io.Writer) (*explainOptions, bool) {
-	o := &explainOptions{render: render.DefaultOptions()}
+	o := &explainOptions{}
 	var port int
 	fs := pflag.NewFlagSet("explain", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -214,10 +211,7 @@ func parseExplainFlags(args []string, stderr io.Writer) (*explainOptions, bool) 
 	fs.StringVar(&o.principal, "principal", "", "the request carries a valid JWT with this principal, ISSUER/SUBJECT (Istio's request principal)")
 	fs.StringVar(&o.mesh, "mesh", "", "Istio, Linkerd or None (default: the profile's mesh, else detected from the objects)")
 	fs.StringVar(&o.cniEnforces, "cni-enforces-networkpolicy", "", "true or false when known: whether the cluster's CNI enforces NetworkPolicy")
-	fs.StringVar(&o.engine.TrustDomain, "trust-domain", "cluster.local", "mesh trust domain, unless a profile sets spec.trustDomain")
-	fs.StringVar(&o.engine.IstioRootNamespace, "istio-root-namespace", "istio-system", "Istio's root namespace (meshConfig.rootNamespace)")
-	fs.StringVar(&o.render.IstioNamespace, "istio-namespace", o.render.IstioNamespace, "namespace where istiod runs (rendering)")
-	fs.StringVar(&o.engine.LinkerdNamespace, "linkerd-namespace", "linkerd", "namespace of the Linkerd control plane")
+	o.engine.Facts.Bind(fs)
 	fs.StringVar(&o.linkerdPolicy, "linkerd-default-policy", "all-unauthenticated", "Linkerd's cluster-wide default inbound policy (proxy.defaultInboundPolicy)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -285,8 +279,11 @@ func parseExplainFlags(args []string, stderr io.Writer) (*explainOptions, bool) 
 		o.fromNamespace, o.fromSA = ns, sa
 	}
 	o.engine.LinkerdDefaultPolicy = o.linkerdPolicy
-	o.render.TrustDomain = o.engine.TrustDomain
-	o.render.LinkerdNamespace = o.engine.LinkerdNamespace
+	if err := o.engine.Facts.Validate(); err != nil {
+		return fail("%v", err)
+	}
+	// One set of cluster facts: what the profiles render to and how the requests are judged.
+	o.render = o.engine.Facts
 	return o, true
 }
 

@@ -108,10 +108,7 @@ func livePolicies(o *explainOptions, p *v1alpha1.MeshSecurityProfile, newReader 
 	if err != nil {
 		return nil, nil, err
 	}
-	root := o.engine.IstioRootNamespace
-	if root == "" {
-		root = "istio-system"
-	}
+	root := o.engine.RootNamespace()
 	nss := append([]string{p.Namespace}, expectations.SourceNamespaces(p)...)
 	live, notes, err := r.Policies(context.Background(), append(nss, root))
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -86,10 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	}
 	fs.StringArrayVarP(&o.files, "filename", "f", nil, "a profile manifest: file, directory or - for stdin (repeatable)")
 	fs.StringVarP(&o.namespace, "namespace", "n", "", `namespace of the profiles whose manifest sets none (default "default"); a manifest that sets another is an error, as with kubectl`)
-	fs.StringVar(&o.render.TrustDomain, "trust-domain", o.render.TrustDomain, "mesh trust domain, unless a profile sets spec.trustDomain")
-	fs.StringVar(&o.render.IstioNamespace, "istio-namespace", o.render.IstioNamespace, "namespace where istiod runs")
-	fs.StringVar(&o.render.IstioRootNamespace, "istio-root-namespace", "", "Istio's meshConfig.rootNamespace (default: --istio-namespace); profiles there are refused")
-	fs.StringVar(&o.render.LinkerdNamespace, "linkerd-namespace", o.render.LinkerdNamespace, "namespace of the Linkerd control plane")
+	o.render.Bind(fs)
 	var nsLabels []string
 	fs.StringArrayVar(&nsLabels, "namespace-labels", nil, "a namespace and its labels for cluster profiles' namespaceSelector, written NAME or NAME:key=value,key=value (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -113,15 +109,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 		return nil, ExitUsage
 	}
 	o.nsLabels = labels
-	if !trustDomain.MatchString(o.render.TrustDomain) {
-		fmt.Fprintf(stderr, "render: --trust-domain %q is not a trust domain such as cluster.local\n", o.render.TrustDomain)
+	if err := o.render.Validate(); err != nil {
+		fmt.Fprintf(stderr, "render: %v\n", err)
 		return nil, ExitUsage
 	}
 	return o, ExitOK
 }
-
-// trustDomain is the pattern of spec.trustDomain.
-var trustDomain = regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?$`)
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, renderFn renderFunc) int {
 	o, code := parseFlags(args, stderr)

@@ -9,10 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/clusterfacts"
 )
-
-// DefaultIstioRootNamespace is Istio's default root namespace (meshConfig.rootNamespace).
-const DefaultIstioRootNamespace = "istio-system"
 
 // Groups and kinds of the objects Find judges.
 const (
@@ -24,13 +22,11 @@ const (
 	kindNetworkPolicy       = "NetworkPolicy"
 )
 
-// Options are the cluster facts Find depends on that are not in the profile.
-type Options struct {
-	// IstioRootNamespace is Istio's root namespace, whose AuthorizationPolicies apply to every
-	// namespace and whose namespace-wide PeerAuthentication is the mesh-wide one. Default
-	// istio-system.
-	IstioRootNamespace string
-}
+// Options are the cluster facts Find depends on that are not in the profile: the one type the
+// manager, render and explain share. Find reads Istio's root namespace (RootNamespace), whose
+// AuthorizationPolicies apply to every namespace and whose namespace-wide PeerAuthentication is
+// the mesh-wide one.
+type Options = clusterfacts.Facts
 
 // Find returns the objects among foreign that weaken the profile, with what each weakens, sorted
 // by kind, name and what they weaken. An object may appear once per part of the profile it
@@ -126,11 +122,8 @@ type finder struct {
 func newFinder(p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured, opts Options) *finder {
 	f := &finder{
 		p:     p,
-		root:  opts.IstioRootNamespace,
+		root:  opts.RootNamespace(),
 		istio: p.Spec.GetMesh() == v1alpha1.MeshIstio,
-	}
-	if f.root == "" {
-		f.root = DefaultIstioRootNamespace
 	}
 	f.nsMode = modeStrict
 	if p.Spec.MTLS != nil {
