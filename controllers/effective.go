@@ -14,6 +14,7 @@ import (
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/effective"
 	"github.com/meshguard/meshguard/internal/expectations"
+	"github.com/meshguard/meshguard/internal/meshapi"
 	"github.com/meshguard/meshguard/internal/render"
 )
 
@@ -35,7 +36,7 @@ func policyScopes(p *v1alpha1.MeshSecurityProfile, opts effective.Options) []pol
 		out = append(out, policyScope{Scope: s, judged: true})
 	}
 	for _, ns := range expectations.SourceNamespaces(p) {
-		out = append(out, policyScope{Scope: effective.Scope{GroupKind: schema.GroupKind{Group: "networking.k8s.io", Kind: "NetworkPolicy"}, Namespace: ns}})
+		out = append(out, policyScope{Scope: effective.Scope{GroupKind: meshapi.GVKNetworkPolicy.GroupKind(), Namespace: ns}})
 	}
 	return out
 }

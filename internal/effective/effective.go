@@ -10,12 +10,13 @@ import (
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/clusterfacts"
+	"github.com/meshguard/meshguard/internal/meshapi"
 )
 
 // Groups and kinds of the objects Find judges.
 const (
-	groupIstioSecurity = "security.istio.io"
-	groupNetworking    = "networking.k8s.io"
+	groupIstioSecurity = meshapi.GroupIstioSecurity
+	groupNetworking    = meshapi.GroupNetworking
 
 	kindPeerAuthentication  = "PeerAuthentication"
 	kindAuthorizationPolicy = "AuthorizationPolicy"

@@ -14,9 +14,10 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/meshapi"
 )
 
-var gvkNetworkPolicy = metav1.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}
+var gvkNetworkPolicy = metav1.GroupVersionKind(meshapi.GVKNetworkPolicy)
 
 // labelNamespaceName is set by the API server on every namespace to its name (Kubernetes 1.21+);
 // namespace owners cannot change it, so selecting namespaces by it cannot be spoofed.

@@ -26,6 +26,7 @@ import (
 
 	"github.com/blang/semver/v4"
 
+	"github.com/meshguard/meshguard/internal/render"
 	"github.com/meshguard/meshguard/test/packaging/kustomize"
 )
 
@@ -443,17 +444,6 @@ func ownedCRD(crd *apiextensionsv1.CustomResourceDefinition) (operatorsv1alpha1.
 		Kind:        crd.Spec.Names.Kind,
 		DisplayName: display,
 		Description: firstParagraph(root.Description),
-		Resources: []operatorsv1alpha1.APIResourceReference{
-			{Kind: "NetworkPolicy", Name: "", Version: "v1"},
-			{Kind: "PeerAuthentication", Name: "", Version: "v1"},
-			{Kind: "RequestAuthentication", Name: "", Version: "v1"},
-			{Kind: "AuthorizationPolicy", Name: "", Version: "v1"},
-			{Kind: "Server", Name: "", Version: "v1beta3"},
-			{Kind: "AuthorizationPolicy", Name: "", Version: "v1alpha1"},
-			{Kind: "MeshTLSAuthentication", Name: "", Version: "v1alpha1"},
-			{Kind: "NetworkAuthentication", Name: "", Version: "v1alpha1"},
-			{Kind: "HTTPRoute", Name: "", Version: "v1beta3"},
-		},
 	}
 	for _, s := range specDescs {
 		desc, err := fieldDescription(root, "spec."+s.path)
@@ -469,7 +459,11 @@ func ownedCRD(crd *apiextensionsv1.CustomResourceDefinition) (operatorsv1alpha1.
 		}
 		d.StatusDescriptors = append(d.StatusDescriptors, operatorsv1alpha1.StatusDescriptor{Path: s.path, DisplayName: s.display, Description: desc, XDescriptors: s.x})
 	}
-	// OLM's resources list names the kinds the operator creates for this CRD; Name is the plural.
+	// OLM's resources list names the kinds the operator creates for this CRD: every kind render
+	// can emit (render.Kinds, what the reconciler owns and prunes). Name is the plural.
+	for _, gvk := range render.Kinds() {
+		d.Resources = append(d.Resources, operatorsv1alpha1.APIResourceReference{Kind: gvk.Kind, Version: gvk.Version})
+	}
 	for i, r := range d.Resources {
 		d.Resources[i].Name = strings.ToLower(r.Kind) + "s"
 		if r.Kind == "NetworkPolicy" {
