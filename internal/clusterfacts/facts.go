@@ -3,7 +3,9 @@ package clusterfacts
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -27,6 +29,10 @@ const (
 // DefaultDNSPodLabels select CoreDNS as kubeadm deploys it (the label kept from kube-dns).
 func DefaultDNSPodLabels() map[string]string { return map[string]string{"k8s-app": "kube-dns"} }
 
+// DefaultIstiodPodLabels select istiod as Istio's charts label it, whatever the revision
+// (manifests/charts/istio-control/istio-discovery/templates/deployment.yaml: app: istiod).
+func DefaultIstiodPodLabels() map[string]string { return map[string]string{"app": "istiod"} }
+
 // Facts are the cluster facts. The zero value of a field means its default (WithDefaults).
 type Facts struct {
 	// TrustDomain is the mesh trust domain used when a profile sets none.
@@ -41,7 +47,30 @@ type Facts struct {
 	// DNSNamespace and DNSPodLabels select the cluster DNS pods that allowDNS opens egress to.
 	DNSNamespace string
 	DNSPodLabels map[string]string
+	// DNSIPBlocks are CIDRs the pods query DNS at besides the DNS pods: NodeLocal DNSCache listens
+	// on a link-local address (169.254.20.10/32) in the host network, which no pod selector can
+	// match (https://kubernetes.io/docs/tasks/administer-cluster/nodelocaldns/).
+	DNSIPBlocks []string
+	// DNSPorts are the ports the DNS pods listen on, UDP and TCP. NetworkPolicy sees the pod's
+	// port after the Service's translation: OpenShift's dns-default pods listen on 5353 behind
+	// the Service's 53. Default 53.
+	DNSPorts []int32
+	// IstiodPodLabels select the istiod pods that allowMeshControlPlane opens egress to, in
+	// IstioNamespace. Istio's charts label every revision's istiod app=istiod (and istio.io/rev=<rev>),
+	// so the default covers all revisions; add istio.io/rev to pin one.
+	IstiodPodLabels map[string]string
+	// IstioCA says who signs Istio's workload certificates: IstioCAIstiod (istiod, from the
+	// cacerts or istio-ca-secret Secret of IstioNamespace) or IstioCAExternal (cert-manager
+	// istio-csr, Vault, ...: no CA Secret in the cluster, only the roots published to each
+	// namespace can be checked). Default IstioCAIstiod.
+	IstioCA string
 }
+
+// Who signs Istio's workload certificates (Facts.IstioCA).
+const (
+	IstioCAIstiod   = "istiod"
+	IstioCAExternal = "external"
+)
 
 // Defaults returns the facts of a stock cluster, the defaults of the flags. IstioRootNamespace
 // stays empty: it follows IstioNamespace.
@@ -74,6 +103,20 @@ func (f Facts) WithDefaults() Facts {
 	} else {
 		f.DNSPodLabels = maps.Clone(f.DNSPodLabels)
 	}
+	if len(f.IstiodPodLabels) == 0 {
+		f.IstiodPodLabels = DefaultIstiodPodLabels()
+	} else {
+		f.IstiodPodLabels = maps.Clone(f.IstiodPodLabels)
+	}
+	f.DNSIPBlocks = slices.Clone(f.DNSIPBlocks)
+	if f.IstioCA == "" {
+		f.IstioCA = IstioCAIstiod
+	}
+	if len(f.DNSPorts) == 0 {
+		f.DNSPorts = []int32{53}
+	} else {
+		f.DNSPorts = slices.Clone(f.DNSPorts)
+	}
 	return f
 }
 
@@ -93,6 +136,10 @@ func (f *Facts) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.LinkerdNamespace, "linkerd-namespace", f.LinkerdNamespace, "namespace of the Linkerd control plane")
 	fs.StringVar(&f.DNSNamespace, "dns-namespace", f.DNSNamespace, "namespace of the cluster DNS pods that allowDNS opens egress to (openshift-dns on OpenShift)")
 	fs.Var((*labelsValue)(&f.DNSPodLabels), "dns-pod-labels", "labels of the cluster DNS pods, k=v,k=v (dns.operator.openshift.io/daemonset-dns=default on OpenShift)")
+	fs.Int32SliceVar(&f.DNSPorts, "dns-ports", f.DNSPorts, "ports the cluster DNS pods listen on, UDP and TCP (5353 on OpenShift, behind the Service's 53)")
+	fs.StringSliceVar(&f.DNSIPBlocks, "dns-ip-blocks", f.DNSIPBlocks, "CIDRs pods also send DNS queries to, outside the DNS pods: NodeLocal DNSCache's 169.254.20.10/32 (comma-separated)")
+	fs.StringVar(&f.IstioCA, "istio-ca", f.IstioCA, "who signs Istio's workload certificates: istiod (its CA Secret cacerts or istio-ca-secret is checked) or external (cert-manager istio-csr, Vault: only the namespaces' istio-ca-root-cert roots are checked, and the CA is reported External)")
+	fs.Var((*labelsValue)(&f.IstiodPodLabels), "istiod-pod-labels", "labels of the istiod pods in --istio-namespace, k=v,k=v (add istio.io/rev=REVISION to allow only one revision)")
 }
 
 // trustDomain is the pattern of spec.trustDomain.
@@ -110,6 +157,19 @@ func (f Facts) Validate() error {
 	} {
 		if errs := validation.IsDNS1123Label(ns.value); len(errs) > 0 {
 			return fmt.Errorf("--%s %q is not a namespace name: %s", ns.flag, ns.value, strings.Join(errs, "; "))
+		}
+	}
+	if f.IstioCA != IstioCAIstiod && f.IstioCA != IstioCAExternal {
+		return fmt.Errorf("--istio-ca %q: %s or %s", f.IstioCA, IstioCAIstiod, IstioCAExternal)
+	}
+	for _, p := range f.DNSPorts {
+		if p < 1 || p > 65535 {
+			return fmt.Errorf("--dns-ports %d is not a port", p)
+		}
+	}
+	for _, c := range f.DNSIPBlocks {
+		if _, err := netip.ParsePrefix(c); err != nil {
+			return fmt.Errorf("--dns-ip-blocks %q is not a CIDR such as 169.254.20.10/32", c)
 		}
 	}
 	return nil

@@ -25,3 +25,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "meshguard.serviceAccountName" -}}
 {{ include "meshguard.fullname" . }}-controller-manager
 {{- end -}}
+
+{{/*
+Labels as the manager's label flags take them: k=v,k=v, sorted by key.
+*/}}
+{{- define "meshguard.labelList" -}}
+{{- $l := list }}
+{{- range $k, $v := . }}{{ $l = append $l (printf "%s=%s" $k $v) }}{{ end }}
+{{- join "," $l }}
+{{- end }}
