@@ -5,6 +5,7 @@ package main
 
 import (
 	goflag "flag"
+	"fmt"
 	"os"
 	"time"
 
@@ -18,21 +19,20 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/controllers"
+	"github.com/meshguard/meshguard/internal/buildinfo"
 	"github.com/meshguard/meshguard/internal/cli"
 	"github.com/meshguard/meshguard/internal/clusterfacts"
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "render" {
-		os.Exit(cli.Render(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
-	}
-	if len(os.Args) > 1 && os.Args[1] == "explain" {
-		os.Exit(cli.Explain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	if code, ran := cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); ran {
+		os.Exit(code)
 	}
 	os.Exit(run())
 }
@@ -67,7 +67,15 @@ func run() int {
 	goFlags := goflag.NewFlagSet("zap", goflag.ContinueOnError)
 	zapOpts.BindFlags(goFlags)
 	flag.CommandLine.AddGoFlagSet(goFlags)
+	flag.Usage = func() {
+		fmt.Fprint(os.Stderr, cli.Usage())
+		flag.PrintDefaults()
+	}
 	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "manager: unexpected argument %q: the controller takes flags only (manager --help)\n", flag.Arg(0))
+		return 2
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 	if err := opts.Validate(); err != nil {
@@ -85,6 +93,9 @@ func run() int {
 		return 1
 	}
 	limitRequests(cfg, qps, burst)
+	ctrlmetrics.Registry.MustRegister(buildinfo.Collector())
+	build := buildinfo.Get()
+	log.Info("meshguard build", "version", build.Version, "commit", build.Commit)
 	log.Info("API client limits", "qps", cfg.QPS, "burst", cfg.Burst, "workers", workers)
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
