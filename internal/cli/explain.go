@@ -135,6 +135,10 @@ func runExplain(args []string, stdin io.Reader, stdout, stderr io.Writer, newRea
 		fmt.Fprintf(stderr, "explain: %v (see manager explain --help)\n", err)
 		return ExplainError
 	}
+	if err := checkMesh(o.engine.Mesh, profileMesh); err != nil {
+		fmt.Fprintf(stderr, "explain: %v\n", err)
+		return ExplainError
+	}
 	opts := o.engine
 	if opts.Mesh == explain.MeshAuto {
 		opts.Mesh = profileMesh
@@ -152,6 +156,9 @@ func runExplain(args []string, stdin io.Reader, stdout, stderr io.Writer, newRea
 			return ExplainError
 		}
 		objs, notes = append(objs, live...), n
+	}
+	if o.kubeconfig == "" {
+		warnEmptyNamespaces(stderr, objs, req)
 	}
 	res, err := explain.Evaluate(objs, req, opts)
 	if err != nil {

@@ -235,3 +235,20 @@ func TestRenderAndExplainBindTheSameClusterFactFlags(t *testing.T) {
 	g.Expect(bad.code).To(Equal(ExplainError))
 	g.Expect(bad.stderr).To(ContainSubstring("--trust-domain"))
 }
+
+func TestExplainWarnsWhenNoInputLivesInTheDestinationNamespace(t *testing.T) {
+	g := NewWithT(t)
+	r := explainRun(t, "", "-f", shopSample, "--from", "frontend/web", "--from-labels", "app=web", "--to-namespace", "shpo", "--to-labels", "app=api", "--port", "8080")
+	g.Expect(r.stderr).To(ContainSubstring("warning: no input object lives in namespace shpo"))
+	ok := explainRun(t, "", "-f", shopSample, "--from", "frontend/web", "--from-labels", "app=web", "--to-labels", "app=api", "--port", "8080")
+	g.Expect(ok.stderr).NotTo(ContainSubstring("warning: no input object"))
+}
+
+func TestExplainRefusesAMeshThatContradictsTheProfile(t *testing.T) {
+	g := NewWithT(t)
+	r := explainRun(t, "", "-f", shopSample, "--mesh", "Linkerd", "--from", "frontend/web", "--from-labels", "app=web", "--to-labels", "app=api", "--port", "8080")
+	g.Expect(r.code).To(Equal(ExplainError))
+	g.Expect(r.stderr).To(ContainSubstring("--mesh Linkerd contradicts the profile"))
+	same := explainRun(t, "", "-f", shopSample, "--mesh", "Istio", "--from", "frontend/web", "--from-labels", "app=web", "--to-labels", "app=api", "--port", "8080")
+	g.Expect(same.code).NotTo(Equal(ExplainError), same.stderr)
+}

@@ -70,6 +70,11 @@ type options struct {
 	files     []string
 	namespace string
 	render    render.Options
+	// quiet leaves out the info lines on stderr (what was read or skipped); errors and warnings stay.
+	quiet bool
+	// standalone prints the objects without their ownerReference to the profile, to apply them
+	// without meshguard (they would otherwise be garbage-collected: the profile does not exist).
+	standalone bool
 	// nsLabels are the labels of namespaces given with --namespace-labels.
 	nsLabels map[string]map[string]string
 }
@@ -86,6 +91,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	fs.StringArrayVarP(&o.files, "filename", "f", nil, "a profile manifest: file, directory or - for stdin (repeatable)")
 	fs.StringVarP(&o.namespace, "namespace", "n", "", `namespace of the profiles whose manifest sets none (default "default"); a manifest that sets another is an error, as with kubectl`)
 	o.render.Bind(fs)
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only errors and warnings on stderr, not what was read or skipped")
+	fs.BoolVar(&o.standalone, "standalone", false, "print objects without the ownerReference to their profile, to apply them without meshguard")
 	var nsLabels []string
 	fs.StringArrayVar(&nsLabels, "namespace-labels", nil, "a namespace and its labels for cluster profiles' namespaceSelector, written NAME or NAME:key=value,key=value (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -161,6 +168,13 @@ type input[T any] struct {
 	obj         T
 }
 
+// infof prints an info line on stderr unless -q.
+func (c *command) infof(format string, args ...any) {
+	if !c.opts.quiet {
+		fmt.Fprintf(c.stderr, format+"\n", args...)
+	}
+}
+
 func (c *command) errorf(format string, args ...any) {
 	c.failed = true
 	fmt.Fprintf(c.stderr, format+"\n", args...)
@@ -206,7 +220,7 @@ func (c *command) file(path string) {
 		case ".yaml", ".yml", ".json":
 			// A kustomization in a manifests directory is not an object; kubectl skips it too.
 			if isKustomization(e.Name()) {
-				fmt.Fprintf(c.stderr, "%s: skipped (a kustomization, not an object)\n", filepath.Join(path, e.Name()))
+				c.infof("%s: skipped (a kustomization, not an object)", filepath.Join(path, e.Name()))
 				continue
 			}
 			if !e.IsDir() {
@@ -265,7 +279,7 @@ func (c *command) object(src, where string, obj *unstructured.Unstructured) {
 	gv, _ := schema.ParseGroupVersion(obj.GetAPIVersion())
 	if gv.Group == "" && obj.GetKind() == "Namespace" {
 		c.nsLabels[obj.GetName()] = obj.GetLabels()
-		fmt.Fprintf(c.stderr, "%s: v1/Namespace %s: read for its labels (cluster profiles' namespaceSelector)\n", where, obj.GetName())
+		c.infof("%s: v1/Namespace %s: read for its labels (cluster profiles' namespaceSelector)", where, obj.GetName())
 		return
 	}
 	if gv.Group == v1alpha1.GroupVersion.Group && obj.GetKind() == validation.ClusterKind {
@@ -273,7 +287,7 @@ func (c *command) object(src, where string, obj *unstructured.Unstructured) {
 		return
 	}
 	if gv.Group != v1alpha1.GroupVersion.Group {
-		fmt.Fprintf(c.stderr, "%s: skipping %s %s: not a %s or %s\n", where, kindOf(obj), obj.GetName(), validation.Kind, validation.ClusterKind)
+		c.infof("%s: skipping %s %s: not a %s or %s", where, kindOf(obj), obj.GetName(), validation.Kind, validation.ClusterKind)
 		return
 	}
 	id := validation.Kind + "/" + obj.GetName()
@@ -368,6 +382,9 @@ func (c *command) print(src string, p *v1alpha1.MeshSecurityProfile, res *render
 			fmt.Fprintf(&head, "# held at the floor: %s\n", holdText(h))
 		}
 	}
+	if c.opts.standalone {
+		head.WriteString("# --standalone: without ownerReferences; meshguard neither owns nor prunes these objects.\n")
+	}
 	if p.Spec.Enforcement == v1alpha1.EnforcementAudit {
 		head.WriteString("# Audit: meshguard compares these objects with the cluster and reports drift; it does not apply them.\n")
 	}
@@ -387,7 +404,7 @@ func (c *command) print(src string, p *v1alpha1.MeshSecurityProfile, res *render
 		return nil
 	}
 	for i, o := range res.Objects {
-		b, err := yaml.Marshal(forPreview(o).Object)
+		b, err := yaml.Marshal(forPreview(o, c.opts.standalone).Object)
 		if err != nil {
 			return fmt.Errorf("encode %s %s: %w", o.GetKind(), o.GetName(), err)
 		}
@@ -402,9 +419,14 @@ func (c *command) print(src string, p *v1alpha1.MeshSecurityProfile, res *render
 
 // forPreview returns a copy of a rendered object without what only a live profile has: the
 // ownerReference's uid, empty here because the profile was read from a file, would otherwise
-// print as uid: "".
-func forPreview(o *unstructured.Unstructured) *unstructured.Unstructured {
+// print as uid: "". standalone drops the ownerReferences altogether: applied without the
+// profile, an object owned by a profile that does not exist is deleted by the garbage collector.
+func forPreview(o *unstructured.Unstructured, standalone bool) *unstructured.Unstructured {
 	o = o.DeepCopy()
+	if standalone {
+		o.SetOwnerReferences(nil)
+		return o
+	}
 	refs, found, err := unstructured.NestedSlice(o.Object, "metadata", "ownerReferences")
 	if !found || err != nil {
 		return o
