@@ -218,7 +218,7 @@ func parseExplainFlags(args []string, stderr io.Writer) (*explainOptions, bool) 
 	fs.StringVar(&o.principal, "principal", "", "the request carries a valid JWT with this principal, ISSUER/SUBJECT (Istio's request principal)")
 	fs.StringVar(&o.mesh, "mesh", "", "Istio, Linkerd or None (default: the profile's mesh, else detected from the objects)")
 	fs.StringVar(&o.cniEnforces, "cni-enforces-networkpolicy", "", "true or false when known: whether the cluster's CNI enforces NetworkPolicy")
-	o.engine.Facts.Bind(fs)
+	o.engine.Bind(fs)
 	fs.StringVar(&o.linkerdPolicy, "linkerd-default-policy", "all-unauthenticated", "Linkerd's cluster-wide default inbound policy (proxy.defaultInboundPolicy)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -286,7 +286,7 @@ func parseExplainFlags(args []string, stderr io.Writer) (*explainOptions, bool) 
 		o.fromNamespace, o.fromSA = ns, sa
 	}
 	o.engine.LinkerdDefaultPolicy = o.linkerdPolicy
-	if err := o.engine.Facts.Validate(); err != nil {
+	if err := o.engine.Validate(); err != nil {
 		return fail("%v", err)
 	}
 	// One set of cluster facts: what the profiles render to and how the requests are judged.
