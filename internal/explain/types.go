@@ -101,7 +101,7 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	o.Facts = o.Facts.WithDefaults()
+	o.Facts = o.WithDefaults()
 	if o.LinkerdDefaultPolicy == "" {
 		o.LinkerdDefaultPolicy = "all-unauthenticated"
 	}
