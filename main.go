@@ -4,11 +4,13 @@
 package main
 
 import (
-	"flag"
+	goflag "flag"
+	"fmt"
 	"os"
 	"strings"
 	"time"
 
+	flag "github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -18,21 +20,20 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/controllers"
+	"github.com/meshguard/meshguard/internal/buildinfo"
 	"github.com/meshguard/meshguard/internal/cli"
-	"github.com/meshguard/meshguard/internal/render"
+	"github.com/meshguard/meshguard/internal/clusterfacts"
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "render" {
-		os.Exit(cli.Render(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
-	}
-	if len(os.Args) > 1 && os.Args[1] == "explain" {
-		os.Exit(cli.Explain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	if code, ran := cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); ran {
+		os.Exit(code)
 	}
 	os.Exit(run())
 }
@@ -46,7 +47,7 @@ func run() int {
 		secureMetrics          bool
 		qps                    float64
 		burst, workers         int
-		opts                   = render.DefaultOptions()
+		opts                   = clusterfacts.Defaults()
 		certRecheck            time.Duration
 		maxRetryBackoff        time.Duration
 	)
@@ -62,20 +63,31 @@ func run() int {
 	flag.Float64Var(&qps, "kube-api-qps", 200, "client-side rate limit for all requests to the API server, in requests per second; 0 or less: no client-side limit")
 	flag.IntVar(&burst, "kube-api-burst", 400, "client-side burst for all requests to the API server")
 	flag.IntVar(&workers, "max-concurrent-reconciles", 4, "profiles reconciled in parallel")
-	flag.StringVar(&opts.TrustDomain, "trust-domain", opts.TrustDomain, "mesh trust domain for workload identities when a profile sets none")
-	flag.StringVar(&opts.IstioNamespace, "istio-namespace", opts.IstioNamespace, "namespace of istiod and the Istio CA")
-	flag.StringVar(&opts.IstioRootNamespace, "istio-root-namespace", "", "Istio's meshConfig.rootNamespace, whose policies are mesh-wide (default: --istio-namespace); profiles there are refused")
-	flag.StringVar(&opts.LinkerdNamespace, "linkerd-namespace", opts.LinkerdNamespace, "namespace of the Linkerd control plane")
+	opts.Bind(flag.CommandLine)
 	flag.DurationVar(&certRecheck, "certificate-recheck-interval", controllers.DefaultCertificateRecheck, "longest time between two checks of a profile's mesh CA certificates; changes of the CA Secrets and ConfigMaps are watched and checked at once, this bounds what a missed event could cost")
 	flag.DurationVar(&maxRetryBackoff, "max-retry-backoff", controllers.DefaultMaxRetryBackoff, "longest wait before a failed reconcile is tried again (1m to 5m): after an API server outage every profile is retried within this time of its end")
 	zapOpts := zap.Options{}
-	zapOpts.BindFlags(flag.CommandLine)
+	goFlags := goflag.NewFlagSet("zap", goflag.ContinueOnError)
+	zapOpts.BindFlags(goFlags)
+	flag.CommandLine.AddGoFlagSet(goFlags)
+	flag.Usage = func() {
+		fmt.Fprint(os.Stderr, cli.Usage())
+		flag.PrintDefaults()
+	}
 	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "manager: unexpected argument %q: the controller takes flags only (manager --help)\n", flag.Arg(0))
+		return 2
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 	if err := controllers.CheckMaxRetryBackoff(maxRetryBackoff); err != nil {
 		log.Error(err, "invalid flag")
 		return 1
+	}
+	if err := opts.Validate(); err != nil {
+		log.Error(err, "invalid cluster facts")
+		return 2
 	}
 	ctx := ctrl.SetupSignalHandler()
 
@@ -89,6 +101,9 @@ func run() int {
 		return 1
 	}
 	limitRequests(cfg, qps, burst)
+	ctrlmetrics.Registry.MustRegister(buildinfo.Collector())
+	build := buildinfo.Get()
+	log.Info("meshguard build", "version", build.Version, "commit", build.Commit)
 	log.Info("API client limits", "qps", cfg.QPS, "burst", cfg.Burst, "workers", workers, "maxRetryBackoff", maxRetryBackoff.String())
 
 	// Started while the API server is down or failing, the manager waits for it (alive, not ready)

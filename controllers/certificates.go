@@ -17,6 +17,7 @@ import (
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/certs"
+	"github.com/meshguard/meshguard/internal/clusterfacts"
 )
 
 // defaultMinValidity is spec.certificates.minValidity when the profile sets none (linkerd check's 60 days).
@@ -58,6 +59,11 @@ func (r *MeshSecurityProfileReconciler) observeCertificates(ctx context.Context,
 	nsRoot, err := r.source(ctx, &corev1.ConfigMap{}, p.Namespace, certs.IstioRootConfigMap)
 	if err != nil {
 		return certs.Report{}, err
+	}
+	if r.RenderOptions.IstioCA == clusterfacts.IstioCAExternal {
+		return r.certificateVerdicts.check(now, minValidity, func() certs.Report {
+			return certs.CheckIstioExternal(nsRoot, now, minValidity)
+		}, nsRoot), nil
 	}
 	cacerts, err := r.source(ctx, &corev1.Secret{}, r.RenderOptions.IstioNamespace, certs.IstioCACertsSecret)
 	if err != nil {

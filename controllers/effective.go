@@ -17,6 +17,7 @@ import (
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/effective"
 	"github.com/meshguard/meshguard/internal/expectations"
+	"github.com/meshguard/meshguard/internal/meshapi"
 )
 
 // policyScope is a kind in a namespace whose live objects a reconcile reads: for the weakening
@@ -47,7 +48,7 @@ func policyScopes(p *v1alpha1.MeshSecurityProfile, opts effective.Options) []pol
 	}
 	sources := expectations.SourceNamespaces(p)
 	for _, ns := range sources {
-		add(effective.Scope{GroupKind: schema.GroupKind{Group: "networking.k8s.io", Kind: "NetworkPolicy"}, Namespace: ns}, false)
+		add(effective.Scope{GroupKind: meshapi.GVKNetworkPolicy.GroupKind(), Namespace: ns}, false)
 	}
 	if len(p.Spec.Expectations) == 0 {
 		return out
@@ -77,7 +78,7 @@ func policyScopes(p *v1alpha1.MeshSecurityProfile, opts effective.Options) []pol
 // profile with expectations needs every live policy object for their evaluation (listPolicies,
 // returned as livePolicies); without expectations the second result is nil.
 func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured) ([]v1alpha1.ExternalPolicy, *livePolicies, error) {
-	opts := effective.Options{IstioRootNamespace: r.istioRootNamespace()}
+	opts := effective.Options{Facts: r.RenderOptions}
 	nsMeta, err := r.namespaceMetadata(ctx, p.Namespace)
 	if err != nil {
 		return nil, nil, err
@@ -210,10 +211,7 @@ func refKey(kind, namespace, name string) string { return kind + " " + namespace
 // istioRootNamespace is Istio's meshConfig.rootNamespace: --istio-root-namespace, else the Istio
 // namespace.
 func (r *MeshSecurityProfileReconciler) istioRootNamespace() string {
-	if r.RenderOptions.IstioRootNamespace != "" {
-		return r.RenderOptions.IstioRootNamespace
-	}
-	return r.RenderOptions.IstioNamespace
+	return r.RenderOptions.RootNamespace()
 }
 
 // namespaceMetadata reads the profile's Namespace (labels, annotations) from the metadata cache;

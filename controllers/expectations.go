@@ -55,11 +55,7 @@ func (r *MeshSecurityProfileReconciler) observeExpectations(ctx context.Context,
 		}
 		objs = append(objs, u)
 	}
-	eng := explain.Options{
-		TrustDomain:        r.RenderOptions.TrustDomain,
-		IstioRootNamespace: r.istioRootNamespace(),
-		LinkerdNamespace:   r.RenderOptions.LinkerdNamespace,
-	}
+	eng := explain.Options{Facts: r.RenderOptions}
 	if p.Spec.GetMesh() == v1alpha1.MeshLinkerd {
 		lf, err := r.linkerdFacts(ctx)
 		if err != nil {

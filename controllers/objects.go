@@ -3,17 +3,13 @@ package controllers
 import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/meshguard/meshguard/internal/meshapi"
 )
 
 // meshOf names the product a generated kind belongs to, for the "not installed" reasons.
 func meshOf(gvk schema.GroupVersionKind) string {
-	switch gvk.Group {
-	case "security.istio.io":
-		return "Istio"
-	case "policy.linkerd.io":
-		return "Linkerd"
-	}
-	return ""
+	return meshapi.Mesh(gvk.Group)
 }
 
 func newUnstructured(gvk schema.GroupVersionKind) *unstructured.Unstructured {

@@ -177,16 +177,20 @@ curl -fsS -o /dev/null "http://127.0.0.1:$probe_port/readyz" 2>/dev/null || fail
 
 echo "creating sample mesh CAs (no istiod or Linkerd runs here) and applying config/samples/"
 kubectl apply --server-side -f config/samples/namespaces.yaml >/dev/null
-go run ./hack/samplemesh --kubeconfig "$KUBECONFIG" --namespaces shop,legacy,api,payments,orders
+# team-a has no profile of its own: the platform floor protects it, and needs the mesh roots there too.
+go run ./hack/samplemesh --kubeconfig "$KUBECONFIG" --namespaces shop,legacy,api,payments,orders,team-a
 kubectl apply --server-side -k config/samples/
 echo
-echo "waiting for the profiles to become Ready"
-if ! kubectl wait --for=condition=Ready msp --all -A --timeout="$ready_timeout"; then
+echo "waiting for the profiles and the cluster profiles to become Ready"
+if ! kubectl wait --for=condition=Ready msp --all -A --timeout="$ready_timeout" ||
+  ! kubectl wait --for=condition=Ready cmsp --all --timeout="$ready_timeout"; then
   kubectl get msp -A -o wide || true
-  fail "not every sample profile became Ready within $ready_timeout" "$dir/manager.log"
+  kubectl get cmsp -o wide || true
+  fail "not every sample profile and cluster profile became Ready within $ready_timeout" "$dir/manager.log"
 fi
 echo
 kubectl get msp -A -o wide
+kubectl get cmsp -o wide
 echo
 echo "generated objects:"
 kubectl get peerauthentications,requestauthentications,authorizationpolicies.security.istio.io,networkpolicies \

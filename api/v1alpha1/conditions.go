@@ -109,6 +109,10 @@ const (
 	ReasonCertNotFound       = "NotFound"
 	ReasonCertUnreadable     = "Unreadable"
 	ReasonCertUnsupported    = "UnsupportedAlgorithm"
+	// ReasonCertExternal (CertificatesHealthy only): Istio's CA is outside the cluster (the
+	// manager's --istio-ca=external: cert-manager istio-csr, Vault); the namespace's roots are
+	// valid, the CA itself cannot be inspected. Not blocking: the profile can be Ready.
+	ReasonCertExternal = "External"
 )
 
 // Labels meshguard puts on every generated object.

@@ -55,6 +55,25 @@ func CheckIstio(namespaceRoot, cacerts, istioCASecret Source, now time.Time, min
 	return report(append(col.rows, nsCol.rows...), col.now, col.minValidity)
 }
 
+// CheckIstioExternal judges the roots the profile's namespace trusts when Istio's CA is outside
+// the cluster (cert-manager istio-csr, Vault): there is no CA Secret to read, so only the
+// namespace's istio-ca-root-cert is checked (present, readable, valid for minValidity). When the
+// roots are valid the reason is External rather than Valid: the report says the CA itself was not
+// inspected, and does not block Ready. Missing or expired roots still block: workloads of the
+// namespace could not verify their peers.
+// istio-csr publishes the roots under the same name and key as istiod
+// (https://cert-manager.io/docs/usage/istio-csr/, its --configmap-name default istio-ca-root-cert).
+func CheckIstioExternal(namespaceRoot Source, now time.Time, minValidity time.Duration) Report {
+	col := newCollector(now, minValidity)
+	col.istioNamespaceRoots(namespaceRoot, istioCA{})
+	rep := report(col.rows, col.now, col.minValidity)
+	if rep.Reason == v1alpha1.ReasonCertValid {
+		rep.Reason = v1alpha1.ReasonCertExternal
+		rep.Message = "the Istio CA is external (--istio-ca=external), not inspected; " + rep.Message
+	}
+	return rep
+}
+
 // istioCA reads the CA Secret istiod uses and records its rows.
 func (col *collector) istioCA(cacerts, selfSignedCA Source) istioCA {
 	src, layout := cacerts, istiodLayout

@@ -69,7 +69,7 @@ func Worst(reasons ...string) string {
 // IsBlocking reports whether a certificate reason keeps the profile from being Ready: every
 // reason but Valid and ExpiringSoon.
 func IsBlocking(reason string) bool {
-	return reason != v1alpha1.ReasonCertValid && reason != v1alpha1.ReasonCertExpiringSoon
+	return reason != v1alpha1.ReasonCertValid && reason != v1alpha1.ReasonCertExpiringSoon && reason != v1alpha1.ReasonCertExternal
 }
 
 // maxProblemsInMessage bounds the report message; every problem is in Certificates anyway.

@@ -148,10 +148,7 @@ func runExplain(args []string, stdin io.Reader, stdout, stderr io.Writer, newRea
 			fmt.Fprintf(stderr, "explain: %v\n", err)
 			return ExplainError
 		}
-		nss := []string{req.To.Namespace, req.From.Namespace, opts.IstioRootNamespace}
-		if nss[2] == "" {
-			nss[2] = "istio-system"
-		}
+		nss := []string{req.To.Namespace, req.From.Namespace, opts.RootNamespace()}
 		l, n, err := r.Policies(context.Background(), nss)
 		if err != nil {
 			fmt.Fprintf(stderr, "explain: read the cluster's policies: %v\n", err)
@@ -173,9 +170,16 @@ func runExplain(args []string, stdin io.Reader, stdout, stderr io.Writer, newRea
 		}
 		objs, notes = in.objects, append(notes, in.notes...)
 	}
+	if err := checkMesh(o.engine.Mesh, in.mesh); err != nil {
+		fmt.Fprintf(stderr, "explain: %v\n", err)
+		return ExplainError
+	}
 	objs = append(objs, live...)
 	if opts.Mesh == explain.MeshAuto {
 		opts.Mesh = in.mesh
+	}
+	if o.kubeconfig == "" {
+		warnEmptyNamespaces(stderr, objs, req)
 	}
 	res, err := explain.Evaluate(objs, req, opts)
 	if err != nil {
@@ -203,7 +207,7 @@ func runExplain(args []string, stdin io.Reader, stdout, stderr io.Writer, newRea
 }
 
 func parseExplainFlags(args []string, stderr io.Writer) (*explainOptions, bool) {
-	o := &explainOptions{render: render.DefaultOptions()}
+	o := &explainOptions{}
 	var port int
 	fs := pflag.NewFlagSet("explain", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -237,10 +241,7 @@ func parseExplainFlags(args []string, stderr io.Writer) (*explainOptions, bool) 
 	fs.StringVar(&o.mesh, "mesh", "", "Istio, Linkerd or None (default: the profile's mesh, else detected from the objects)")
 	fs.StringSliceVar(&o.engine.CNIPolicyKinds, "cni-policy-kinds", nil, "CNI-specific policy kinds the cluster serves, Kind.group (for example CiliumNetworkPolicy.cilium.io); with any, a NetworkPolicy layer that denies is undetermined (live: read from the cluster)")
 	fs.StringVar(&o.cniEnforces, "cni-enforces-networkpolicy", "", "true or false when known: whether the cluster's CNI enforces NetworkPolicy")
-	fs.StringVar(&o.engine.TrustDomain, "trust-domain", "cluster.local", "mesh trust domain, unless a profile sets spec.trustDomain")
-	fs.StringVar(&o.engine.IstioRootNamespace, "istio-root-namespace", "istio-system", "Istio's root namespace (meshConfig.rootNamespace)")
-	fs.StringVar(&o.render.IstioNamespace, "istio-namespace", o.render.IstioNamespace, "namespace where istiod runs (rendering)")
-	fs.StringVar(&o.engine.LinkerdNamespace, "linkerd-namespace", "linkerd", "namespace of the Linkerd control plane")
+	o.engine.Bind(fs)
 	fs.StringVar(&o.linkerdPolicy, "linkerd-default-policy", "all-unauthenticated", "Linkerd's cluster-wide default inbound policy (proxy.defaultInboundPolicy)")
 	fs.StringArrayVar(&o.nsLabelArgs, "namespace-labels", nil, "NAME:key=value,key=value: the labels of a namespace (cluster profiles and namespaceSelectors select on them), as Namespace documents give them (repeatable)")
 	fs.StringSliceVar(&o.clusterNetworks, "linkerd-cluster-networks", explain.DefaultLinkerdClusterNetworks, "Linkerd's clusterNetworks (linkerd-config), used by the cluster-* default policies; comma-separated CIDRs")
@@ -326,8 +327,11 @@ func parseExplainFlags(args []string, stderr io.Writer) (*explainOptions, bool) 
 		return fail("--linkerd-proxy-inbound-port %d: a port between 1 and 65535", o.proxyPort)
 	}
 	o.engine.LinkerdProxyInboundPort = int32(o.proxyPort)
-	o.render.TrustDomain = o.engine.TrustDomain
-	o.render.LinkerdNamespace = o.engine.LinkerdNamespace
+	if err := o.engine.Validate(); err != nil {
+		return fail("%v", err)
+	}
+	// One set of cluster facts: what the profiles render to and how the requests are judged.
+	o.render = o.engine.Facts
 	return o, true
 }
 

@@ -131,10 +131,7 @@ func readLive(o *explainOptions, profiles []*v1alpha1.MeshSecurityProfile, newRe
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	root := o.engine.IstioRootNamespace
-	if root == "" {
-		root = "istio-system"
-	}
+	root := o.engine.RootNamespace()
 	var nss []string
 	seen := map[string]bool{}
 	for _, p := range profiles {

@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/meshguard/meshguard/internal/meshapi"
 )
 
 // ExplainKinds are the kinds a live explain reads: namespaced ones in the namespaces of the
@@ -27,18 +29,18 @@ var ExplainKinds = []schema.GroupKind{
 	{Group: "policy.networking.k8s.io", Kind: "BaselineAdminNetworkPolicy"},
 	{Group: "policy.networking.k8s.io", Kind: "ClusterNetworkPolicy"},
 	{Group: "security.meshguard.dev", Kind: "ClusterMeshSecurityProfile"},
-	{Group: "networking.k8s.io", Kind: "NetworkPolicy"},
-	{Group: "security.istio.io", Kind: "PeerAuthentication"},
-	{Group: "security.istio.io", Kind: "RequestAuthentication"},
-	{Group: "security.istio.io", Kind: "AuthorizationPolicy"},
-	{Group: "networking.istio.io", Kind: "EnvoyFilter"},
-	{Group: "policy.linkerd.io", Kind: "Server"},
-	{Group: "policy.linkerd.io", Kind: "ServerAuthorization"},
-	{Group: "policy.linkerd.io", Kind: "AuthorizationPolicy"},
-	{Group: "policy.linkerd.io", Kind: "MeshTLSAuthentication"},
-	{Group: "policy.linkerd.io", Kind: "NetworkAuthentication"},
-	{Group: "policy.linkerd.io", Kind: "HTTPRoute"},
-	{Group: "gateway.networking.k8s.io", Kind: "HTTPRoute"},
+	{Group: meshapi.GroupNetworking, Kind: "NetworkPolicy"},
+	{Group: meshapi.GroupIstioSecurity, Kind: "PeerAuthentication"},
+	{Group: meshapi.GroupIstioSecurity, Kind: "RequestAuthentication"},
+	{Group: meshapi.GroupIstioSecurity, Kind: "AuthorizationPolicy"},
+	{Group: meshapi.GroupIstioNetworking, Kind: "EnvoyFilter"},
+	{Group: meshapi.GroupLinkerdPolicy, Kind: "Server"},
+	{Group: meshapi.GroupLinkerdPolicy, Kind: "ServerAuthorization"},
+	{Group: meshapi.GroupLinkerdPolicy, Kind: "AuthorizationPolicy"},
+	{Group: meshapi.GroupLinkerdPolicy, Kind: "MeshTLSAuthentication"},
+	{Group: meshapi.GroupLinkerdPolicy, Kind: "NetworkAuthentication"},
+	{Group: meshapi.GroupLinkerdPolicy, Kind: "HTTPRoute"},
+	{Group: meshapi.GroupGatewayAPI, Kind: "HTTPRoute"},
 }
 
 // liveReader lists policies with a dynamic client; it never writes.

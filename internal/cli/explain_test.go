@@ -206,3 +206,52 @@ spec: {action: DENY, rules: [{from: [{source: {principals: ["cluster.local/ns/fr
 	g.Expect(out.String()).To(ContainSubstring("AuthorizationPolicy shop/deny-web[0]"))
 	g.Expect(out.String()).To(ContainSubstring("note: Server.policy.linkerd.io is not installed"))
 }
+
+// The cluster facts are one binding shared with render and the manager: explain's Istio root
+// namespace follows --istio-namespace as the manager's does (it used to default to istio-system
+// whatever --istio-namespace said).
+func TestExplainTakesIstiosRootNamespaceFromTheIstioNamespaceAsTheManagerDoes(t *testing.T) {
+	const meshWideDeny = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-all-mesh, namespace: mesh}
+spec: {action: DENY, rules: [{}]}
+`
+	args := []string{"-f", "-", "--mesh", "Istio", "--from", "frontend/web", "--from-labels", "app=web",
+		"--to-namespace", "shop", "--to-labels", "app=api", "--port", "8080"}
+	g := NewWithT(t)
+	other := explainRun(t, meshWideDeny, args...)
+	g.Expect(other.stdout).NotTo(ContainSubstring("deny-all-mesh"), "a policy outside the root namespace is not mesh-wide")
+	root := explainRun(t, meshWideDeny, append(args, "--istio-namespace", "mesh")...)
+	g.Expect(root.code).To(Equal(ExplainDenied), root.stdout+root.stderr)
+	g.Expect(root.stdout).To(ContainSubstring("AuthorizationPolicy mesh/deny-all-mesh"))
+}
+
+func TestRenderAndExplainBindTheSameClusterFactFlags(t *testing.T) {
+	g := NewWithT(t)
+	rh := renderReal(t, "", "--help")
+	eh := explainRun(t, "", "--help")
+	for _, flag := range []string{"--trust-domain", "--istio-namespace", "--istio-root-namespace", "--linkerd-namespace", "--dns-namespace", "--dns-pod-labels"} {
+		g.Expect(rh.stderr).To(ContainSubstring(flag))
+		g.Expect(eh.stderr).To(ContainSubstring(flag))
+	}
+	bad := explainRun(t, "", "-f", "-", "--trust-domain", "a/b", "--from", "a/b", "--to-labels", "", "--port", "1")
+	g.Expect(bad.code).To(Equal(ExplainError))
+	g.Expect(bad.stderr).To(ContainSubstring("--trust-domain"))
+}
+
+func TestExplainWarnsWhenNoInputLivesInTheDestinationNamespace(t *testing.T) {
+	g := NewWithT(t)
+	r := explainRun(t, "", "-f", shopSample, "--from", "frontend/web", "--from-labels", "app=web", "--to-namespace", "shpo", "--to-labels", "app=api", "--port", "8080")
+	g.Expect(r.stderr).To(ContainSubstring("warning: no input object lives in namespace shpo"))
+	ok := explainRun(t, "", "-f", shopSample, "--from", "frontend/web", "--from-labels", "app=web", "--to-labels", "app=api", "--port", "8080")
+	g.Expect(ok.stderr).NotTo(ContainSubstring("warning: no input object"))
+}
+
+func TestExplainRefusesAMeshThatContradictsTheProfile(t *testing.T) {
+	g := NewWithT(t)
+	r := explainRun(t, "", "-f", shopSample, "--mesh", "Linkerd", "--from", "frontend/web", "--from-labels", "app=web", "--to-labels", "app=api", "--port", "8080")
+	g.Expect(r.code).To(Equal(ExplainError))
+	g.Expect(r.stderr).To(ContainSubstring("--mesh Linkerd contradicts the profile"))
+	same := explainRun(t, "", "-f", shopSample, "--mesh", "Istio", "--from", "frontend/web", "--from-labels", "app=web", "--to-labels", "app=api", "--port", "8080")
+	g.Expect(same.code).NotTo(Equal(ExplainError), same.stderr)
+}

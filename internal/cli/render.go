@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -73,6 +72,11 @@ type options struct {
 	render    render.Options
 	// meshguardNamespace is where meshguard runs: floors are not applied there unless they say so.
 	meshguardNamespace string
+	// quiet leaves out the info lines on stderr (what was read or skipped); errors and warnings stay.
+	quiet bool
+	// standalone prints the objects without their ownerReference to the profile, to apply them
+	// without meshguard (they would otherwise be garbage-collected: the profile does not exist).
+	standalone bool
 	// nsLabels are the labels of namespaces given with --namespace-labels.
 	nsLabels map[string]map[string]string
 }
@@ -88,10 +92,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	}
 	fs.StringArrayVarP(&o.files, "filename", "f", nil, "a profile manifest: file, directory or - for stdin (repeatable)")
 	fs.StringVarP(&o.namespace, "namespace", "n", "", `namespace of the profiles whose manifest sets none (default "default"); a manifest that sets another is an error, as with kubectl`)
-	fs.StringVar(&o.render.TrustDomain, "trust-domain", o.render.TrustDomain, "mesh trust domain, unless a profile sets spec.trustDomain")
-	fs.StringVar(&o.render.IstioNamespace, "istio-namespace", o.render.IstioNamespace, "namespace where istiod runs")
-	fs.StringVar(&o.render.IstioRootNamespace, "istio-root-namespace", "", "Istio's meshConfig.rootNamespace (default: --istio-namespace); profiles there are refused")
-	fs.StringVar(&o.render.LinkerdNamespace, "linkerd-namespace", o.render.LinkerdNamespace, "namespace of the Linkerd control plane")
+	o.render.Bind(fs)
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only errors and warnings on stderr, not what was read or skipped")
+	fs.BoolVar(&o.standalone, "standalone", false, "print objects without the ownerReference to their profile, to apply them without meshguard")
 	fs.StringVar(&o.meshguardNamespace, "meshguard-namespace", "meshguard-system", "namespace meshguard runs in: cluster profiles are not applied there unless they set includeSystemNamespaces")
 	var nsLabels []string
 	fs.StringArrayVar(&nsLabels, "namespace-labels", nil, "a namespace and its labels for cluster profiles' namespaceSelector, written NAME or NAME:key=value,key=value (repeatable)")
@@ -116,15 +119,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 		return nil, ExitUsage
 	}
 	o.nsLabels = labels
-	if !trustDomain.MatchString(o.render.TrustDomain) {
-		fmt.Fprintf(stderr, "render: --trust-domain %q is not a trust domain such as cluster.local\n", o.render.TrustDomain)
+	if err := o.render.Validate(); err != nil {
+		fmt.Fprintf(stderr, "render: %v\n", err)
 		return nil, ExitUsage
 	}
 	return o, ExitOK
 }
-
-// trustDomain is the pattern of spec.trustDomain.
-var trustDomain = regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?$`)
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, renderFn renderFunc) int {
 	o, code := parseFlags(args, stderr)
@@ -169,6 +169,13 @@ type command struct {
 type input[T any] struct {
 	src, prefix string
 	obj         T
+}
+
+// infof prints an info line on stderr unless -q.
+func (c *command) infof(format string, args ...any) {
+	if !c.opts.quiet {
+		fmt.Fprintf(c.stderr, format+"\n", args...)
+	}
 }
 
 func (c *command) errorf(format string, args ...any) {
@@ -216,7 +223,7 @@ func (c *command) file(path string) {
 		case ".yaml", ".yml", ".json":
 			// A kustomization in a manifests directory is not an object; kubectl skips it too.
 			if isKustomization(e.Name()) {
-				fmt.Fprintf(c.stderr, "%s: skipped (a kustomization, not an object)\n", filepath.Join(path, e.Name()))
+				c.infof("%s: skipped (a kustomization, not an object)", filepath.Join(path, e.Name()))
 				continue
 			}
 			if !e.IsDir() {
@@ -275,7 +282,7 @@ func (c *command) object(src, where string, obj *unstructured.Unstructured) {
 	gv, _ := schema.ParseGroupVersion(obj.GetAPIVersion())
 	if gv.Group == "" && obj.GetKind() == "Namespace" {
 		c.nsLabels[obj.GetName()] = obj.GetLabels()
-		fmt.Fprintf(c.stderr, "%s: v1/Namespace %s: read for its labels (cluster profiles' namespaceSelector)\n", where, obj.GetName())
+		c.infof("%s: v1/Namespace %s: read for its labels (cluster profiles' namespaceSelector)", where, obj.GetName())
 		return
 	}
 	if gv.Group == v1alpha1.GroupVersion.Group && obj.GetKind() == validation.ClusterKind {
@@ -283,7 +290,7 @@ func (c *command) object(src, where string, obj *unstructured.Unstructured) {
 		return
 	}
 	if gv.Group != v1alpha1.GroupVersion.Group {
-		fmt.Fprintf(c.stderr, "%s: skipping %s %s: not a %s or %s\n", where, kindOf(obj), obj.GetName(), validation.Kind, validation.ClusterKind)
+		c.infof("%s: skipping %s %s: not a %s or %s", where, kindOf(obj), obj.GetName(), validation.Kind, validation.ClusterKind)
 		return
 	}
 	id := validation.Kind + "/" + obj.GetName()
@@ -381,6 +388,9 @@ func (c *command) print(src string, p *v1alpha1.MeshSecurityProfile, res *render
 			fmt.Fprintf(&head, "# opens under the floor: %s\n", openingText(o))
 		}
 	}
+	if c.opts.standalone {
+		head.WriteString("# --standalone: without ownerReferences; meshguard neither owns nor prunes these objects.\n")
+	}
 	if p.Spec.Enforcement == v1alpha1.EnforcementAudit {
 		head.WriteString("# Audit: meshguard compares these objects with the cluster and reports drift; it does not apply them.\n")
 	}
@@ -400,7 +410,7 @@ func (c *command) print(src string, p *v1alpha1.MeshSecurityProfile, res *render
 		return nil
 	}
 	for i, o := range res.Objects {
-		b, err := yaml.Marshal(forPreview(o).Object)
+		b, err := yaml.Marshal(forPreview(o, c.opts.standalone).Object)
 		if err != nil {
 			return fmt.Errorf("encode %s %s: %w", o.GetKind(), o.GetName(), err)
 		}
@@ -415,9 +425,14 @@ func (c *command) print(src string, p *v1alpha1.MeshSecurityProfile, res *render
 
 // forPreview returns a copy of a rendered object without what only a live profile has: the
 // ownerReference's uid, empty here because the profile was read from a file, would otherwise
-// print as uid: "".
-func forPreview(o *unstructured.Unstructured) *unstructured.Unstructured {
+// print as uid: "". standalone drops the ownerReferences altogether: applied without the
+// profile, an object owned by a profile that does not exist is deleted by the garbage collector.
+func forPreview(o *unstructured.Unstructured, standalone bool) *unstructured.Unstructured {
 	o = o.DeepCopy()
+	if standalone {
+		o.SetOwnerReferences(nil)
+		return o
+	}
 	refs, found, err := unstructured.NestedSlice(o.Object, "metadata", "ownerReferences")
 	if !found || err != nil {
 		return o

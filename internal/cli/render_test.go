@@ -432,3 +432,33 @@ func TestAWrongCommandLineIsAUsageError(t *testing.T) {
 		})
 	}
 }
+
+func TestStandaloneObjectsHaveNoOwnerReferences(t *testing.T) {
+	g := NewWithT(t)
+	owned := renderReal(t, "", "-f", shopSample)
+	g.Expect(owned.code).To(Equal(ExitOK), owned.stderr)
+	for _, o := range documents(g, owned.stdout) {
+		g.Expect(o.GetOwnerReferences()).To(HaveLen(1), "%s %s", o.GetKind(), o.GetName())
+	}
+	r := renderReal(t, "", "-f", shopSample, "--standalone")
+	g.Expect(r.code).To(Equal(ExitOK), r.stderr)
+	objs := documents(g, r.stdout)
+	g.Expect(objs).NotTo(BeEmpty())
+	for _, o := range objs {
+		g.Expect(o.GetOwnerReferences()).To(BeEmpty(), "%s %s", o.GetKind(), o.GetName())
+	}
+	g.Expect(r.stdout).To(ContainSubstring("# --standalone"))
+}
+
+func TestQuietLeavesOutInfoLinesButNotWarnings(t *testing.T) {
+	g := NewWithT(t)
+	const in = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
+	loud := renderReal(t, in, "-f", "-")
+	g.Expect(loud.stderr).To(ContainSubstring("read for its labels"))
+	g.Expect(loud.stderr).To(ContainSubstring("skipping v1/ConfigMap x"))
+	quiet := renderReal(t, in, "-f", "-", "-q")
+	g.Expect(quiet.stderr).To(BeEmpty())
+	bad := renderReal(t, manifest("p", "shop", "spec:\n  mtls:\n    mode: Sometimes\n"), "-f", "-", "-q")
+	g.Expect(bad.code).To(Equal(ExitInvalid))
+	g.Expect(bad.stderr).To(ContainSubstring("spec.mtls.mode"), "errors are never quieted")
+}

@@ -9,27 +9,26 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/clusterfacts"
+	"github.com/meshguard/meshguard/internal/meshapi"
 )
-
-// DefaultIstioRootNamespace is Istio's default root namespace (meshConfig.rootNamespace).
-const DefaultIstioRootNamespace = "istio-system"
 
 // Groups and kinds of the objects Find judges.
 const (
-	groupIstioSecurity = "security.istio.io"
-	groupNetworking    = "networking.k8s.io"
+	groupIstioSecurity = meshapi.GroupIstioSecurity
+	groupNetworking    = meshapi.GroupNetworking
 
 	kindPeerAuthentication  = "PeerAuthentication"
 	kindAuthorizationPolicy = "AuthorizationPolicy"
 	kindNetworkPolicy       = "NetworkPolicy"
 )
 
-// Options are the cluster facts Find depends on that are not in the profile.
+// Options are the cluster facts Find depends on that are not in the profile: the facts the manager,
+// render and explain share (Find reads Istio's root namespace, RootNamespace, whose
+// AuthorizationPolicies apply to every namespace and whose namespace-wide PeerAuthentication is the
+// mesh-wide one), and the labels of the profile's namespace.
 type Options struct {
-	// IstioRootNamespace is Istio's root namespace, whose AuthorizationPolicies apply to every
-	// namespace and whose namespace-wide PeerAuthentication is the mesh-wide one. Default
-	// istio-system.
-	IstioRootNamespace string
+	clusterfacts.Facts
 	// NamespaceLabels are the labels of the profile's namespace, for the namespace selectors of
 	// cluster-scoped policies (AdminNetworkPolicy, ClusterNetworkPolicy). nil: not known, and
 	// only a selector on the namespace's name can rule the namespace out.
@@ -139,12 +138,9 @@ type finder struct {
 func newFinder(p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured, opts Options) *finder {
 	f := &finder{
 		p:        p,
-		root:     opts.IstioRootNamespace,
+		root:     opts.RootNamespace(),
 		istio:    p.Spec.GetMesh() == v1alpha1.MeshIstio,
 		nsLabels: opts.NamespaceLabels,
-	}
-	if f.root == "" {
-		f.root = DefaultIstioRootNamespace
 	}
 	f.nsMode = modeStrict
 	if p.Spec.MTLS != nil {

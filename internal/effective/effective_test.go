@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/clusterfacts"
 	"github.com/meshguard/meshguard/internal/render"
 )
 
@@ -554,7 +555,7 @@ spec: {selector: {matchLabels: {app: metrics}}, rules: [{to: [{operation: {ports
 		{
 			name:    "the root namespace is taken from the options",
 			profile: profile(withAuthorization(true)),
-			opts:    Options{IstioRootNamespace: "mesh-root"},
+			opts:    Options{Facts: clusterfacts.Facts{IstioRootNamespace: "mesh-root"}},
 			objects: `
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy

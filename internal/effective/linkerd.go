@@ -13,7 +13,7 @@ import (
 )
 
 const (
-	groupLinkerdPolicy = "policy.linkerd.io"
+	groupLinkerdPolicy = meshapi.GroupLinkerdPolicy
 	kindServer         = "Server"
 )
 

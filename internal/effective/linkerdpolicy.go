@@ -22,7 +22,7 @@ import (
 // profile when it authorizes on a port the profile governs, or replaces one of the profile's
 // Servers, or the namespace default, with a looser one.
 const (
-	groupLinkerd         = "policy.linkerd.io"
+	groupLinkerd         = meshapi.GroupLinkerdPolicy
 	kindLinkerdServer    = "Server"
 	kindLinkerdHTTPRoute = "HTTPRoute"
 	kindMeshTLSAuthn     = "MeshTLSAuthentication"

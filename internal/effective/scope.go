@@ -37,10 +37,7 @@ func Scopes(p *v1alpha1.MeshSecurityProfile, opts Options) []Scope {
 		}
 		return out
 	}
-	root := opts.IstioRootNamespace
-	if root == "" {
-		root = DefaultIstioRootNamespace
-	}
+	root := opts.RootNamespace()
 	pa, ap, ra := gk(groupIstioSecurity, kindPeerAuthentication), gk(groupIstioSecurity, kindAuthorizationPolicy), gk(groupIstioSecurity, kindRequestAuthentication)
 	return append(out, Scope{pa, p.Namespace}, Scope{ap, p.Namespace}, Scope{ra, p.Namespace},
 		Scope{ap, root}, Scope{pa, root}, Scope{ra, root})

@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/clusterfacts"
 	"github.com/meshguard/meshguard/internal/explain"
 	"github.com/meshguard/meshguard/internal/render"
 )
@@ -26,7 +27,7 @@ func TestScopes(t *testing.T) {
 		want    []Scope
 	}{
 		{"an Istio profile is judged on NetworkPolicies of its namespace and Istio policies of its namespace and the root namespace",
-			profile(), Options{IstioRootNamespace: "mesh-root"},
+			profile(), Options{Facts: clusterfacts.Facts{IstioRootNamespace: "mesh-root"}},
 			[]Scope{{np, testNamespace}, anp, cnp, {pa, testNamespace}, {ap, testNamespace}, {ra, testNamespace}, {ap, "mesh-root"}, {pa, "mesh-root"}, {ra, "mesh-root"}}},
 		{"a profile without a mesh is an Istio one, with istio-system as the default root namespace",
 			profile(withMesh("")), Options{},

@@ -3,6 +3,8 @@ package explain
 import (
 	"strings"
 	"testing"
+
+	"github.com/meshguard/meshguard/internal/clusterfacts"
 )
 
 // Source fields that the hand-written decoding used to drop (AuthorizationPolicy reference,
@@ -32,7 +34,7 @@ spec: {rules: [{from: [{source: {trustDomains: ["cluster.local"]}}]}]}`
 
 func TestIstioSourceServiceAccountsAndTrustDomains(t *testing.T) {
 	httpbin := to("foo", 8000, "app", "httpbin")
-	other := Options{TrustDomain: "other.example"}
+	other := Options{Facts: clusterfacts.Facts{TrustDomain: "other.example"}}
 	runLayerCases(t, []layerCase{
 		{name: "an ALLOW with only serviceAccounts admits the named account", objects: istioAllowSA,
 			req: Request{From: pod("default", "sleep"), To: httpbin, HTTP: get("/")}, layer: LayerAuthorization, want: Allowed,

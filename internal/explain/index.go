@@ -4,15 +4,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/meshguard/meshguard/internal/meshapi"
 )
 
 // API groups of the objects Evaluate reads.
 const (
-	groupNetworking     = "networking.k8s.io"
-	groupIstioSecurity  = "security.istio.io"
-	groupIstioNetworkng = "networking.istio.io"
-	groupLinkerdPolicy  = "policy.linkerd.io"
-	groupGatewayAPI     = "gateway.networking.k8s.io"
+	groupNetworking     = meshapi.GroupNetworking
+	groupIstioSecurity  = meshapi.GroupIstioSecurity
+	groupIstioNetworkng = meshapi.GroupIstioNetworking
+	groupLinkerdPolicy  = meshapi.GroupLinkerdPolicy
+	groupGatewayAPI     = meshapi.GroupGatewayAPI
 )
 
 // annotationLinkerdDefaultPolicy is Linkerd's default inbound policy annotation, read on the

@@ -1,6 +1,10 @@
 package explain
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/meshguard/meshguard/internal/clusterfacts"
+)
 
 // Mesh names the service mesh whose layers are evaluated.
 type Mesh string
@@ -94,13 +98,9 @@ var DefaultLinkerdClusterNetworks = []string{"10.0.0.0/8", "100.64.0.0/10", "172
 type Options struct {
 	// Mesh selects the mesh layers; MeshAuto detects it from the objects.
 	Mesh Mesh
-	// TrustDomain of the mesh (default cluster.local).
-	TrustDomain string
-	// IstioRootNamespace is Istio's root namespace (default istio-system).
-	IstioRootNamespace string
-	// LinkerdNamespace is the Linkerd control plane namespace (default linkerd), part of
-	// Linkerd identities.
-	LinkerdNamespace string
+	// Facts are the cluster facts shared with render and the manager: the trust domain, Istio's
+	// root namespace and the Linkerd control plane namespace (part of Linkerd identities).
+	clusterfacts.Facts
 	// LinkerdDefaultPolicy is the cluster-wide proxy.defaultInboundPolicy (default
 	// all-unauthenticated).
 	LinkerdDefaultPolicy string
@@ -127,15 +127,7 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.TrustDomain == "" {
-		o.TrustDomain = "cluster.local"
-	}
-	if o.IstioRootNamespace == "" {
-		o.IstioRootNamespace = "istio-system"
-	}
-	if o.LinkerdNamespace == "" {
-		o.LinkerdNamespace = "linkerd"
-	}
+	o.Facts = o.WithDefaults()
 	if o.LinkerdDefaultPolicy == "" {
 		o.LinkerdDefaultPolicy = "all-unauthenticated"
 	}

@@ -20,14 +20,15 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/meshapi"
 )
 
 // Kinds of the Istio objects meshguard generates. security.istio.io/v1 is the stored version of
 // Istio's security CRDs since Istio 1.22.
 var (
-	gvkPeerAuthentication    = metav1.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "PeerAuthentication"}
-	gvkRequestAuthentication = metav1.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "RequestAuthentication"}
-	gvkAuthorizationPolicy   = metav1.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "AuthorizationPolicy"}
+	gvkPeerAuthentication    = metav1.GroupVersionKind(meshapi.GVKPeerAuthentication)
+	gvkRequestAuthentication = metav1.GroupVersionKind(meshapi.GVKRequestAuthentication)
+	gvkAuthorizationPolicy   = metav1.GroupVersionKind(meshapi.GVKAuthorizationPolicy)
 )
 
 // istio renders the Istio security.istio.io/v1 objects of the profile.

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/meshapi"
 )
 
 // Linkerd's policy model, and how a profile maps onto it.
@@ -40,15 +41,15 @@ import (
 // Linkerd 2.16 or later; AuthorizationPolicy, MeshTLSAuthentication and NetworkAuthentication are
 // v1alpha1, their only version.
 var (
-	gvkLinkerdServer                = metav1.GroupVersionKind{Group: linkerdPolicyGroup, Version: "v1beta3", Kind: "Server"}
-	gvkLinkerdHTTPRoute             = metav1.GroupVersionKind{Group: linkerdPolicyGroup, Version: "v1beta3", Kind: "HTTPRoute"}
-	gvkLinkerdAuthorizationPolicy   = metav1.GroupVersionKind{Group: linkerdPolicyGroup, Version: "v1alpha1", Kind: "AuthorizationPolicy"}
-	gvkLinkerdMeshTLSAuthentication = metav1.GroupVersionKind{Group: linkerdPolicyGroup, Version: "v1alpha1", Kind: "MeshTLSAuthentication"}
-	gvkLinkerdNetworkAuthentication = metav1.GroupVersionKind{Group: linkerdPolicyGroup, Version: "v1alpha1", Kind: "NetworkAuthentication"}
+	gvkLinkerdServer                = metav1.GroupVersionKind(meshapi.GVKLinkerdServer)
+	gvkLinkerdHTTPRoute             = metav1.GroupVersionKind(meshapi.GVKLinkerdHTTPRoute)
+	gvkLinkerdAuthorizationPolicy   = metav1.GroupVersionKind(meshapi.GVKLinkerdAuthorizationPolicy)
+	gvkLinkerdMeshTLSAuthentication = metav1.GroupVersionKind(meshapi.GVKLinkerdMeshTLSAuthentication)
+	gvkLinkerdNetworkAuthentication = metav1.GroupVersionKind(meshapi.GVKLinkerdNetworkAuthentication)
 )
 
 const (
-	linkerdPolicyGroup = "policy.linkerd.io"
+	linkerdPolicyGroup = meshapi.GroupLinkerdPolicy
 
 	// LinkerdDefaultInboundPolicyAnnotation is the namespace annotation that sets the inbound
 	// policy of every pod of the namespace on ports no Server selects. Linkerd reads it when a

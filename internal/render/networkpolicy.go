@@ -1,6 +1,7 @@
 package render
 
 import (
+	"maps"
 	"net/netip"
 	"strings"
 
@@ -14,9 +15,10 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/meshapi"
 )
 
-var gvkNetworkPolicy = metav1.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}
+var gvkNetworkPolicy = metav1.GroupVersionKind(meshapi.GVKNetworkPolicy)
 
 // labelNamespaceName is set by the API server on every namespace to its name (Kubernetes 1.21+);
 // namespace owners cannot change it, so selecting namespaces by it cannot be spoofed.
@@ -123,20 +125,25 @@ func (r *renderer) policyTypes(dirs []v1alpha1.PolicyDirection, path *field.Path
 // allowDNS lets every pod of the namespace query the cluster DNS pods, and nothing else of
 // kube-system.
 func (r *renderer) allowDNS() *networkingv1.NetworkPolicy {
-	dns := make(map[string]string, len(r.opts.DNSPodLabels))
-	for k, v := range r.opts.DNSPodLabels {
-		dns[k] = v
+	peers := []networkingv1.NetworkPolicyPeer{{
+		NamespaceSelector: namespaceNameSelector(r.opts.DNSNamespace),
+		PodSelector:       &metav1.LabelSelector{MatchLabels: maps.Clone(r.opts.DNSPodLabels)},
+	}}
+	var dnsPorts []networkingv1.NetworkPolicyPort
+	for _, p := range r.opts.DNSPorts {
+		dnsPorts = append(dnsPorts, npPort(corev1.ProtocolUDP, p), npPort(corev1.ProtocolTCP, p))
+	}
+	// A node-local cache in the host network (NodeLocal DNSCache) is reached by address only.
+	for _, cidr := range r.opts.DNSIPBlocks {
+		peers = append(peers, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: cidr}})
 	}
 	return &networkingv1.NetworkPolicy{
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
 			Egress: []networkingv1.NetworkPolicyEgressRule{{
-				To: []networkingv1.NetworkPolicyPeer{{
-					NamespaceSelector: namespaceNameSelector(r.opts.DNSNamespace),
-					PodSelector:       &metav1.LabelSelector{MatchLabels: dns},
-				}},
-				Ports: []networkingv1.NetworkPolicyPort{npPort(corev1.ProtocolUDP, 53), npPort(corev1.ProtocolTCP, 53)},
+				To:    peers,
+				Ports: dnsPorts,
 			}},
 		},
 	}
@@ -149,11 +156,11 @@ func (r *renderer) allowMeshControlPlane() *networkingv1.NetworkPolicy {
 	switch r.p.Spec.GetMesh() {
 	case v1alpha1.MeshIstio:
 		// istiod serves xDS and the CA (certificate signing) on 15012; its pods carry app=istiod
-		// whatever their revision.
+		// whatever their revision (--istiod-pod-labels narrows or renames).
 		egress = []networkingv1.NetworkPolicyEgressRule{{
 			To: []networkingv1.NetworkPolicyPeer{{
 				NamespaceSelector: namespaceNameSelector(r.opts.IstioNamespace),
-				PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app": "istiod"}},
+				PodSelector:       &metav1.LabelSelector{MatchLabels: maps.Clone(r.opts.IstiodPodLabels)},
 			}},
 			Ports: []networkingv1.NetworkPolicyPort{npPort(corev1.ProtocolTCP, 15012)},
 		}}

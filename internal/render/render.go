@@ -17,35 +17,15 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/clusterfacts"
 )
 
-// Options are the cluster facts rendering depends on that are not in the profile.
-type Options struct {
-	// TrustDomain is the mesh trust domain used when the profile sets none.
-	TrustDomain string
-	// IstioNamespace is where istiod runs.
-	IstioNamespace string
-	// IstioRootNamespace is Istio's meshConfig.rootNamespace, whose policies apply to the whole
-	// mesh. Default: IstioNamespace.
-	IstioRootNamespace string
-	// LinkerdNamespace is where the Linkerd control plane runs.
-	LinkerdNamespace string
-	// DNSNamespace and DNSPodLabels select the cluster DNS pods for allowDNS.
-	DNSNamespace string
-	DNSPodLabels map[string]string
-}
+// Options are the cluster facts rendering depends on that are not in the profile: the one type
+// the manager, render and explain share (internal/clusterfacts).
+type Options = clusterfacts.Facts
 
-// DefaultOptions are the values of a stock cluster: cluster.local, istio-system, linkerd and
-// kube-dns in kube-system.
-func DefaultOptions() Options {
-	return Options{
-		TrustDomain:      "cluster.local",
-		IstioNamespace:   "istio-system",
-		LinkerdNamespace: "linkerd",
-		DNSNamespace:     "kube-system",
-		DNSPodLabels:     map[string]string{"k8s-app": "kube-dns"},
-	}
-}
+// DefaultOptions are the values of a stock cluster (clusterfacts.Defaults).
+func DefaultOptions() Options { return clusterfacts.Defaults() }
 
 // Result is what a profile renders to.
 type Result struct {
@@ -78,7 +58,7 @@ func Render(p *v1alpha1.MeshSecurityProfile, opts Options) (*Result, error) {
 	if p.Name == "" || p.Namespace == "" {
 		return nil, &InvalidSpecError{Errs: field.ErrorList{field.Required(field.NewPath("metadata"), "name and namespace are required")}}
 	}
-	r := &renderer{p: p, opts: withDefaults(opts)}
+	r := &renderer{p: p, opts: opts.WithDefaults()}
 	if p.Spec.TrustDomain != "" {
 		r.opts.TrustDomain = p.Spec.TrustDomain
 	}
@@ -117,29 +97,6 @@ type renderer struct {
 	errs        field.ErrorList
 	unsupported []string
 	warnings    []string
-}
-
-func withDefaults(o Options) Options {
-	d := DefaultOptions()
-	if o.TrustDomain == "" {
-		o.TrustDomain = d.TrustDomain
-	}
-	if o.IstioNamespace == "" {
-		o.IstioNamespace = d.IstioNamespace
-	}
-	if o.IstioRootNamespace == "" {
-		o.IstioRootNamespace = o.IstioNamespace
-	}
-	if o.LinkerdNamespace == "" {
-		o.LinkerdNamespace = d.LinkerdNamespace
-	}
-	if o.DNSNamespace == "" {
-		o.DNSNamespace = d.DNSNamespace
-	}
-	if len(o.DNSPodLabels) == 0 {
-		o.DNSPodLabels = d.DNSPodLabels
-	}
-	return o
 }
 
 // name derives a child's name from the profile name and a suffix; deterministic, so that

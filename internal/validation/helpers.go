@@ -77,11 +77,21 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-// closest returns the property nearest to name: equal but for case, or at most two edits away
-// (a transposition counts as one edit); "" when none is near.
+// closest returns the property nearest to name (Nearest).
 func closest(name string, props map[string]structuralschema.Structural) string {
-	best, bestDist := "", 3
+	names := make([]string, 0, len(props))
 	for p := range props {
+		names = append(names, p)
+	}
+	return Nearest(name, names)
+}
+
+// Nearest returns the candidate nearest to name: equal but for case, or at most two edits away
+// (a transposition counts as one edit); "" when none is near. Used for "did you mean" in field
+// errors and in the manager's command line.
+func Nearest(name string, candidates []string) string {
+	best, bestDist := "", 3
+	for _, p := range candidates {
 		d := distance(strings.ToLower(name), strings.ToLower(p))
 		if d < bestDist || (d == bestDist && p < best) {
 			best, bestDist = p, d

@@ -55,7 +55,7 @@ var _ = Describe("upgrading from the previous release", Serial, func() {
 				return
 			}
 			kubectl(ctx, "", "apply", "--server-side", "--force-conflicts", "-f", "config/crd/bases")
-			Expect(env.startManager(ctx, GinkgoWriter)).To(Succeed())
+			Expect(env.startManager(ctx)).To(Succeed())
 		})
 		kubectl(ctx, gitShow(ctx, previousRelease, "config/crd/bases/security.meshguard.dev_meshsecurityprofiles.yaml"),
 			"apply", "--server-side", "--force-conflicts", "-f", "-")
@@ -88,7 +88,7 @@ var _ = Describe("upgrading from the previous release", Serial, func() {
 		By("serving this build's CRD and starting this build's manager")
 		kubectl(ctx, "", "apply", "--server-side", "--force-conflicts", "-f", "config/crd/bases")
 		kubectl(ctx, "", "wait", "--for=condition=Established", "crd/meshsecurityprofiles.security.meshguard.dev", "--timeout=60s")
-		Expect(env.startManager(ctx, GinkgoWriter)).To(Succeed())
+		Expect(env.startManager(ctx)).To(Succeed())
 		restored = true
 
 		By("every profile reads as it was stored and becomes Ready")

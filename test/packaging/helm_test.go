@@ -18,6 +18,7 @@ import (
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/engine"
 	appsv1 "k8s.io/api/apps/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -196,7 +197,19 @@ func TestTheChartAppliesEveryValue(t *testing.T) {
 	g.Expect(c.Args).To(ContainElements(
 		"--trust-domain=prod.example.com", "--istio-namespace=istio-prod", "--istio-root-namespace=istio-config", "--linkerd-namespace=linkerd-prod",
 		"--kube-api-qps=100", "--kube-api-burst=200", "--max-concurrent-reconciles=8", "--zap-log-level=debug",
-		"--certificate-recheck-interval=2m", "--metrics-bind-address=:9443"))
+		"--certificate-recheck-interval=2m", "--metrics-bind-address=:9443",
+		"--dns-namespace=openshift-dns", "--dns-pod-labels=dns.operator.openshift.io/daemonset-dns=default", "--dns-ports=5353",
+		"--dns-ip-blocks=169.254.20.10/32", "--istiod-pod-labels=app=istiod,istio.io/rev=prod-1-29", "--istio-ca=external"))
+	// meshguard's own NetworkPolicy reaches the same DNS that profiles' allowDNS opens.
+	np := &networkingv1.NetworkPolicy{}
+	g.Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(found["NetworkPolicy platform-security/platform-meshguard-manager"].Object, np)).To(Succeed())
+	dns := np.Spec.Egress[0]
+	g.Expect(dns.To).To(HaveLen(2))
+	g.Expect(dns.To[0].NamespaceSelector.MatchLabels).To(Equal(map[string]string{"kubernetes.io/metadata.name": "openshift-dns"}))
+	g.Expect(dns.To[0].PodSelector.MatchLabels).To(Equal(map[string]string{"dns.operator.openshift.io/daemonset-dns": "default"}))
+	g.Expect(dns.To[1].IPBlock.CIDR).To(Equal("169.254.20.10/32"))
+	g.Expect(dns.Ports).To(HaveLen(2))
+	g.Expect(dns.Ports[0].Port.IntValue()).To(Equal(5353))
 	g.Expect(c.Resources.Limits.Cpu().String()).To(Equal("1"))
 	g.Expect(pod.PriorityClassName).To(Equal("meshguard-critical"))
 	g.Expect(pod.NodeSelector).To(HaveKeyWithValue("kubernetes.io/os", "linux"))

@@ -46,3 +46,12 @@ account must exist (the chart still binds its roles to it). */}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
 {{- end -}}
+
+{{/*
+Labels as the manager's label flags take them: k=v,k=v, sorted by key.
+*/}}
+{{- define "meshguard.labelList" -}}
+{{- $l := list }}
+{{- range $k, $v := . }}{{ $l = append $l (printf "%s=%s" $k $v) }}{{ end }}
+{{- join "," $l }}
+{{- end }}
