@@ -762,6 +762,19 @@ type MeshSecurityProfileStatus struct {
 	// +listType=atomic
 	// +optional
 	HeldAtFloor []FloorHold `json:"heldAtFloor,omitempty"`
+
+	// dataPlane counts the namespace's pods per Istio data plane (sidecar, ambient, waypoint,
+	// unmeshed). Istio profiles only.
+	// +optional
+	DataPlane *DataPlaneStatus `json:"dataPlane,omitempty"`
+
+	// enforcement says, for each part of the profile and each data plane its workloads use, which
+	// proxy enforces it, or None with the reason. A part that nothing can enforce where it must
+	// makes Ready False (reason Unenforceable). Istio profiles only.
+	// +kubebuilder:validation:MaxItems=256
+	// +listType=atomic
+	// +optional
+	Enforcement []RuleEnforcement `json:"enforcement,omitempty"`
 }
 
 // MeshSecurityProfile declares the mesh security of one namespace: mTLS, JWT authentication,

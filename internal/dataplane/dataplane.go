@@ -175,7 +175,7 @@ func (s Selection) Pods(c Class) []string {
 func Select(f *Facts, selector map[string]string) Selection {
 	var s Selection
 	for _, p := range f.Pods {
-		if matches(selector, p.Labels) {
+		if matches(selector, p.Labels) && !f.isWaypointPod(p) {
 			s.Workloads = append(s.Workloads, classify(f, p))
 		}
 	}
@@ -197,6 +197,9 @@ func Select(f *Facts, selector map[string]string) Selection {
 func Summary(f *Facts) map[Class][]string {
 	out := map[Class][]string{}
 	for _, p := range f.Pods {
+		if f.isWaypointPod(p) {
+			continue
+		}
 		w := classify(f, p)
 		out[w.Class] = append(out[w.Class], p.Name)
 	}
@@ -369,3 +372,49 @@ func matches(selector, labels map[string]string) bool {
 
 // Matches is matches for callers that hold a workload selector.
 func Matches(selector, labels map[string]string) bool { return matches(selector, labels) }
+
+// TargetPods returns the pods a policy attached to t applies to, sorted: for a Service, every pod
+// it selects (a waypoint enforces a Service's policy for all its endpoints); for a waypoint
+// Gateway, every pod bound to it.
+func TargetPods(f *Facts, t Target) []string {
+	var out []string
+	switch t.Kind {
+	case "Service":
+		for _, svc := range f.Services {
+			if svc.Name != t.Name || len(svc.Selector) == 0 {
+				continue
+			}
+			for _, p := range f.Pods {
+				if matches(svc.Selector, p.Labels) {
+					out = append(out, p.Name)
+				}
+			}
+		}
+	default:
+		for _, p := range f.Pods {
+			w := classify(f, p)
+			for _, wt := range w.Targets {
+				if wt == t {
+					out = append(out, p.Name)
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// LabelGatewayName is set on the pods of a Gateway's deployment by Istio's deployment controller
+// (manifests/charts/istio-control/istio-discovery/files/waypoint.yaml).
+const LabelGatewayName = "gateway.networking.k8s.io/gateway-name"
+
+// isWaypointPod says whether a pod is one of a waypoint's own: policy does not bind it by
+// selector, and it is not a workload of the profile.
+func (f *Facts) isWaypointPod(p Pod) bool {
+	name, ok := p.Labels[LabelGatewayName]
+	if !ok {
+		return false
+	}
+	_, isWP := f.waypoint(f.Namespace, name)
+	return isWP
+}
