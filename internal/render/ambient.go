@@ -5,10 +5,10 @@ import (
 	"sort"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
 	securityv1beta1 "istio.io/api/security/v1beta1"
 	typev1beta1 "istio.io/api/type/v1beta1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
-	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -179,28 +179,21 @@ func (r *renderer) placeAuthorizationPolicy(pl policy) {
 	}
 	s := r.selection(pl.selector)
 	sc, un, z, w := s.Pods(dataplane.Sidecar), s.Pods(dataplane.Unmeshed), s.Pods(dataplane.Ambient), s.Pods(dataplane.Waypoint)
-	r.enforced(pl.id, v1alpha1.EnforcedBySidecar, sc, "")
-	r.enforced(pl.id, v1alpha1.EnforcedByNone, un, "not in the mesh: no proxy enforces policy for these pods")
+	r.enforced(pl.id, v1alpha1.EnforcedByNone, un, notMeshed)
 	if len(z)+len(w) == 0 {
+		r.enforced(pl.id, v1alpha1.EnforcedBySidecar, sc, "")
 		r.addAuthorizationPolicy(pl.name, pl.ap)
 		return
 	}
 	allow := pl.ap.Spec.Action == securityv1beta1.AuthorizationPolicy_ALLOW
 	targets, waypoints, problems := r.waypointPlan(s, pl.selector)
-	switch {
-	case pl.l7 && len(z) > 0:
-		r.unenforceable(pl.id, z, "ztunnel enforces only L4 policy and these ambient pods have no waypoint: methods, paths, hosts and JWT (requestPrincipals, requireToken) need one (label the Service or namespace istio.io/use-waypoint)")
-		r.placeholder(pl, allow)
-		return
-	case pl.l7 && len(w) > 0 && len(sc)+len(un) > 0:
-		r.unenforceable(pl.id, w, "the selector also selects sidecar or unmeshed pods ("+podList(append(append([]string{}, sc...), un...))+"): a selector policy with L7 fields would reach ztunnel for the ambient pods, and a waypoint does not serve the others; give the ambient pods labels of their own")
-		r.placeholder(pl, allow)
-		return
-	case len(problems) > 0:
-		r.unenforceable(pl.id, w, strings.Join(problems, "; "))
+	if why := cannotPlace(pl.l7, sc, un, z, w, problems); why != "" {
+		// Every meshed pod of the selector loses the rule to the placeholder, sidecar ones too.
+		r.unenforceable(pl.id, append(append(append([]string{}, z...), w...), sc...), why)
 		r.placeholder(pl, allow)
 		return
 	}
+	r.enforced(pl.id, v1alpha1.EnforcedBySidecar, sc, "")
 	if !pl.l7 {
 		// L4: one selector policy serves sidecars and ztunnel alike, naming senders in a form
 		// ztunnel matches in any trust domain.
@@ -227,6 +220,21 @@ func (r *renderer) placeAuthorizationPolicy(pl policy) {
 		r.ambient.bound = append(r.ambient.bound, pl.name+"-ztunnel")
 		r.enforced(pl.id, v1alpha1.EnforcedByZtunnel, w, "admits only the waypoint's identity ("+waypointsText(waypoints)+"), so the waypoint cannot be bypassed")
 	}
+}
+
+const notMeshed = "not in the mesh: no proxy enforces policy for these pods"
+
+// cannotPlace says why a part cannot be enforced for the pods of a selector, or "".
+func cannotPlace(l7 bool, sc, un, z, w, problems []string) string {
+	switch {
+	case l7 && len(z) > 0:
+		return "ztunnel enforces only L4 policy and ambient pods " + podList(z) + " have no waypoint: methods, paths, hosts and JWT (requestPrincipals, requireToken) need one (label the Service or namespace istio.io/use-waypoint)"
+	case l7 && len(sc)+len(un) > 0:
+		return "the selector selects sidecar or unmeshed pods (" + podList(append(append([]string{}, sc...), un...)) + ") and waypoint-bound ambient pods (" + podList(w) + "): a selector policy with L7 fields would reach ztunnel for the ambient pods, and a waypoint does not serve the others; give the ambient pods labels of their own"
+	case len(problems) > 0:
+		return strings.Join(problems, "; ")
+	}
+	return ""
 }
 
 // placeholder stands in for a part that cannot be enforced: an ALLOW becomes an allow-nothing
@@ -443,7 +451,7 @@ func (r *renderer) ambientDefaultDeny() {
 	id := "authorization.defaultDeny"
 	s := r.selection(nil)
 	r.enforced(id, v1alpha1.EnforcedBySidecar, s.Pods(dataplane.Sidecar), "")
-	r.enforced(id, v1alpha1.EnforcedByNone, s.Pods(dataplane.Unmeshed), "not in the mesh: no proxy enforces policy for these pods")
+	r.enforced(id, v1alpha1.EnforcedByNone, s.Pods(dataplane.Unmeshed), notMeshed)
 	r.enforced(id, v1alpha1.EnforcedByZtunnel, s.Pods(dataplane.Ambient), "")
 	w := s.Pods(dataplane.Waypoint)
 	if len(w) == 0 {
@@ -478,7 +486,7 @@ func (r *renderer) ambientMTLS() {
 	const id = "mtls"
 	all := r.selection(nil)
 	r.enforced(id, v1alpha1.EnforcedBySidecar, all.Pods(dataplane.Sidecar), "")
-	r.enforced(id, v1alpha1.EnforcedByNone, all.Pods(dataplane.Unmeshed), "not in the mesh: no proxy enforces policy for these pods")
+	r.enforced(id, v1alpha1.EnforcedByNone, all.Pods(dataplane.Unmeshed), notMeshed)
 	ambient := append(all.Pods(dataplane.Ambient), all.Pods(dataplane.Waypoint)...)
 	const disableWhy = "ambient ignores mTLS Disable: ztunnel always uses mutual TLS (HBONE) and acts as Permissive; take the pods out of ambient (istio.io/dataplane-mode=none) to disable it"
 	if m.Mode == v1alpha1.MTLSDisable {
@@ -625,32 +633,23 @@ func (r *renderer) placeRequestAuthentication(sel *v1alpha1.WorkloadSelector, ra
 	s := r.selection(sel)
 	sc, un, z, w := s.Pods(dataplane.Sidecar), s.Pods(dataplane.Unmeshed), s.Pods(dataplane.Ambient), s.Pods(dataplane.Waypoint)
 	targets, waypoints, problems := r.waypointPlan(s, sel)
-	r.enforced(id, v1alpha1.EnforcedBySidecar, sc, "")
-	r.enforced(id, v1alpha1.EnforcedByNone, un, "not in the mesh: no proxy enforces policy for these pods")
-	pl := policy{id: id, name: r.name("require-jwt"), selector: sel, l7: true}
-	fail := func(pods []string, why string) {
-		r.unenforceable(id, pods, why)
-		if deny != nil {
-			r.placeholder(pl, false)
-		}
-	}
-	switch {
-	case len(z)+len(w) == 0:
+	r.enforced(id, v1alpha1.EnforcedByNone, un, notMeshed)
+	if len(z)+len(w) == 0 {
+		r.enforced(id, v1alpha1.EnforcedBySidecar, sc, "")
 		r.add(gvkRequestAuthentication, r.name("jwt"), ra)
 		if deny != nil {
 			r.addAuthorizationPolicy(r.name("require-jwt"), deny)
 		}
 		return
-	case len(z) > 0:
-		fail(z, "ztunnel never validates JWTs and these ambient pods have no waypoint: JWT authentication and requireToken need one (label the Service or namespace istio.io/use-waypoint)")
-		return
-	case len(sc)+len(un) > 0:
-		fail(w, "the selector also selects sidecar or unmeshed pods ("+podList(append(append([]string{}, sc...), un...))+"): a waypoint does not serve them and a selector policy would not bind the ambient pods; give the ambient pods labels of their own")
-		return
-	case len(problems) > 0:
-		fail(w, strings.Join(problems, "; "))
+	}
+	if why := cannotPlace(true, sc, un, z, w, problems); why != "" {
+		r.unenforceable(id, append(append(append([]string{}, z...), w...), sc...), why)
+		if deny != nil {
+			r.placeholder(policy{id: id, name: r.name("require-jwt"), selector: sel, l7: true}, false)
+		}
 		return
 	}
+	r.enforced(id, v1alpha1.EnforcedBySidecar, sc, "")
 	wra := ra.DeepCopy()
 	wra.Spec.Selector = nil
 	wra.Spec.TargetRefs = targetRefs(targets)
