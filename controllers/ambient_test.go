@@ -73,6 +73,45 @@ var _ = Describe("Istio ambient data plane", func() {
 		}))
 	})
 
+	It("re-renders within seconds when a waypoint is added: the L7 rule moves to the waypoint with a ztunnel policy admitting only it", func() {
+		ns := newNamespace()
+		nsObj := &corev1.Namespace{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Name: ns}, nsObj)).To(Succeed())
+		nsObj.Labels["istio.io/dataplane-mode"] = "ambient"
+		nsObj.Labels["istio.io/use-waypoint"] = "waypoint"
+		Expect(k8s.Update(ctx, nsObj)).To(Succeed())
+		Expect(k8s.Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "api"},
+			Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "api"}, Ports: []corev1.ServicePort{{Port: 8080}}},
+		})).To(Succeed())
+		Expect(k8s.Create(ctx, apiPod(ns, "api-0", map[string]string{"ambient.istio.io/redirection": "enabled"}))).To(Succeed())
+		p := profile(ns, "p", withL7Rule("web-reads"))
+		Expect(k8s.Create(ctx, p)).To(Succeed())
+		Eventually(condition(p, v1alpha1.ConditionReady)).Should(Equal("False/Unenforceable"))
+
+		gw := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+			"metadata": map[string]any{"namespace": ns, "name": "waypoint"},
+			"spec": map[string]any{
+				"gatewayClassName": "istio-waypoint",
+				"listeners":        []any{map[string]any{"name": "mesh", "port": int64(15008), "protocol": "HBONE"}},
+			},
+		}}
+		Expect(k8s.Create(ctx, gw)).To(Succeed())
+		Eventually(condition(p, v1alpha1.ConditionReady), "10s").Should(Equal("True/Succeeded"))
+		ap, err := child(gvkAP, ns, "p-rule-web-reads-waypoint")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ap.Object["spec"]).To(HaveKeyWithValue("targetRefs", ConsistOf(map[string]any{"kind": "Service", "name": "api"})))
+		_, hasSelector := ap.Object["spec"].(map[string]any)["selector"]
+		Expect(hasSelector).To(BeFalse())
+		zt, err := child(gvkAP, ns, "p-rule-web-reads-ztunnel")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(zt.Object["spec"]).To(HaveKeyWithValue("rules", ConsistOf(HaveKeyWithValue("from", ConsistOf(HaveKeyWithValue("source",
+			Or(HaveKeyWithValue("serviceAccounts", ConsistOf(ns+"/waypoint")), HaveKeyWithValue("principals", ConsistOf("cluster.local/ns/"+ns+"/sa/waypoint")))))))))
+		Eventually(resourceState(p, "AuthorizationPolicy", "p-rule-web-reads")).Should(Equal("absent"), "the placeholder is pruned")
+		Expect(getProfile(p).Status.DataPlane).To(Equal(&v1alpha1.DataPlaneStatus{Waypoint: 1, Waypoints: []string{ns + "/waypoint"}}))
+	})
+
 	It("is not Ready while Istio reports WaypointAccepted=False on a generated policy, and is again once it does not", func() {
 		ns := newNamespace()
 		Expect(k8s.Create(ctx, apiPod(ns, "api-0", map[string]string{"ambient.istio.io/redirection": "enabled"}))).To(Succeed())

@@ -86,6 +86,10 @@ const (
 	Istio Mesh = 1 << iota
 	// Linkerd installs Linkerd's policy CRDs from Linkerd's chart.
 	Linkerd
+	// GatewayAPI installs the Gateway API CRDs (Istio's waypoints are Gateways) from the
+	// sigs.k8s.io/gateway-api module; those a mesh's CRDs already brought (Linkerd bundles its
+	// own HTTPRoute) are kept as the mesh installs them.
+	GatewayAPI
 )
 
 // New returns an environment (not started) with meshguard's CRD and the selected mesh CRDs.
@@ -114,6 +118,21 @@ func New(meshes Mesh) (*envtest.Environment, error) {
 			return nil, fmt.Errorf("linkerd CRDs: %w", err)
 		default:
 			extra = append(extra, c...)
+		}
+	}
+	if meshes&GatewayAPI != 0 {
+		c, err := crds.GatewayAPICRDs()
+		if err != nil {
+			return nil, fmt.Errorf("gateway API CRDs: %w", err)
+		}
+		have := map[string]bool{}
+		for _, x := range extra {
+			have[x.Name] = true
+		}
+		for _, x := range c {
+			if !have[x.Name] {
+				extra = append(extra, x)
+			}
 		}
 	}
 	return &envtest.Environment{
