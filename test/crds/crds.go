@@ -216,7 +216,7 @@ func LinkerdCRDsFromChart(chartDir string) ([]*apiextensionsv1.CustomResourceDef
 	return out, nil
 }
 
-// WriteAll writes every Istio and Linkerd CRD to dir as <crd name>.yaml, for envtest's
+// WriteAll writes every Istio, Gateway API and Linkerd CRD to dir as <crd name>.yaml, for envtest's
 // CRDInstallOptions.Paths or kubectl apply. The Istio CRDs are written even when the Linkerd ones
 // cannot be had; the error then wraps ErrLinkerdUnavailable.
 func WriteAll(dir string) error {
@@ -228,6 +228,15 @@ func WriteAll(dir string) error {
 		return fmt.Errorf("istio CRDs: %w", err)
 	}
 	if err := writeCRDs(dir, istio); err != nil {
+		return err
+	}
+	// Istio's waypoints are Gateway API Gateways. Written before Linkerd's, whose chart bundles
+	// its own copies of some Gateway API route CRDs: those are installed as Linkerd ships them.
+	gateway, err := GatewayAPICRDs()
+	if err != nil {
+		return fmt.Errorf("gateway API CRDs: %w", err)
+	}
+	if err := writeCRDs(dir, gateway); err != nil {
 		return err
 	}
 	linkerd, err := LinkerdCRDs()
