@@ -108,6 +108,9 @@ func (r *renderer) enforced(rule string, point v1alpha1.EnforcementPoint, pods [
 
 // unenforceable records that nothing enforces rule for pods, and why.
 func (r *renderer) unenforceable(rule string, pods []string, reason string) {
+	if len(pods) == 0 {
+		return
+	}
 	r.enforced(rule, v1alpha1.EnforcedByNone, pods, reason)
 	r.ambient.unenforceable = append(r.ambient.unenforceable, fmt.Sprintf("%s: %s (pods %s)", rule, reason, podList(pods)))
 }

@@ -208,3 +208,22 @@ func randomProfile(rnd *rand.Rand, apps []string) *v1alpha1.MeshSecurityProfile 
 	}
 	return p
 }
+
+func TestMTLSDisableIsUnenforceableOnlyWhereAmbientPodsAre(t *testing.T) {
+	g := NewWithT(t)
+	p := &v1alpha1.MeshSecurityProfile{}
+	p.Name, p.Namespace = "p", "shop"
+	p.Spec.MTLS = &v1alpha1.MTLSSpec{Mode: v1alpha1.MTLSDisable}
+	opts := DefaultOptions()
+	opts.DataPlane = &dataplane.Facts{Namespace: "shop"}
+	res, err := Render(p, opts)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Unenforceable).To(BeEmpty(), "a sidecar namespace without pods")
+
+	opts.DataPlane = &dataplane.Facts{Namespace: "shop", Pods: []dataplane.Pod{{Name: "api-0", Annotations: map[string]string{dataplane.AnnotationRedirection: dataplane.RedirectionEnabled}}}}
+	res, err = Render(p, opts)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Unenforceable).To(ConsistOf(ContainSubstring("mtls: ambient ignores mTLS Disable")))
+	g.Expect(res.Enforcement).To(ContainElement(v1alpha1.RuleEnforcement{Rule: "mtls", EnforcedBy: v1alpha1.EnforcedByNone, Pods: []string{"api-0"}, PodCount: 1,
+		Reason: "ambient ignores mTLS Disable: ztunnel always uses mutual TLS (HBONE) and acts as Permissive; take the pods out of ambient (istio.io/dataplane-mode=none) to disable it"}))
+}
