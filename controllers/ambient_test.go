@@ -1,14 +1,24 @@
 package controllers_test
 
 import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/test/testenv"
 )
 
 // apiPod is a pod labelled app=api with the given annotations (no scheduler runs: it stays
@@ -136,6 +146,41 @@ var _ = Describe("Istio ambient data plane", func() {
 
 		setIstioConditions([]any{map[string]any{"type": "WaypointAccepted", "status": "True", "reason": "Accepted"}})
 		Eventually(condition(p, v1alpha1.ConditionReady), "10s").Should(Equal("True/Succeeded"))
+	})
+})
+
+var _ = Describe("The ambient sample (config/samples/ambient)", func() {
+	It("becomes Ready with its L7 rule at the waypoint", func() {
+		var objs []*unstructured.Unstructured
+		for _, f := range []string{"namespace.yaml", "reviews.yaml"} {
+			b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", "ambient", f))
+			Expect(err).NotTo(HaveOccurred())
+			r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
+			for {
+				doc, err := r.Read()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				Expect(err).NotTo(HaveOccurred())
+				u := &unstructured.Unstructured{}
+				Expect(yaml.Unmarshal(doc, &u.Object)).To(Succeed())
+				if len(u.Object) > 0 {
+					objs = append(objs, u)
+				}
+			}
+		}
+		for _, o := range objs {
+			Expect(k8s.Create(ctx, o)).To(Succeed(), "%s %s", o.GetKind(), o.GetName())
+		}
+		Expect(k8s.Create(ctx, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "reviews", Name: "istio-ca-root-cert"},
+			Data:       map[string]string{"root-cert.pem": string(istioCA.CertPEM)},
+		})).To(Succeed())
+		p := &v1alpha1.MeshSecurityProfile{ObjectMeta: metav1.ObjectMeta{Namespace: "reviews", Name: "reviews"}}
+		Eventually(condition(p, v1alpha1.ConditionReady)).Should(Equal("True/Succeeded"))
+		Expect(getProfile(p).Status.Enforcement).To(ContainElement(HaveField("EnforcedBy", v1alpha1.EnforcedByWaypoint)))
+		_, err := child(gvkAP, "reviews", "reviews-rule-productpage-reads-waypoint")
+		Expect(err).NotTo(HaveOccurred())
 	})
 })
 
