@@ -50,15 +50,15 @@ const (
 type Class string
 
 const (
-	// Sidecar: the pod runs an Envoy sidecar, which enforces L4 and L7 policy bound by selector.
+	// Sidecar means the pod runs an Envoy sidecar, which enforces L4 and L7 policy bound by selector.
 	Sidecar Class = "Sidecar"
-	// Ambient: ztunnel captures the pod and no waypoint is in its path; only L4 policy bound by
+	// Ambient means ztunnel captures the pod and no waypoint is in its path; only L4 policy bound by
 	// selector is enforced (pilot/pkg/serviceregistry/ambient/authorization.go).
 	Ambient Class = "Ambient"
-	// Waypoint: ztunnel captures the pod and a waypoint is in the path of (some of) its traffic;
+	// Waypoint means ztunnel captures the pod and a waypoint is in the path of (some of) its traffic;
 	// L7 policy is enforced there when bound with targetRefs.
 	Waypoint Class = "Waypoint"
-	// Unmeshed: no proxy; no Istio policy is enforced for the pod.
+	// Unmeshed means no proxy; no Istio policy is enforced for the pod.
 	Unmeshed Class = "Unmeshed"
 )
 

@@ -97,7 +97,7 @@ func renderTextWith(p *v1alpha1.MeshSecurityProfile, opts Options) []byte {
 		buf.WriteString("# unenforceable: " + u + "\n")
 	}
 	for _, e := range res.Enforcement {
-		buf.WriteString(fmt.Sprintf("# enforcement: %s by %s for %d pods %v", e.Rule, e.EnforcedBy, e.PodCount, e.Pods))
+		fmt.Fprintf(&buf, "# enforcement: %s by %s for %d pods %v", e.Rule, e.EnforcedBy, e.PodCount, e.Pods)
 		if e.Reason != "" {
 			buf.WriteString(": " + e.Reason)
 		}
