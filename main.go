@@ -29,6 +29,7 @@ import (
 	"github.com/meshguard/meshguard/internal/buildinfo"
 	"github.com/meshguard/meshguard/internal/cli"
 	"github.com/meshguard/meshguard/internal/clusterfacts"
+	"github.com/meshguard/meshguard/internal/render"
 )
 
 func main() {
@@ -144,7 +145,7 @@ func run() int {
 		APIReader:          mgr.GetAPIReader(),
 		Scheme:             mgr.GetScheme(),
 		Recorder:           mgr.GetEventRecorder("meshguard"),
-		RenderOptions:      opts,
+		RenderOptions:      render.Options{Facts: opts},
 		MeshguardNamespace: meshguardNamespace(),
 		CertificateRecheck: certRecheck,
 		MaxRetryBackoff:    maxRetryBackoff,

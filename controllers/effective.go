@@ -78,7 +78,7 @@ func policyScopes(p *v1alpha1.MeshSecurityProfile, opts effective.Options) []pol
 // profile with expectations needs every live policy object for their evaluation (listPolicies,
 // returned as livePolicies); without expectations the second result is nil.
 func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured) ([]v1alpha1.ExternalPolicy, *livePolicies, error) {
-	opts := effective.Options{Facts: r.RenderOptions}
+	opts := effective.Options{Facts: r.RenderOptions.Facts}
 	nsMeta, err := r.namespaceMetadata(ctx, p.Namespace)
 	if err != nil {
 		return nil, nil, err

@@ -55,7 +55,7 @@ func (r *MeshSecurityProfileReconciler) observeExpectations(ctx context.Context,
 		}
 		objs = append(objs, u)
 	}
-	eng := explain.Options{Facts: r.RenderOptions}
+	eng := explain.Options{Facts: r.RenderOptions.Facts}
 	if p.Spec.GetMesh() == v1alpha1.MeshLinkerd {
 		lf, err := r.linkerdFacts(ctx)
 		if err != nil {

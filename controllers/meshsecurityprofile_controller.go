@@ -78,6 +78,8 @@ type MeshSecurityProfileReconciler struct {
 	certificateVerdicts certificateVerdicts
 	// servedKinds asks discovery about kinds whose requests fail as if their CRD were gone.
 	servedKinds *servedKinds
+	// dataPlane gathers what places each workload on Istio's sidecar or ambient data plane.
+	dataPlane *dataPlaneFacts
 }
 
 // +kubebuilder:rbac:groups=security.meshguard.dev,resources=meshsecurityprofiles,verbs=get;list;watch
@@ -135,8 +137,16 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 		return ctrl.Result{}, err
 	}
 
+	// Istio's data plane of each workload (sidecar, ztunnel, waypoint) decides where each rule
+	// can be enforced; render takes the facts as data.
+	opts, err := r.dataPlaneOptions(ctx, eff)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	obs.dataPlane = dataPlaneStatus(opts.DataPlane)
+
 	// Render decides everything the profile means; an error here is the spec's, not the cluster's.
-	res, err := render.Render(eff, r.RenderOptions)
+	res, err := render.Render(eff, opts)
 	if err != nil {
 		obs.invalid = err
 		return ctrl.Result{}, reconcile.TerminalError(err)
@@ -149,6 +159,8 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 
 	// Warnings: where the mesh is stricter than the profile reads; said in PoliciesApplied.
 	obs.warnings = res.Warnings
+	// Where each part is enforced, and what nothing can enforce (not Ready).
+	obs.enforcement, obs.unenforceable = res.Enforcement, res.Unenforceable
 
 	// The finalizer that guards meshguard's namespace annotations is added before the first of
 	// them is written (and removed once they are gone) in a reconcile of its own that writes
@@ -182,6 +194,9 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 			}
 		}
 	}
+
+	// Istio says whether it bound the policies meant for ztunnel and waypoints.
+	obs.notBound = r.notBound(ctx, eff.Namespace, res.AmbientBound)
 
 	// Effective: a policy of someone else can undo what the profile asks; report, never touch.
 	var live *livePolicies
@@ -312,6 +327,9 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 	if err := mgr.Add(r.pollKinds(cmp.Or(r.KindPoll, defaultKindPoll))); err != nil {
 		return err
 	}
+	if r.dataPlane, err = newDataPlaneFacts(mgr); err != nil {
+		return err
+	}
 	disc, err := discovery.NewDiscoveryClientForConfig(mgr.GetConfig())
 	if err != nil {
 		return err
@@ -341,6 +359,11 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 		b = b.WatchesRawSource(s.watch(r))
 	}
 	for _, s := range r.foreign.sources(r.profilesForForeign) {
+		b = b.WatchesRawSource(s)
+	}
+	// A pod moving to ambient, a Service or namespace bound to a waypoint, a waypoint added:
+	// the namespace's profile is placed again.
+	for _, s := range r.dataPlane.sources(r.namespaceProfiles) {
 		b = b.WatchesRawSource(s)
 	}
 	// Owns() on a kind whose CRD is missing would stop the manager from starting; kinds that are

@@ -44,6 +44,12 @@ type observation struct {
 	// floorKept says why the floor's own objects of the namespace were not handed over (deleted)
 	// in this reconcile; "" when they were.
 	floorKept string
+	// Istio data planes: the namespace's pods per data plane, where each part is enforced, the
+	// parts nothing can enforce, and the generated policies Istio says it did not bind.
+	dataPlane     *v1alpha1.DataPlaneStatus
+	enforcement   []v1alpha1.RuleEnforcement
+	unenforceable []string
+	notBound      []string
 }
 
 // pending is true while some objects wait for CRDs or pods for a restart: worth another look soon.
@@ -138,7 +144,13 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 		unset(v1alpha1.ConditionReconciling)
 	}
 
+	p.Status.DataPlane, p.Status.Enforcement = o.dataPlane, o.enforcement
 	ready := summarise(p.Status.Conditions, applied, inSync)
+	if gaps := append(append([]string{}, o.unenforceable...), o.notBound...); len(gaps) > 0 && ready.status == metav1.ConditionTrue {
+		// A part nothing enforces where its pods run is not a namespace protected as declared,
+		// whatever else is in order: fail closed.
+		ready = cond{metav1.ConditionFalse, v1alpha1.ReasonUnenforceable, "not enforceable where the pods run: " + list(gaps)}
+	}
 	if ready.status == metav1.ConditionTrue && len(o.warnings) > 0 {
 		ready.msg += fmt.Sprintf("; %d warnings where the mesh is stricter than the profile reads (see PoliciesApplied)", len(o.warnings))
 	}

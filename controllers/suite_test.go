@@ -81,7 +81,7 @@ var _ = BeforeSuite(func() {
 	utilruntime.Must(v1alpha1.AddToScheme(scheme))
 
 	var err error
-	env, err = testenv.New(testenv.Istio | testenv.Linkerd)
+	env, err = testenv.New(testenv.Istio | testenv.Linkerd | testenv.GatewayAPI)
 	Expect(err).NotTo(HaveOccurred())
 	cfg, err = env.Start()
 	Expect(err).NotTo(HaveOccurred())

@@ -177,9 +177,12 @@ curl -fsS -o /dev/null "http://127.0.0.1:$probe_port/readyz" 2>/dev/null || fail
 
 echo "creating sample mesh CAs (no istiod or Linkerd runs here) and applying config/samples/"
 kubectl apply --server-side -f config/samples/namespaces.yaml >/dev/null
+kubectl apply --server-side -f config/samples/ambient/namespace.yaml >/dev/null
 # team-a has no profile of its own: the platform floor protects it, and needs the mesh roots there too.
-go run ./hack/samplemesh --kubeconfig "$KUBECONFIG" --namespaces shop,legacy,api,payments,orders,team-a
+go run ./hack/samplemesh --kubeconfig "$KUBECONFIG" --namespaces shop,legacy,api,payments,orders,team-a,reviews
 kubectl apply --server-side -k config/samples/
+# The ambient sample: a namespace with a waypoint (Gateway API CRDs installed above).
+kubectl apply --server-side -f config/samples/ambient/reviews.yaml
 echo
 echo "waiting for the profiles and the cluster profiles to become Ready"
 if ! kubectl wait --for=condition=Ready msp --all -A --timeout="$ready_timeout" ||
@@ -207,6 +210,8 @@ echo "certificates of shop/baseline:"
 kubectl get msp -n shop baseline -o jsonpath='{range .status.certificates[*]}  {.role} {.subject}: {.state}, expires {.notAfter}{"\n"}{end}'
 echo "certificates of payments/baseline:"
 kubectl get msp -n payments baseline -o jsonpath='{range .status.certificates[*]}  {.role} {.subject}: {.state}, expires {.notAfter}{"\n"}{end}'
+echo "data plane and enforcement of reviews/reviews (ambient, with a waypoint):"
+kubectl get msp -n reviews reviews -o jsonpath='  pods per data plane: {.status.dataPlane}{"\n"}{range .status.enforcement[*]}  {.rule}: {.enforcedBy} {.reason}{"\n"}{end}'
 echo "expectations of orders/baseline (spec.expectations, answered against the live policies):"
 kubectl get msp -n orders baseline -o jsonpath='{range .status.expectations[*]}  {.name}: want {.want}, got {.got} ({.layer}: {.decidedBy[*]}){"\n"}{end}'
 

@@ -94,6 +94,11 @@ const (
 	// own profile) cannot be merged, for example they name different meshes: nothing new is applied
 	// in the namespace until the conflict is resolved.
 	ReasonClusterProfileConflict = "ClusterProfileConflict"
+	// ReasonUnenforceable: a part of the profile cannot be enforced where its workloads run (for
+	// example an L7 rule for ambient pods without a waypoint), or Istio reports that it did not
+	// bind a generated policy (ZtunnelAccepted or WaypointAccepted False); the message names the
+	// rule and the pods. What could have failed open was not rendered.
+	ReasonUnenforceable = "Unenforceable"
 	// ReasonNamespacesNotReady (ClusterMeshSecurityProfile): some selected namespaces are not Ready.
 	ReasonNamespacesNotReady = "NamespacesNotReady"
 )

@@ -798,6 +798,19 @@ type MeshSecurityProfileStatus struct {
 	// +optional
 	OpenedUnderFloor []FloorOpening `json:"openedUnderFloor,omitempty"`
 
+	// dataPlane counts the namespace's pods per Istio data plane (sidecar, ambient, waypoint,
+	// unmeshed). Istio profiles only.
+	// +optional
+	DataPlane *DataPlaneStatus `json:"dataPlane,omitempty"`
+
+	// enforcement says, for each part of the profile and each data plane its workloads use, which
+	// proxy enforces it, or None with the reason. A part that nothing can enforce where it must
+	// makes Ready False (reason Unenforceable). Istio profiles only.
+	// +kubebuilder:validation:MaxItems=256
+	// +listType=atomic
+	// +optional
+	Enforcement []RuleEnforcement `json:"enforcement,omitempty"`
+
 	// omitted counts the rows left out of the lists above, which are bounded so that the status
 	// stays small however many objects a namespace holds. Absent when nothing is left out.
 	// +optional

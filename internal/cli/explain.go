@@ -331,7 +331,7 @@ func parseExplainFlags(args []string, stderr io.Writer) (*explainOptions, bool) 
 		return fail("%v", err)
 	}
 	// One set of cluster facts: what the profiles render to and how the requests are judged.
-	o.render = o.engine.Facts
+	o.render = render.Options{Facts: o.engine.Facts}
 	return o, true
 }
 

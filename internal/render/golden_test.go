@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -70,7 +71,13 @@ func loadProfile(t testing.TB, path string) *v1alpha1.MeshSecurityProfile {
 }
 
 func renderText(p *v1alpha1.MeshSecurityProfile) []byte {
-	res, err := Render(p, DefaultOptions())
+	return renderTextWith(p, DefaultOptions())
+}
+
+// renderTextWith is renderText with options; enforcement rows and unenforceable parts (only with
+// data plane facts) come first, as comments.
+func renderTextWith(p *v1alpha1.MeshSecurityProfile, opts Options) []byte {
+	res, err := Render(p, opts)
 	var buf bytes.Buffer
 	var invalid *InvalidSpecError
 	switch {
@@ -85,6 +92,19 @@ func renderText(p *v1alpha1.MeshSecurityProfile) []byte {
 			buf.WriteString("unsupported: " + u + "\n")
 		}
 		return buf.Bytes()
+	}
+	for _, u := range res.Unenforceable {
+		buf.WriteString("# unenforceable: " + u + "\n")
+	}
+	for _, e := range res.Enforcement {
+		fmt.Fprintf(&buf, "# enforcement: %s by %s for %d pods %v", e.Rule, e.EnforcedBy, e.PodCount, e.Pods)
+		if e.Reason != "" {
+			buf.WriteString(": " + e.Reason)
+		}
+		buf.WriteString("\n")
+	}
+	for _, b := range res.AmbientBound {
+		buf.WriteString("# ambient-bound: " + b + "\n")
 	}
 	for _, w := range res.Warnings {
 		buf.WriteString("# warning: " + w + "\n")

@@ -39,6 +39,7 @@ var (
 func (r *renderer) istio() {
 	spec := field.NewPath("spec")
 	r.istioMTLS(spec.Child("mtls"))
+	r.ambientMTLS()
 	if ra := r.p.Spec.RequestAuthentication; ra != nil {
 		r.istioRequestAuthentication(ra, spec.Child("requestAuthentication"))
 	}
@@ -199,11 +200,12 @@ func (r *renderer) istioRequestAuthentication(ra *v1alpha1.RequestAuthentication
 	// Issuers are keyed by issuer; their order carries no meaning.
 	sort.Slice(rules, func(i, j int) bool { return rules[i].Issuer < rules[j].Issuer })
 
-	r.add(gvkRequestAuthentication, r.name("jwt"), &securityv1.RequestAuthentication{
+	raObj := &securityv1.RequestAuthentication{
 		Spec: securityv1beta1.RequestAuthentication{Selector: selector, JwtRules: rules},
-	})
+	}
+	var deny *securityv1.AuthorizationPolicy
 	if ra.RequireToken {
-		r.addAuthorizationPolicy(r.name("require-jwt"), &securityv1.AuthorizationPolicy{
+		deny = &securityv1.AuthorizationPolicy{
 			Spec: securityv1beta1.AuthorizationPolicy{
 				Selector: istioWorkloadSelector(ra.Selector),
 				Action:   securityv1beta1.AuthorizationPolicy_DENY,
@@ -213,8 +215,9 @@ func (r *renderer) istioRequestAuthentication(ra *v1alpha1.RequestAuthentication
 					}},
 				}},
 			},
-		})
+		}
 	}
+	r.placeRequestAuthentication(ra.Selector, raObj, deny)
 }
 
 // istioAuthorization renders the allow-nothing default-deny policy and one AuthorizationPolicy
@@ -224,11 +227,15 @@ func (r *renderer) istioAuthorization(az *v1alpha1.AuthorizationSpec, path *fiel
 		// An ALLOW policy that matches nothing: with it, Istio denies every request no other ALLOW
 		// policy admits. Its spec must be exactly {} (no selector, no rules).
 		r.addAuthorizationPolicy(r.name("default-deny"), &securityv1.AuthorizationPolicy{})
+		r.ambientDefaultDeny()
 	}
 	r.forEachRule(az, path, func(rule *v1alpha1.AuthorizationRule, p *field.Path) {
 		r.checkPaths(rule, p)
 		if ap, ok := r.istioRule(rule, p); ok {
-			r.addAuthorizationPolicy(r.name("rule", rule.Name), ap)
+			r.placeAuthorizationPolicy(policy{
+				id: "authorization.rules[" + rule.Name + "]", name: r.name("rule", rule.Name),
+				selector: rule.Selector, ap: ap, l7: isL7(ap),
+			})
 		}
 	})
 }

@@ -61,11 +61,15 @@ func (r *renderer) networkPolicies() {
 	for i, rule := range np.Ingress {
 		p := path.Child("ingress").Index(i)
 		if sel, peers, ports, ok := r.npRule(rule.Name, rule.Selector.Meta(), rule.From, rule.Ports, p, "from", seen); ok {
+			in := networkingv1.NetworkPolicyIngressRule{From: peers, Ports: ports}
+			for _, wp := range r.ambientIngress(&sel, &in) {
+				r.add(gvkNetworkPolicy, r.name("ingress", rule.Name, "waypoint", wp), waypointIngress(wp, peers))
+			}
 			r.add(gvkNetworkPolicy, r.name("ingress", rule.Name), &networkingv1.NetworkPolicy{
 				Spec: networkingv1.NetworkPolicySpec{
 					PodSelector: sel,
 					PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-					Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: peers, Ports: ports}},
+					Ingress:     []networkingv1.NetworkPolicyIngressRule{in},
 				},
 			})
 		}

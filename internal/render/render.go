@@ -18,14 +18,29 @@ import (
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/clusterfacts"
+	"github.com/meshguard/meshguard/internal/dataplane"
 )
 
-// Options are the cluster facts rendering depends on that are not in the profile: the one type
-// the manager, render and explain share (internal/clusterfacts).
-type Options = clusterfacts.Facts
+// Options are what rendering depends on that is not in the profile: the cluster facts the
+// manager, render and explain share (internal/clusterfacts), and what the cluster says about the
+// profile's namespace's data planes.
+type Options struct {
+	clusterfacts.Facts
+
+	// DataPlane are the facts about the profile's namespace that place each workload on Istio's
+	// sidecar or ambient data plane (internal/dataplane). nil renders every workload as a sidecar
+	// one: what meshguard did before ambient support, and what `manager render` does without a
+	// cluster. Istio profiles only.
+	DataPlane *dataplane.Facts
+	// IstioSourceServiceAccounts says that the installed AuthorizationPolicy CRD has
+	// source.serviceAccounts (Istio 1.25+). Policies for ambient workloads then name senders by
+	// service account instead of by principal: ztunnel does not rewrite cluster.local principals to
+	// the mesh's trust domain (istio/ztunnel#1260), serviceAccounts match in any trust domain.
+	IstioSourceServiceAccounts bool
+}
 
 // DefaultOptions are the values of a stock cluster (clusterfacts.Defaults).
-func DefaultOptions() Options { return clusterfacts.Defaults() }
+func DefaultOptions() Options { return Options{Facts: clusterfacts.Defaults()} }
 
 // Result is what a profile renders to.
 type Result struct {
@@ -42,6 +57,16 @@ type Result struct {
 	// Unsupported lists profile fields the selected mesh cannot express, as "path: why". When it
 	// is not empty the profile must not be applied half-way: nothing is applied.
 	Unsupported []string
+	// Enforcement says where each part of an Istio profile is enforced, per data plane of its
+	// workloads. Empty without Options.DataPlane.
+	Enforcement []v1alpha1.RuleEnforcement
+	// Unenforceable says which parts nothing can enforce where their workloads run, naming the
+	// rule and the pods. The objects are rendered without them (fail-closed placeholders stand in);
+	// the profile must not be reported Ready.
+	Unenforceable []string
+	// AmbientBound names the generated AuthorizationPolicies Istio binds to ztunnel or to a
+	// waypoint: their ZtunnelAccepted and WaypointAccepted conditions say whether Istio did.
+	AmbientBound []string
 }
 
 // InvalidSpecError says which fields of a profile cannot be rendered. It is terminal: retrying
@@ -58,7 +83,8 @@ func Render(p *v1alpha1.MeshSecurityProfile, opts Options) (*Result, error) {
 	if p.Name == "" || p.Namespace == "" {
 		return nil, &InvalidSpecError{Errs: field.ErrorList{field.Required(field.NewPath("metadata"), "name and namespace are required")}}
 	}
-	r := &renderer{p: p, opts: opts.WithDefaults()}
+	opts.Facts = opts.Facts.WithDefaults()
+	r := &renderer{p: p, opts: opts}
 	if p.Spec.TrustDomain != "" {
 		r.opts.TrustDomain = p.Spec.TrustDomain
 	}
@@ -85,7 +111,9 @@ func Render(p *v1alpha1.MeshSecurityProfile, opts Options) (*Result, error) {
 	}
 	sortObjects(r.objs)
 	sort.Strings(r.warnings)
-	return &Result{Objects: r.objs, NamespaceAnnotations: r.nsAnnots, Warnings: r.warnings}, nil
+	res := &Result{Objects: r.objs, NamespaceAnnotations: r.nsAnnots, Warnings: r.warnings}
+	r.ambientResult(res)
+	return res, nil
 }
 
 // renderer accumulates objects and errors for one profile.
@@ -97,6 +125,7 @@ type renderer struct {
 	errs        field.ErrorList
 	unsupported []string
 	warnings    []string
+	ambient     ambientState
 }
 
 // name derives a child's name from the profile name and a suffix; deterministic, so that

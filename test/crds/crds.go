@@ -57,6 +57,49 @@ const (
 		"=1 to run without Linkerd on purpose"
 )
 
+// The Gateway API CRDs (Gateway, GatewayClass, HTTPRoute, ...), which Istio's waypoints are made
+// of: the standard channel of the sigs.k8s.io/gateway-api module, downloaded without touching
+// meshguard's go.mod (v1.7.0 needs a newer Go than the one this project builds with).
+const (
+	GatewayAPIModule  = "sigs.k8s.io/gateway-api"
+	GatewayAPIVersion = "v1.6.3"
+	GatewayAPICRDDir  = "config/crd/standard"
+)
+
+// GatewayAPICRDs returns the standard-channel Gateway API CRDs of GatewayAPIModule at
+// GatewayAPIVersion, sorted by file name. The directory's ValidatingAdmissionPolicy
+// (…_vap_safeupgrades.yaml) is not a CRD and is left out.
+func GatewayAPICRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	dir, err := downloadModule(GatewayAPIModule, GatewayAPIVersion)
+	if err != nil {
+		return nil, err
+	}
+	files, err := filepath.Glob(filepath.Join(dir, filepath.FromSlash(GatewayAPICRDDir), "gateway.networking.k8s.io_*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	var out []*apiextensionsv1.CustomResourceDefinition
+	for _, f := range files {
+		if strings.Contains(filepath.Base(f), "_vap_") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		c, err := parseCRDs(f, b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c...)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no Gateway API CRDs in %s", dir)
+	}
+	return out, nil
+}
+
 // ErrLinkerdUnavailable is returned (wrapped, with the go command's message and LinkerdHint) when
 // the pinned linkerd2 module cannot be downloaded, for example because the module proxy does not
 // serve it, and no chart directory is named.
@@ -173,7 +216,7 @@ func LinkerdCRDsFromChart(chartDir string) ([]*apiextensionsv1.CustomResourceDef
 	return out, nil
 }
 
-// WriteAll writes every Istio and Linkerd CRD to dir as <crd name>.yaml, for envtest's
+// WriteAll writes every Istio, Gateway API and Linkerd CRD to dir as <crd name>.yaml, for envtest's
 // CRDInstallOptions.Paths or kubectl apply. The Istio CRDs are written even when the Linkerd ones
 // cannot be had; the error then wraps ErrLinkerdUnavailable.
 func WriteAll(dir string) error {
@@ -185,6 +228,15 @@ func WriteAll(dir string) error {
 		return fmt.Errorf("istio CRDs: %w", err)
 	}
 	if err := writeCRDs(dir, istio); err != nil {
+		return err
+	}
+	// Istio's waypoints are Gateway API Gateways. Written before Linkerd's, whose chart bundles
+	// its own copies of some Gateway API route CRDs: those are installed as Linkerd ships them.
+	gateway, err := GatewayAPICRDs()
+	if err != nil {
+		return fmt.Errorf("gateway API CRDs: %w", err)
+	}
+	if err := writeCRDs(dir, gateway); err != nil {
 		return err
 	}
 	linkerd, err := LinkerdCRDs()

@@ -89,6 +89,10 @@ const (
 	// NetworkPolicyAPI installs AdminNetworkPolicy, BaselineAdminNetworkPolicy and
 	// ClusterNetworkPolicy from the sigs.k8s.io/network-policy-api module (crds.NetworkPolicyAPICRDs).
 	NetworkPolicyAPI
+	// GatewayAPI installs the Gateway API CRDs (Istio's waypoints are Gateways) from the
+	// sigs.k8s.io/gateway-api module; those a mesh's CRDs already brought (Linkerd bundles its
+	// own HTTPRoute) are kept as the mesh installs them.
+	GatewayAPI
 )
 
 // New returns an environment (not started) with meshguard's CRD and the selected mesh CRDs.
@@ -125,6 +129,21 @@ func New(meshes Mesh) (*envtest.Environment, error) {
 			return nil, fmt.Errorf("network-policy-api CRDs: %w", err)
 		}
 		extra = append(extra, c...)
+	}
+	if meshes&GatewayAPI != 0 {
+		c, err := crds.GatewayAPICRDs()
+		if err != nil {
+			return nil, fmt.Errorf("gateway API CRDs: %w", err)
+		}
+		have := map[string]bool{}
+		for _, x := range extra {
+			have[x.Name] = true
+		}
+		for _, x := range c {
+			if !have[x.Name] {
+				extra = append(extra, x)
+			}
+		}
 	}
 	return &envtest.Environment{
 		BinaryAssetsDirectory: dir,

@@ -25,6 +25,7 @@ import (
 	"github.com/meshguard/meshguard/controllers"
 	"github.com/meshguard/meshguard/internal/certs/certstest"
 	"github.com/meshguard/meshguard/internal/clusterfacts"
+	"github.com/meshguard/meshguard/internal/render"
 	"github.com/meshguard/meshguard/test/testenv"
 )
 
@@ -45,7 +46,7 @@ func TestAProfileWithAnExternalIstioCAIsReadyWithTheCAReportedExternal(t *testin
 		Cache: controllers.CacheOptions(), Client: controllers.ClientOptions()})
 	g.Expect(err).NotTo(HaveOccurred())
 	r := &controllers.MeshSecurityProfileReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,
-		Recorder: mgr.GetEventRecorder("meshguard"), RenderOptions: facts}
+		Recorder: mgr.GetEventRecorder("meshguard"), RenderOptions: render.Options{Facts: facts}}
 	g.Expect(r.SetupWithManager(mgr, controller.Options{})).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

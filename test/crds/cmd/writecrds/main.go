@@ -1,4 +1,4 @@
-// Command writecrds writes the real Istio and Linkerd CRDs (see package crds) to a directory, one
+// Command writecrds writes the real Istio, Gateway API and Linkerd CRDs (see package crds) to a directory, one
 // file per CRD, for `make run-local`, kubectl apply or envtest's CRDInstallOptions.Paths.
 //
 //	go run ./test/crds/cmd/writecrds -dir bin/crds

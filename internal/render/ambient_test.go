@@ -1,0 +1,229 @@
+package render
+
+import (
+	"fmt"
+	"math/rand"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/dataplane"
+)
+
+// l7Fields are the AuthorizationPolicy fields ztunnel treats as HTTP
+// (pilot/pkg/serviceregistry/ambient/authorization.go handleRule).
+var l7Fields = map[string]bool{
+	"methods": true, "notMethods": true, "paths": true, "notPaths": true, "hosts": true, "notHosts": true,
+	"requestPrincipals": true, "notRequestPrincipals": true, "remoteIpBlocks": true, "notRemoteIpBlocks": true,
+}
+
+// ztunnelL7Content lists the fields of an AuthorizationPolicy ztunnel cannot enforce.
+func ztunnelL7Content(o *unstructured.Unstructured) []string {
+	var found []string
+	rules, _, _ := unstructured.NestedSlice(o.Object, "spec", "rules")
+	for _, r := range rules {
+		rule, _ := r.(map[string]any)
+		for _, part := range []string{"from", "to"} {
+			entries, _ := rule[part].([]any)
+			for _, e := range entries {
+				m, _ := e.(map[string]any)
+				for _, inner := range m {
+					fields, _ := inner.(map[string]any)
+					for k := range fields {
+						if l7Fields[k] {
+							found = append(found, k)
+						}
+					}
+				}
+			}
+		}
+		when, _ := rule["when"].([]any)
+		for _, c := range when {
+			m, _ := c.(map[string]any)
+			if key, _ := m["key"].(string); !l4WhenKeys[key] {
+				found = append(found, "when "+key)
+			}
+		}
+	}
+	return found
+}
+
+// checkNoL7AtZtunnel fails when a selector-bound (or namespace-wide) AuthorizationPolicy that
+// binds ambient pods carries a field ztunnel cannot enforce.
+func checkNoL7AtZtunnel(g Gomega, res *Result, facts *dataplane.Facts) {
+	for _, o := range res.Objects {
+		if o.GetKind() != "AuthorizationPolicy" {
+			continue
+		}
+		if _, hasTargets, _ := unstructured.NestedSlice(o.Object, "spec", "targetRefs"); hasTargets {
+			continue
+		}
+		sel, _, _ := unstructured.NestedStringMap(o.Object, "spec", "selector", "matchLabels")
+		s := dataplane.Select(facts, sel)
+		if !s.Has(dataplane.Ambient) && !s.Has(dataplane.Waypoint) {
+			continue
+		}
+		g.Expect(ztunnelL7Content(o)).To(BeEmpty(), "AuthorizationPolicy %s binds ambient pods %v by selector", o.GetName(),
+			append(s.Pods(dataplane.Ambient), s.Pods(dataplane.Waypoint)...))
+	}
+}
+
+func TestNoSelectorPolicyForAmbientPodsCarriesL7Fields(t *testing.T) {
+	all, err := filepath.Glob("testdata/ambient/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range all {
+		if strings.HasSuffix(in, ".golden.yaml") || strings.HasSuffix(in, ".facts.yaml") {
+			continue
+		}
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			g := NewWithT(t)
+			opts := loadAmbientCase(t, in)
+			res, err := Render(loadProfile(t, in), opts)
+			g.Expect(err).NotTo(HaveOccurred())
+			checkNoL7AtZtunnel(g, res, opts.DataPlane)
+		})
+	}
+}
+
+// TestAmbientPropertyEveryRuleEnforcedOrUnenforceable renders random profiles against random
+// namespaces of sidecar, ambient, waypoint-bound and unmeshed pods. For every ambient pod a rule
+// selects, the rule is either enforced where that pod's data plane enforces it (an L4 rule at
+// ztunnel or a waypoint, an L7 rule at a waypoint) or reported Unenforceable (so Ready is False);
+// never both silent and unenforced. And no selector policy for ambient pods carries L7 fields.
+func TestAmbientPropertyEveryRuleEnforcedOrUnenforceable(t *testing.T) {
+	rnd := rand.New(rand.NewSource(19))
+	apps := []string{"api", "web", "db"}
+	for i := range 300 {
+		facts := randomFacts(rnd, apps)
+		p := randomProfile(rnd, apps)
+		name := fmt.Sprintf("case-%d", i)
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			opts := DefaultOptions()
+			opts.DataPlane = facts
+			opts.IstioSourceServiceAccounts = rnd.Intn(2) == 0
+			res, err := Render(p, opts)
+			g.Expect(err).NotTo(HaveOccurred())
+			checkNoL7AtZtunnel(g, res, facts)
+			for _, rule := range p.Spec.Authorization.Rules {
+				id := "authorization.rules[" + rule.Name + "]"
+				l7 := rule.To != nil && len(rule.To.Methods)+len(rule.To.Paths) > 0 || rule.From != nil && len(rule.From.RequestPrincipals) > 0
+				var sel map[string]string
+				if rule.Selector != nil {
+					sel = rule.Selector.MatchLabels
+				}
+				s := dataplane.Select(facts, sel)
+				for _, w := range s.Workloads {
+					if w.Class != dataplane.Ambient && w.Class != dataplane.Waypoint {
+						continue
+					}
+					var points []v1alpha1.EnforcementPoint
+					for _, e := range res.Enforcement {
+						if e.Rule == id && (slices.Contains(e.Pods, w.Pod) || int(e.PodCount) > len(e.Pods)) {
+							points = append(points, e.EnforcedBy)
+						}
+					}
+					switch {
+					case slices.Contains(points, v1alpha1.EnforcedByNone):
+						g.Expect(strings.Join(res.Unenforceable, "\n")).To(ContainSubstring(id), "pod %s: None without Unenforceable", w.Pod)
+					case l7 || w.Class == dataplane.Waypoint:
+						g.Expect(points).To(ContainElement(v1alpha1.EnforcedByWaypoint), "rule %s pod %s (%s)", id, w.Pod, w.Class)
+					default:
+						g.Expect(points).To(ContainElement(v1alpha1.EnforcedByZtunnel), "rule %s pod %s (%s)", id, w.Pod, w.Class)
+					}
+				}
+			}
+		})
+	}
+}
+
+func randomFacts(rnd *rand.Rand, apps []string) *dataplane.Facts {
+	f := &dataplane.Facts{Namespace: "shop", NamespaceLabels: map[string]string{}}
+	if rnd.Intn(2) == 0 {
+		f.NamespaceLabels[dataplane.LabelDataplaneMode] = dataplane.DataplaneModeAmbient
+	}
+	f.Gateways = []dataplane.Gateway{
+		{Namespace: "shop", Name: "svc-wp", ClassName: dataplane.WaypointGatewayClass},
+		{Namespace: "shop", Name: "wl-wp", ClassName: dataplane.WaypointGatewayClass, Labels: map[string]string{dataplane.LabelWaypointFor: dataplane.WaypointForWork}},
+	}
+	for _, app := range apps {
+		svc := dataplane.Service{Name: app, Selector: map[string]string{"app": app}, Labels: map[string]string{}}
+		if rnd.Intn(3) == 0 {
+			svc.Labels[dataplane.LabelUseWaypoint] = "svc-wp"
+		}
+		f.Services = append(f.Services, svc)
+		for j := range rnd.Intn(3) {
+			pod := dataplane.Pod{Name: fmt.Sprintf("%s-%d", app, j), Labels: map[string]string{"app": app}, Annotations: map[string]string{}}
+			switch rnd.Intn(4) {
+			case 0:
+				pod.Annotations[dataplane.AnnotationSidecarStatus] = "{}"
+			case 1:
+				pod.Annotations[dataplane.AnnotationRedirection] = dataplane.RedirectionEnabled
+			case 2:
+				pod.Annotations[dataplane.AnnotationRedirection] = dataplane.RedirectionEnabled
+				pod.Labels[dataplane.LabelUseWaypoint] = "wl-wp"
+			}
+			f.Pods = append(f.Pods, pod)
+		}
+	}
+	return f
+}
+
+func randomProfile(rnd *rand.Rand, apps []string) *v1alpha1.MeshSecurityProfile {
+	p := &v1alpha1.MeshSecurityProfile{}
+	p.Name, p.Namespace = "p", "shop"
+	p.Spec.Authorization = &v1alpha1.AuthorizationSpec{DefaultDeny: rnd.Intn(2) == 0}
+	for i := range 1 + rnd.Intn(4) {
+		rule := v1alpha1.AuthorizationRule{Name: fmt.Sprintf("r%d", i), Action: v1alpha1.ActionAllow}
+		if rnd.Intn(3) == 0 {
+			rule.Action = v1alpha1.ActionDeny
+		}
+		if rnd.Intn(4) != 0 {
+			rule.Selector = &v1alpha1.WorkloadSelector{MatchLabels: map[string]string{"app": apps[rnd.Intn(len(apps))]}}
+		} else {
+			rule.Selector = &v1alpha1.WorkloadSelector{}
+		}
+		rule.From = &v1alpha1.RuleSource{ServiceAccounts: []v1alpha1.ServiceAccountRef{"frontend/web"}}
+		switch rnd.Intn(4) {
+		case 0:
+			rule.To = &v1alpha1.RuleTarget{Methods: []string{"GET"}}
+		case 1:
+			rule.To = &v1alpha1.RuleTarget{Ports: []int32{8080}, Paths: []string{"/api/*"}}
+		case 2:
+			rule.From.RequestPrincipals = []string{"*"}
+		default:
+			rule.To = &v1alpha1.RuleTarget{Ports: []int32{8080}}
+		}
+		if len(rule.Selector.MatchLabels) == 0 {
+			rule.Selector = nil
+		}
+		p.Spec.Authorization.Rules = append(p.Spec.Authorization.Rules, rule)
+	}
+	return p
+}
+
+func TestMTLSDisableIsUnenforceableOnlyWhereAmbientPodsAre(t *testing.T) {
+	g := NewWithT(t)
+	p := &v1alpha1.MeshSecurityProfile{}
+	p.Name, p.Namespace = "p", "shop"
+	p.Spec.MTLS = &v1alpha1.MTLSSpec{Mode: v1alpha1.MTLSDisable}
+	opts := DefaultOptions()
+	opts.DataPlane = &dataplane.Facts{Namespace: "shop"}
+	res, err := Render(p, opts)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Unenforceable).To(BeEmpty(), "a sidecar namespace without pods")
+
+	opts.DataPlane = &dataplane.Facts{Namespace: "shop", Pods: []dataplane.Pod{{Name: "api-0", Annotations: map[string]string{dataplane.AnnotationRedirection: dataplane.RedirectionEnabled}}}}
+	res, err = Render(p, opts)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Unenforceable).To(ConsistOf(ContainSubstring("mtls: ambient ignores mTLS Disable")))
+	g.Expect(res.Enforcement).To(ContainElement(v1alpha1.RuleEnforcement{Rule: "mtls", EnforcedBy: v1alpha1.EnforcedByNone, Pods: []string{"api-0"}, PodCount: 1,
+		Reason: "ambient ignores mTLS Disable: ztunnel always uses mutual TLS (HBONE) and acts as Permissive; take the pods out of ambient (istio.io/dataplane-mode=none) to disable it"}))
+}
