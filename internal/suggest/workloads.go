@@ -25,12 +25,12 @@ type Workload struct {
 // podOnlyLabels differ from pod to pod of one workload, or are added by the mesh at injection,
 // so a selector must not use them.
 var podOnlyLabels = map[string]bool{
-	"pod-template-hash":                  true, // Deployment → ReplicaSet
-	"controller-revision-hash":           true, // StatefulSet, DaemonSet
-	"statefulset.kubernetes.io/pod-name": true,
-	"apps.kubernetes.io/pod-index":       true,
-	"security.istio.io/tlsMode":          true,
-	"service.istio.io/canonical-name":    true,
+	"pod-template-hash":                   true, // Deployment → ReplicaSet
+	"controller-revision-hash":            true, // StatefulSet, DaemonSet
+	"statefulset.kubernetes.io/pod-name":  true,
+	"apps.kubernetes.io/pod-index":        true,
+	"security.istio.io/tlsMode":           true,
+	"service.istio.io/canonical-name":     true,
 	"service.istio.io/canonical-revision": true,
 }
 
