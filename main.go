@@ -33,6 +33,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "explain" {
 		os.Exit(cli.Explain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "suggest" {
+		os.Exit(cli.Suggest(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(run())
 }
 
