@@ -699,6 +699,11 @@ func (in *MeshSecurityProfileStatus) DeepCopyInto(out *MeshSecurityProfileStatus
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.ShadowRules != nil {
+		in, out := &in.ShadowRules, &out.ShadowRules
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.HeldAtFloor != nil {
 		in, out := &in.HeldAtFloor, &out.HeldAtFloor
 		*out = make([]FloorHold, len(*in))

@@ -25,7 +25,7 @@ func suggestRun(t *testing.T, args ...string) result {
 // denies the unobserved ones (exit 0: every expectation met, and there are both kinds).
 func TestSuggestedProfilesRenderAndMeetTheirExpectations(t *testing.T) {
 	for _, c := range []struct{ mesh, fixture string }{{"Istio", "istio-shop"}, {"Linkerd", "linkerd-payments"}} {
-		for _, shadow := range []bool{false} {
+		for _, shadow := range []bool{false, true} {
 			t.Run(c.fixture, func(t *testing.T) {
 				g := NewWithT(t)
 				args := []string{"--mesh", c.mesh, "-f", filepath.Join(suggestFixtures, c.fixture+".prom"),

@@ -87,6 +87,7 @@ func Render(p *v1alpha1.MeshSecurityProfile, opts Options) (*Result, error) {
 	switch p.Spec.GetMesh() {
 	case v1alpha1.MeshIstio:
 		r.istio()
+		r.istioShadow()
 	case v1alpha1.MeshLinkerd:
 		r.linkerd()
 		r.linkerdPortScopeWarnings()
