@@ -139,6 +139,8 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 
 	// Warnings: where the mesh is stricter than the profile reads; said in PoliciesApplied.
 	obs.warnings = res.Warnings
+	// Rules in shadow: the mesh reports what they would deny and denies nothing for them.
+	obs.shadow = render.ShadowRules(eff)
 
 	// The finalizer that guards meshguard's namespace annotations is added before the first of
 	// them is written (and removed once they are gone) in a reconcile of its own that writes

@@ -23,6 +23,7 @@ type observation struct {
 	invalid     error
 	unsupported []string
 	warnings    []string
+	shadow      []string
 	rows        []childResult
 	applyErrs   []error
 	certs       *certs.Report
@@ -106,6 +107,7 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 	set(v1alpha1.ConditionInSync, inSync.status, inSync.reason, inSync.msg)
 	setCertificateStatus(p, o.certs, o.certErr)
 	p.Status.ExternalPolicies = o.external
+	p.Status.ShadowRules = o.shadow
 	switch {
 	case o.externalErr != nil:
 		set(v1alpha1.ConditionEffective, metav1.ConditionUnknown, v1alpha1.ReasonNotChecked, o.externalErr.Error())
