@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
@@ -65,6 +66,7 @@ type suggestOptions struct {
 	namespaces []string
 	name       string
 	shadow     bool
+	report     bool
 	render     render.Options
 	timeout    time.Duration
 }
@@ -78,6 +80,9 @@ func Suggest(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
+	if o.report {
+		return o.shadowReport(ctx, stdin, stdout, stderr)
+	}
 	samples, err := o.samples(ctx, stdin)
 	if err != nil {
 		fmt.Fprintf(stderr, "suggest: %v\n", err)
@@ -157,6 +162,7 @@ func parseSuggestFlags(args []string, stderr io.Writer) (*suggestOptions, int) {
 	fs.StringVar(&o.context, "context", "", "kubeconfig context (default: the current one)")
 	fs.StringArrayVarP(&o.namespaces, "namespace", "n", nil, "propose profiles only for this namespace (repeatable; default: every namespace that received traffic)")
 	fs.StringVar(&o.name, "name", "suggested", "name of the proposed profiles")
+	fs.BoolVar(&o.report, "shadow-report", false, "instead of proposing profiles, count per workload the requests that rules in shadow would have denied (Istio dry-run results, Linkerd audit), from the same metrics sources; no workloads needed")
 	fs.BoolVar(&o.shadow, "shadow", false, "propose authorization.enforcement: Shadow: the mesh reports what the profile would deny and denies nothing (docs/adoption.md)")
 	fs.StringVar(&o.render.IstioNamespace, "istio-namespace", o.render.IstioNamespace, "namespace where istiod runs (no profile is proposed for it)")
 	fs.StringVar(&o.render.IstioRootNamespace, "istio-root-namespace", "", "Istio's meshConfig.rootNamespace (default: --istio-namespace; no profile is proposed for it)")
@@ -180,7 +186,7 @@ func parseSuggestFlags(args []string, stderr io.Writer) (*suggestOptions, int) {
 		return fail("--mesh %q: must be Istio or Linkerd", o.mesh)
 	case (len(o.files) == 0) == (o.promURL == ""):
 		return fail("give the metrics with exactly one of -f or --prometheus-url")
-	case (len(o.workloads) == 0) == (o.kubeconfig == ""):
+	case !o.report && (len(o.workloads) == 0) == (o.kubeconfig == ""):
 		return fail("give the workloads with exactly one of --workloads or --kubeconfig")
 	case o.window <= 0:
 		return fail("--window must be positive")
@@ -360,4 +366,65 @@ func (o *suggestOptions) readWorkloads(ctx context.Context, obs *suggest.Observa
 		}
 	}
 	return suggest.WorkloadsFromObjects(objs)
+}
+
+// shadowReport prints, per workload, how many requests the rules in shadow would have denied.
+func (o *suggestOptions) shadowReport(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) int {
+	mesh := v1alpha1.Mesh(o.mesh)
+	var samples []suggest.Sample
+	var err error
+	if o.promURL != "" {
+		end := time.Now()
+		if o.end != "" {
+			end, _ = time.Parse(time.RFC3339, o.end)
+		}
+		samples, err = queryShadow(ctx, o.promURL, mesh, o.window, end)
+	} else {
+		samples, err = o.samples(ctx, stdin)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "suggest: %v\n", err)
+		return ExitInvalid
+	}
+	counts := suggest.ShadowReport(mesh, samples)
+	if len(counts) == 0 {
+		fmt.Fprintln(stdout, "No request would have been denied by rules in shadow.")
+		return ExitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAMESPACE\tWORKLOAD\tENGINE\tWOULD DENY")
+	for _, c := range counts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\n", c.Namespace, c.Workload, c.Engine, c.Count)
+	}
+	_ = tw.Flush()
+	return ExitOK
+}
+
+// queryShadow asks Prometheus for the increase over the window of the series ShadowReport reads.
+func queryShadow(ctx context.Context, url string, mesh v1alpha1.Mesh, window time.Duration, end time.Time) ([]suggest.Sample, error) {
+	c, err := api.NewClient(api.Config{Address: url})
+	if err != nil {
+		return nil, fmt.Errorf("--prometheus-url %s: %w", url, err)
+	}
+	papi := promv1.NewAPI(c)
+	var out []suggest.Sample
+	for _, q := range suggest.ShadowQueries[mesh] {
+		expr := fmt.Sprintf("increase(%s[%s])", q.Selector, model.Duration(window))
+		v, _, _, err := papi.Query(ctx, expr, end)
+		if err != nil {
+			return nil, fmt.Errorf("query %s at %s: %w", expr, url, err)
+		}
+		vec, ok := v.(model.Vector)
+		if !ok {
+			return nil, fmt.Errorf("query %s: Prometheus answered a %s, not a vector", expr, v.Type())
+		}
+		for _, s := range vec {
+			l := make(map[string]string, len(s.Metric))
+			for k, val := range s.Metric {
+				l[string(k)] = string(val)
+			}
+			out = append(out, suggest.Sample{Metric: q.Metric, Labels: l, Value: float64(s.Value)})
+		}
+	}
+	return out, nil
 }
