@@ -47,7 +47,7 @@ func propose(t *testing.T, name string, mesh v1alpha1.Mesh, opts Options) []byte
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	samples, err := ParseExposition(f)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ func TestTheShadowReportCountsWhatDryRunPoliciesWouldDenyPerPodAndEngine(t *test
 	g := NewWithT(t)
 	f, err := os.Open("testdata/istio-shadow.prom")
 	g.Expect(err).NotTo(HaveOccurred())
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	samples, err := ParseExposition(f)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(ShadowReport(v1alpha1.MeshIstio, samples)).To(Equal([]ShadowCount{

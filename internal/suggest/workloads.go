@@ -55,11 +55,11 @@ func WorkloadsFromObjects(objs []*unstructured.Unstructured) ([]Workload, error)
 		case "Pod":
 			name := podWorkloadName(u)
 			if name == "" {
-				return nil, fmt.Errorf("Pod %s/%s: no owner workload; give its Deployment, StatefulSet or DaemonSet instead", ns, u.GetName())
+				return nil, fmt.Errorf("pod %s/%s: no owner workload; give its Deployment, StatefulSet or DaemonSet instead", ns, u.GetName())
 			}
 			labels := stripPodOnly(u.GetLabels())
 			if len(labels) == 0 {
-				return nil, fmt.Errorf("Pod %s/%s: no labels to select it by", ns, u.GetName())
+				return nil, fmt.Errorf("pod %s/%s: no labels to select it by", ns, u.GetName())
 			}
 			sa, _, _ := unstructured.NestedString(u.Object, "spec", "serviceAccountName")
 			out = append(out, Workload{Namespace: ns, Name: name, Labels: labels, ServiceAccount: orDefault(sa)})

@@ -39,7 +39,7 @@ func prometheusServing(t *testing.T, metricsFile string) string {
 
 	f, err := os.Open(metricsFile)
 	g.Expect(err).NotTo(HaveOccurred())
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	samples, err := suggest.ParseExposition(f)
 	g.Expect(err).NotTo(HaveOccurred())
 	now := time.Now()
