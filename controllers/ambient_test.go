@@ -78,7 +78,7 @@ var _ = Describe("Istio ambient data plane", func() {
 		rules, _, _ := unstructured.NestedSlice(ap.Object, "spec", "rules")
 		Expect(rules).To(HaveLen(1))
 		Expect(rules[0]).To(HaveKeyWithValue("to", ConsistOf(HaveKeyWithValue("operation", HaveKeyWithValue("methods", ConsistOf("GET"))))))
-		Expect(getProfile(p).Status.Enforcement).To(ContainElement(v1alpha1.RuleEnforcement{
+		Expect(getProfile(p).Status.Enforcement).To(ContainElement(v1alpha1.RuleEnforcementStatus{
 			Rule: "authorization.rules[web-reads]", EnforcedBy: v1alpha1.EnforcedBySidecar, Pods: []string{"api-0"}, PodCount: 1,
 		}))
 	})
@@ -128,7 +128,7 @@ var _ = Describe("Istio ambient data plane", func() {
 		p := profile(ns, "p", withAllowFrom("web", "frontend/web"))
 		Expect(k8s.Create(ctx, p)).To(Succeed())
 		Eventually(condition(p, v1alpha1.ConditionReady)).Should(Equal("True/Succeeded"))
-		Expect(getProfile(p).Status.Enforcement).To(ContainElement(v1alpha1.RuleEnforcement{
+		Expect(getProfile(p).Status.Enforcement).To(ContainElement(v1alpha1.RuleEnforcementStatus{
 			Rule: "authorization.rules[web]", EnforcedBy: v1alpha1.EnforcedByZtunnel, Pods: []string{"api-0"}, PodCount: 1,
 		}))
 

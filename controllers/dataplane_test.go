@@ -19,7 +19,7 @@ func TestUnenforceableAndUnboundPoliciesMakeTheProfileNotReady(t *testing.T) {
 		wantReady metav1.ConditionStatus
 		wantMsg   string
 	}{
-		{"every part enforced: Ready", observation{rows: inSync, enforcement: []v1alpha1.RuleEnforcement{{Rule: "mtls", EnforcedBy: v1alpha1.EnforcedByZtunnel, Pods: []string{"api-0"}, PodCount: 1}}},
+		{"every part enforced: Ready", observation{rows: inSync, enforcement: []v1alpha1.RuleEnforcementStatus{{Rule: "mtls", EnforcedBy: v1alpha1.EnforcedByZtunnel, Pods: []string{"api-0"}, PodCount: 1}}},
 			metav1.ConditionTrue, ""},
 		{"an unenforceable rule: not Ready, naming the rule and pods", observation{rows: inSync, unenforceable: []string{"authorization.rules[a]: needs a waypoint (pods api-0)"}},
 			metav1.ConditionFalse, "authorization.rules[a]: needs a waypoint (pods api-0)"},

@@ -161,6 +161,8 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 	obs.warnings = res.Warnings
 	// Where each part is enforced, and what nothing can enforce (not Ready).
 	obs.enforcement, obs.unenforceable = res.Enforcement, res.Unenforceable
+	// Rules in shadow: the mesh reports what they would deny and denies nothing for them.
+	obs.shadow = render.ShadowRules(eff)
 
 	// The finalizer that guards meshguard's namespace annotations is added before the first of
 	// them is written (and removed once they are gone) in a reconcile of its own that writes

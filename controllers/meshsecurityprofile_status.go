@@ -23,6 +23,7 @@ type observation struct {
 	invalid     error
 	unsupported []string
 	warnings    []string
+	shadow      []string
 	rows        []childResult
 	applyErrs   []error
 	certs       *certs.Report
@@ -47,7 +48,7 @@ type observation struct {
 	// Istio data planes: the namespace's pods per data plane, where each part is enforced, the
 	// parts nothing can enforce, and the generated policies Istio says it did not bind.
 	dataPlane     *v1alpha1.DataPlaneStatus
-	enforcement   []v1alpha1.RuleEnforcement
+	enforcement   []v1alpha1.RuleEnforcementStatus
 	unenforceable []string
 	notBound      []string
 }
@@ -118,6 +119,7 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 	set(v1alpha1.ConditionInSync, inSync.status, inSync.reason, inSync.msg)
 	setCertificateStatus(p, o.certs, o.certErr)
 	p.Status.ExternalPolicies = o.external
+	p.Status.ShadowRules = o.shadow
 	switch {
 	case o.externalErr != nil:
 		set(v1alpha1.ConditionEffective, metav1.ConditionUnknown, v1alpha1.ReasonNotChecked, o.externalErr.Error())

@@ -121,6 +121,19 @@ func TestRenderWarningsAreSaidInPoliciesAppliedAndReady(t *testing.T) {
 	g.Expect(ready.Message).To(ContainSubstring("1 warnings"))
 }
 
+// Rules in shadow are listed in status and keep the profile Ready (the mesh reports, denies nothing);
+// a later reconcile without them clears the list.
+func TestRulesInShadowAreListedInStatus(t *testing.T) {
+	g := NewWithT(t)
+	p := &v1alpha1.MeshSecurityProfile{}
+	rows := []childResult{row("AuthorizationPolicy", "p-rule-x", v1alpha1.ResourceInSync)}
+	applyStatus(p, &observation{rows: rows, shadow: []string{"x"}})
+	g.Expect(p.Status.ShadowRules).To(Equal([]string{"x"}))
+	g.Expect(meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+	applyStatus(p, &observation{rows: rows})
+	g.Expect(p.Status.ShadowRules).To(BeEmpty())
+}
+
 func TestCorrectionRecordsSurviveLaterReconciles(t *testing.T) {
 	g := NewWithT(t)
 	p := &v1alpha1.MeshSecurityProfile{}

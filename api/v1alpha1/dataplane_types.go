@@ -15,8 +15,8 @@ const (
 	EnforcedByNone EnforcementPoint = "None"
 )
 
-// RuleEnforcement says where one part of the profile is enforced for some of its workloads.
-type RuleEnforcement struct {
+// RuleEnforcementStatus says where one part of the profile is enforced for some of its workloads.
+type RuleEnforcementStatus struct {
 	// rule is the part of the profile: authorization.rules[<name>], authorization.defaultDeny,
 	// requestAuthentication or mtls.
 	// +kubebuilder:validation:MaxLength=128

@@ -50,6 +50,19 @@ const (
 	ActionDeny RuleAction = "Deny"
 )
 
+// RuleEnforcement says whether the mesh enforces authorization or only reports what it would deny.
+// +kubebuilder:validation:Enum=Enforce;Shadow
+type RuleEnforcement string
+
+const (
+	// RuleEnforcementEnforce: the mesh applies the decision.
+	RuleEnforcementEnforce RuleEnforcement = "Enforce"
+	// RuleEnforcementShadow: the mesh evaluates the rule and logs and counts what it would deny,
+	// and denies nothing because of it (Istio's istio.io/dry-run annotation, Linkerd's audit
+	// access policy). docs/adoption.md shows how to read what it would have denied.
+	RuleEnforcementShadow RuleEnforcement = "Shadow"
+)
+
 // PolicyDirection is a NetworkPolicy traffic direction.
 // +kubebuilder:validation:Enum=Ingress;Egress
 type PolicyDirection string
@@ -287,6 +300,14 @@ type AuthorizationSpec struct {
 	// +optional
 	DefaultDeny bool `json:"defaultDeny,omitempty"`
 
+	// enforcement is Enforce (the default) or Shadow: the mesh evaluates the default deny and
+	// every rule, logs and counts the requests they would deny, and denies none of them (Istio:
+	// AuthorizationPolicies annotated istio.io/dry-run, sidecars only; Linkerd: Servers and the
+	// namespace default with the audit access policy). Shadow here puts every rule in shadow,
+	// whatever rules[].enforcement says. status.shadowRules lists what is in shadow.
+	// +optional
+	Enforcement RuleEnforcement `json:"enforcement,omitempty"`
+
 	// rules admit or reject requests. Deny rules win over Allow rules.
 	// +kubebuilder:validation:MaxItems=64
 	// +listType=map
@@ -300,6 +321,7 @@ type AuthorizationSpec struct {
 // list any entry may match (OR).
 // +kubebuilder:validation:XValidation:rule="has(self.from) || has(self.to)",message="a rule needs from or to"
 // +kubebuilder:validation:XValidation:rule="!has(self.from) || (has(self.action) && self.action == 'Deny') || ((!has(self.from.notIpBlocks) || size(self.from.notIpBlocks) == 0) && (!has(self.from.notRequestPrincipals) || size(self.from.notRequestPrincipals) == 0))",message="from.notIpBlocks and from.notRequestPrincipals are for Deny rules only: in an Allow rule they would admit everything they do not name"
+// +kubebuilder:validation:XValidation:rule="!has(self.enforcement) || self.enforcement != 'Shadow' || (has(self.action) && self.action == 'Deny')",fieldPath=".enforcement",message="enforcement Shadow is for Deny rules: an Allow rule in shadow allows nothing, so the requests it is meant to admit would stay denied; to try Allow rules, set authorization.enforcement: Shadow"
 type AuthorizationRule struct {
 	// name identifies the rule; it is part of the generated object's name.
 	// +kubebuilder:validation:MinLength=1
@@ -325,6 +347,12 @@ type AuthorizationRule struct {
 	// to is what the request asks for.
 	// +optional
 	To *RuleTarget `json:"to,omitempty"`
+
+	// enforcement is Enforce (the default) or Shadow, for Deny rules: the mesh logs and counts
+	// the requests the rule would deny and lets them through (Istio's istio.io/dry-run
+	// annotation; sidecars only). Linkerd has no Deny rules; use authorization.enforcement.
+	// +optional
+	Enforcement RuleEnforcement `json:"enforcement,omitempty"`
 }
 
 // RuleSource matches the sender of a request. Every list that is set must match.
@@ -782,6 +810,13 @@ type MeshSecurityProfileStatus struct {
 	// +optional
 	ClusterProfiles []string `json:"clusterProfiles,omitempty"`
 
+	// shadowRules are the authorization rules in shadow (evaluated and reported by the mesh, not
+	// enforced), and default-deny when the default deny is.
+	// +kubebuilder:validation:MaxItems=65
+	// +listType=atomic
+	// +optional
+	ShadowRules []string `json:"shadowRules,omitempty"`
+
 	// heldAtFloor are the fields this profile asks for below a cluster profile's floor: they are
 	// not applied as written but held at the floor (condition Baseline, reason BelowBaseline).
 	// +kubebuilder:validation:MaxItems=64
@@ -809,7 +844,7 @@ type MeshSecurityProfileStatus struct {
 	// +kubebuilder:validation:MaxItems=256
 	// +listType=atomic
 	// +optional
-	Enforcement []RuleEnforcement `json:"enforcement,omitempty"`
+	Enforcement []RuleEnforcementStatus `json:"enforcement,omitempty"`
 
 	// omitted counts the rows left out of the lists above, which are bounded so that the status
 	// stays small however many objects a namespace holds. Absent when nothing is left out.

@@ -18,6 +18,7 @@ type subcommand struct {
 var subcommands = []subcommand{
 	{"render", "print the objects profiles and cluster profiles generate (GitOps preview, CI checks)", Render},
 	{"explain", "say whether a request gets through the policies, layer by layer, offline or live", Explain},
+	{"suggest", "propose a profile per namespace from the mesh's observed traffic (metrics file or Prometheus)", Suggest},
 	{"version", "print meshguard's version, commit and Go version", Version},
 }
 

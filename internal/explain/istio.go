@@ -222,8 +222,8 @@ func (e *evaluator) istioRequestAuthn(st *istioState) LayerResult {
 // the request. If there are no ALLOW policies for the workload, allow the request. If any of
 // the ALLOW policies match the request, allow the request. Deny the request." AUDIT policies do
 // not decide. A policy without rules matches nothing (an ALLOW one is allow-nothing).
-func (e *evaluator) istioAuthz(st *istioState) LayerResult {
-	res := LayerResult{Layer: LayerAuthorization}
+func (e *evaluator) istioAuthz(st *istioState) (res LayerResult) {
+	res = LayerResult{Layer: LayerAuthorization}
 	type pol struct {
 		u *unstructured.Unstructured
 		p *securityv1beta1.AuthorizationPolicy
@@ -242,6 +242,12 @@ func (e *evaluator) istioAuthz(st *istioState) LayerResult {
 			continue
 		}
 		action := ap.GetAction().String() // ALLOW when unset
+		if u.GetAnnotations()["istio.io/dry-run"] == "true" {
+			// A dry-run policy never decides; the proxy evaluates the dry-run ALLOW and DENY
+			// policies apart, in shadow engines of their own, and reports what they would deny
+			// (https://istio.io/latest/docs/tasks/security/authorization/authz-dry-run/). Noted below.
+			action = "SHADOW-" + action
+		}
 		byAction[action] = append(byAction[action], pol{u, ap})
 	}
 	for _, a := range byAction {
@@ -267,6 +273,16 @@ func (e *evaluator) istioAuthz(st *istioState) LayerResult {
 		return hit, maybe, dedupe(why)
 	}
 
+	defer func() {
+		if hit, _, _ := matches(byAction["SHADOW-DENY"], false); len(hit) > 0 {
+			res.Notes = append(res.Notes, "would deny (shadow): dry-run DENY rule "+hit[0].String()+" matches")
+		}
+		if allows := byAction["SHADOW-ALLOW"]; len(allows) > 0 {
+			if hit, maybe, _ := matches(allows, true); len(hit)+len(maybe) == 0 {
+				res.Notes = append(res.Notes, fmt.Sprintf("would deny (shadow): %d dry-run ALLOW policies apply to the workload and none matches", len(allows)))
+			}
+		}
+	}()
 	if hit, maybe, why := matches(byAction["CUSTOM"], false); len(hit)+len(maybe) > 0 {
 		res.Decision = Unknown
 		res.Deciding = append(hit, maybe...)

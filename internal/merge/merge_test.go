@@ -143,6 +143,15 @@ const (
 
 // TestMergeRule is the merge rule of docs/cluster-profiles.md, field by field, with the floor and
 // the namespace profile each asking more, less or the same.
+func withAuthzShadow(shadow bool) specOpt {
+	return func(s *v1alpha1.MeshSecurityProfileSpec) {
+		s.Authorization = &v1alpha1.AuthorizationSpec{DefaultDeny: true}
+		if shadow {
+			s.Authorization.Enforcement = v1alpha1.RuleEnforcementShadow
+		}
+	}
+}
+
 func TestMergeRule(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -188,6 +197,28 @@ func TestMergeRule(t *testing.T) {
 			floors: []*v1alpha1.ClusterMeshSecurityProfile{floor("f", withEnforcement(v1alpha1.EnforcementAudit))},
 			check: func(g Gomega, s v1alpha1.MeshSecurityProfileSpec) {
 				g.Expect(s.Enforcement).To(Equal(v1alpha1.EnforcementAudit))
+			}},
+
+		// authorization in shadow
+		{name: "a floor with enforced authorization holds a namespace profile asking for Shadow",
+			floors: []*v1alpha1.ClusterMeshSecurityProfile{floor("f", withAuthzShadow(false))},
+			ns:     profile(withAuthzShadow(true)),
+			check: func(g Gomega, s v1alpha1.MeshSecurityProfileSpec) {
+				g.Expect(s.Authorization.Enforcement).To(BeEmpty())
+				g.Expect(s.Authorization.DefaultDeny).To(BeTrue())
+			},
+			held: []v1alpha1.FloorHold{held("spec.authorization.enforcement", "Shadow", "Enforce", "f")}},
+		{name: "a floor in shadow does not put an enforcing namespace profile's rules in shadow",
+			floors: []*v1alpha1.ClusterMeshSecurityProfile{floor("f", withAuthzShadow(true))},
+			ns:     profile(withAuthzShadow(false)),
+			check: func(g Gomega, s v1alpha1.MeshSecurityProfileSpec) {
+				g.Expect(s.Authorization.Enforcement).To(BeEmpty())
+			}},
+		{name: "Shadow stays when every section asks for it",
+			floors: []*v1alpha1.ClusterMeshSecurityProfile{floor("f", withAuthzShadow(true))},
+			ns:     profile(withAuthzShadow(true)),
+			check: func(g Gomega, s v1alpha1.MeshSecurityProfileSpec) {
+				g.Expect(s.Authorization.Enforcement).To(Equal(v1alpha1.RuleEnforcementShadow))
 			}},
 
 		// mtls, namespace-wide

@@ -17,10 +17,20 @@ import (
 func (m *merger) authorization() {
 	var out *v1alpha1.AuthorizationSpec
 	floorDeny, from := false, ""
+	// Shadow (nothing enforced) only when every section that has authorization asks for it: a
+	// floor's enforced rules and default deny stay enforced whatever the namespace asks, and a
+	// floor in shadow does not put the namespace's own rules in shadow.
+	shadow, enforcedBy := true, ""
 	for _, f := range m.floors {
 		az := f.spec.Authorization
 		if az == nil {
 			continue
+		}
+		if az.Enforcement != v1alpha1.RuleEnforcementShadow {
+			shadow = false
+			if enforcedBy == "" {
+				enforcedBy = f.cluster
+			}
 		}
 		if out == nil {
 			out = &v1alpha1.AuthorizationSpec{}
@@ -45,6 +55,14 @@ func (m *merger) authorization() {
 		for _, r := range az.Rules {
 			out.Rules = m.addRule(out.Rules, *r.DeepCopy(), *m.ns)
 		}
+		if az.Enforcement != v1alpha1.RuleEnforcementShadow {
+			shadow = false
+		} else if enforcedBy != "" {
+			m.hold("spec.authorization.enforcement", string(v1alpha1.RuleEnforcementShadow), string(v1alpha1.RuleEnforcementEnforce), enforcedBy)
+		}
+	}
+	if out != nil && shadow {
+		out.Enforcement = v1alpha1.RuleEnforcementShadow
 	}
 	if out != nil {
 		out.DefaultDeny = floorDeny || (m.ns != nil && m.ns.spec.Authorization != nil && m.ns.spec.Authorization.DefaultDeny)

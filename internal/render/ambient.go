@@ -81,7 +81,7 @@ func (r *renderer) ambientResult(res *Result) {
 	})
 	for _, k := range keys {
 		pods := sortedSet(a.rows[k].pods)
-		row := v1alpha1.RuleEnforcement{Rule: k.rule, EnforcedBy: k.point, PodCount: int32(len(pods)), Reason: k.reason}
+		row := v1alpha1.RuleEnforcementStatus{Rule: k.rule, EnforcedBy: k.point, PodCount: int32(len(pods)), Reason: k.reason}
 		if len(pods) > maxRowPods {
 			pods = pods[:maxRowPods]
 		}

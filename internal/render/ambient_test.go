@@ -224,6 +224,6 @@ func TestMTLSDisableIsUnenforceableOnlyWhereAmbientPodsAre(t *testing.T) {
 	res, err = Render(p, opts)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.Unenforceable).To(ConsistOf(ContainSubstring("mtls: ambient ignores mTLS Disable")))
-	g.Expect(res.Enforcement).To(ContainElement(v1alpha1.RuleEnforcement{Rule: "mtls", EnforcedBy: v1alpha1.EnforcedByNone, Pods: []string{"api-0"}, PodCount: 1,
+	g.Expect(res.Enforcement).To(ContainElement(v1alpha1.RuleEnforcementStatus{Rule: "mtls", EnforcedBy: v1alpha1.EnforcedByNone, Pods: []string{"api-0"}, PodCount: 1,
 		Reason: "ambient ignores mTLS Disable: ztunnel always uses mutual TLS (HBONE) and acts as Permissive; take the pods out of ambient (istio.io/dataplane-mode=none) to disable it"}))
 }

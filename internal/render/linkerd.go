@@ -131,7 +131,7 @@ func (r *renderer) linkerd() {
 	// paths to authorize them with (see linkerdServer).
 	policy, _ := linkerdAccessPolicy(nsMode)
 	if defaultDeny {
-		policy = linkerdDeny
+		policy = r.linkerdDenyPolicy(nsMode)
 	}
 	r.nsAnnots = map[string]string{LinkerdDefaultInboundPolicyAnnotation: policy}
 
@@ -584,7 +584,7 @@ func (r *renderer) linkerdServer(s *lkServer, nsMode v1alpha1.MTLSMode, defaultD
 	// what its mode admits.
 	access, _ := linkerdAccessPolicy(mode)
 	if len(s.rules) > 0 || defaultDeny {
-		access = linkerdDeny
+		access = r.linkerdDenyPolicy(mode)
 	}
 	selector := map[string]any{}
 	if len(s.labels) > 0 {

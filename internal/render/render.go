@@ -59,7 +59,7 @@ type Result struct {
 	Unsupported []string
 	// Enforcement says where each part of an Istio profile is enforced, per data plane of its
 	// workloads. Empty without Options.DataPlane.
-	Enforcement []v1alpha1.RuleEnforcement
+	Enforcement []v1alpha1.RuleEnforcementStatus
 	// Unenforceable says which parts nothing can enforce where their workloads run, naming the
 	// rule and the pods. The objects are rendered without them (fail-closed placeholders stand in);
 	// the profile must not be reported Ready.
@@ -93,6 +93,7 @@ func Render(p *v1alpha1.MeshSecurityProfile, opts Options) (*Result, error) {
 	switch p.Spec.GetMesh() {
 	case v1alpha1.MeshIstio:
 		r.istio()
+		r.istioShadow()
 	case v1alpha1.MeshLinkerd:
 		r.linkerd()
 		r.linkerdPortScopeWarnings()
