@@ -139,7 +139,11 @@ func (e *evaluator) adminTiers() (admin, baseline []adminPolicy, bad *unstructur
 }
 
 func decodeANP(u *unstructured.Unstructured) (*anpSpec, error) {
-	b, err := json.Marshal(u.Object["spec"])
+	raw, err := anpPeersOfNow(u.Object["spec"])
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -381,4 +385,117 @@ func (e *evaluator) cniKinds() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// anpPeersOfNow returns the spec with its rules' peers in today's shape. network-policy-api
+// v0.1.0–v0.1.1 (apis/v1alpha1/shared_types.go) wrote a peer's namespaces as a NamespacedPeer,
+// `namespaces: {namespaceSelector: …, sameLabels: […], notSameLabels: […]}`, and a pod peer as
+// `pods: {namespaces: <NamespacedPeer>, podSelector: …}`; later releases write the selector
+// itself, `namespaces: {matchLabels: …}` and `pods: {namespaceSelector: …, podSelector: …}`. Both
+// are served by clusters in the field, so the old form is rewritten to the new one. sameLabels and
+// notSameLabels (peers that depend on the subject's own namespace labels) are not modelled: an
+// error, so that the layer is undetermined rather than guessed. The input is not modified.
+func anpPeersOfNow(spec any) (any, error) {
+	m, ok := spec.(map[string]any)
+	if !ok {
+		return spec, nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	for _, dir := range []string{"ingress", "egress"} {
+		rules, ok := m[dir].([]any)
+		if !ok {
+			continue
+		}
+		newRules := make([]any, len(rules))
+		for i, r := range rules {
+			rm, ok := r.(map[string]any)
+			if !ok {
+				newRules[i] = r
+				continue
+			}
+			nr := make(map[string]any, len(rm))
+			for k, v := range rm {
+				nr[k] = v
+			}
+			for _, side := range []string{"from", "to"} {
+				peers, ok := rm[side].([]any)
+				if !ok {
+					continue
+				}
+				np := make([]any, len(peers))
+				for j, peer := range peers {
+					p, err := anpPeerOfNow(peer)
+					if err != nil {
+						return nil, fmt.Errorf("%s[%d].%s[%d]: %w", dir, i, side, j, err)
+					}
+					np[j] = p
+				}
+				nr[side] = np
+			}
+			newRules[i] = nr
+		}
+		out[dir] = newRules
+	}
+	return out, nil
+}
+
+func anpPeerOfNow(peer any) (any, error) {
+	pm, ok := peer.(map[string]any)
+	if !ok {
+		return peer, nil
+	}
+	out := make(map[string]any, len(pm))
+	for k, v := range pm {
+		out[k] = v
+	}
+	if ns, ok := pm["namespaces"].(map[string]any); ok && isNamespacedPeer(ns) {
+		sel, err := namespacedPeerSelector(ns)
+		if err != nil {
+			return nil, fmt.Errorf("namespaces: %w", err)
+		}
+		out["namespaces"] = sel
+	}
+	if pods, ok := pm["pods"].(map[string]any); ok {
+		if ns, ok := pods["namespaces"].(map[string]any); ok {
+			sel, err := namespacedPeerSelector(ns)
+			if err != nil {
+				return nil, fmt.Errorf("pods.namespaces: %w", err)
+			}
+			np := map[string]any{"namespaceSelector": sel}
+			for k, v := range pods {
+				if k != "namespaces" {
+					np[k] = v
+				}
+			}
+			out["pods"] = np
+		}
+	}
+	return out, nil
+}
+
+// isNamespacedPeer says whether a peer's namespaces field is v0.1.1's NamespacedPeer rather than
+// a label selector: the two share no key.
+func isNamespacedPeer(m map[string]any) bool {
+	for _, k := range []string{"namespaceSelector", "sameLabels", "notSameLabels"} {
+		if _, ok := m[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+func namespacedPeerSelector(m map[string]any) (any, error) {
+	for _, k := range []string{"sameLabels", "notSameLabels"} {
+		if v, ok := m[k]; ok && v != nil {
+			return nil, fmt.Errorf("%s is not modelled (the peer depends on the subject's own namespace labels)", k)
+		}
+	}
+	sel, ok := m["namespaceSelector"]
+	if !ok || sel == nil {
+		return nil, fmt.Errorf("namespaceSelector is missing")
+	}
+	return sel, nil
 }

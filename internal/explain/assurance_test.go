@@ -266,6 +266,29 @@ spec: {podSelector: {}, ingress: [{}]}`,
 			req: req, opts: none, layer: LayerIngress, want: Unknown},
 		{name: "a served CNI-specific kind makes a NetworkPolicy Denied Unknown", objects: npDefaultDeny,
 			req: req, opts: Options{Mesh: MeshNone, CNIPolicyKinds: []string{"GlobalNetworkPolicy.crd.projectcalico.org"}}, layer: LayerIngress, want: Unknown},
+		// network-policy-api v0.1.0–v0.1.1 wrote peers as NamespacedPeer (apis/v1alpha1/shared_types.go):
+		// the CRD of those releases is what clusters serve that installed them.
+		{name: "an ANP Allow in v0.1.1's peer shape opens what the NetworkPolicy default deny closes", objects: npDefaultDeny + `
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: allow-old-shape}
+spec: {priority: 10, subject: {namespaces: {}}, ingress: [{name: all, action: Allow, from: [{namespaces: {namespaceSelector: {}}}]}]}`,
+			req: req, opts: none, layer: LayerIngress, want: Allowed, deciding: []string{"AdminNetworkPolicy allow-old-shape[0]"}},
+		{name: "an ANP Deny in v0.1.1's pod peer shape denies", objects: npDefaultDeny + anpAllowAll + "\n---\n" + `
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: deny-old-shape}
+spec:
+  priority: 5
+  subject: {namespaces: {matchLabels: {tier: prod}}}
+  ingress: [{name: sandbox, action: Deny, from: [{pods: {namespaces: {namespaceSelector: {matchLabels: {tier: sandbox}}}, podSelector: {}}}]}]`,
+			req: req, opts: none, layer: LayerIngress, want: Denied, deciding: []string{"AdminNetworkPolicy deny-old-shape[0]"}},
+		{name: "an ANP peer by sameLabels is undetermined", objects: npDefaultDeny + `
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: same-labels}
+spec: {priority: 10, subject: {namespaces: {}}, ingress: [{name: same, action: Allow, from: [{namespaces: {sameLabels: [tenant]}}]}]}`,
+			req: req, opts: none, layer: LayerIngress, want: Unknown, deciding: []string{"AdminNetworkPolicy same-labels"}},
 		{name: "an unknown field makes the layer Unknown", objects: npDefaultDeny + `
 apiVersion: policy.networking.k8s.io/v1alpha1
 kind: AdminNetworkPolicy
