@@ -50,17 +50,6 @@ func (r *MeshSecurityProfileReconciler) versionOf(gk schema.GroupKind) (schema.G
 	return schema.GroupVersionKind{}, false
 }
 
-// servedExtraKinds are the extra kinds served now, each in the version versionOf picks.
-func (r *MeshSecurityProfileReconciler) servedExtraKinds() []schema.GroupVersionKind {
-	var out []schema.GroupVersionKind
-	for _, k := range effective.ExtraKinds() {
-		if gvk, ok := r.versionOf(k.GroupKind); ok {
-			out = append(out, gvk)
-		}
-	}
-	return out
-}
-
 // pollKinds is the runnable that watches the metadata of policy kinds (meshguard's own and the
 // extra ones) whose CRDs appear after the start, so that their objects requeue the profiles they
 // concern within seconds, as those of kinds served at start do. Discovery's group list is asked

@@ -55,9 +55,9 @@ const (
 type RuleEnforcement string
 
 const (
-	// RuleEnforcementEnforce: the mesh applies the decision.
+	// RuleEnforcementEnforce means the mesh applies the decision.
 	RuleEnforcementEnforce RuleEnforcement = "Enforce"
-	// RuleEnforcementShadow: the mesh evaluates the rule and logs and counts what it would deny,
+	// RuleEnforcementShadow means the mesh evaluates the rule and logs and counts what it would deny,
 	// and denies nothing because of it (Istio's istio.io/dry-run annotation, Linkerd's audit
 	// access policy). docs/adoption.md shows how to read what it would have denied.
 	RuleEnforcementShadow RuleEnforcement = "Shadow"

@@ -83,7 +83,7 @@ func Render(p *v1alpha1.MeshSecurityProfile, opts Options) (*Result, error) {
 	if p.Name == "" || p.Namespace == "" {
 		return nil, &InvalidSpecError{Errs: field.ErrorList{field.Required(field.NewPath("metadata"), "name and namespace are required")}}
 	}
-	opts.Facts = opts.Facts.WithDefaults()
+	opts.Facts = opts.WithDefaults()
 	r := &renderer{p: p, opts: opts}
 	if p.Spec.TrustDomain != "" {
 		r.opts.TrustDomain = p.Spec.TrustDomain

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -111,11 +110,6 @@ func (e *env) stop() {
 // createNamespace creates a namespace with Istio's root certificate ConfigMap, as istiod does.
 func (e *env) createNamespace(ctx context.Context, name string) error {
 	return e.cas.CreateNamespace(ctx, e.client, name, nil)
-}
-
-// kubectl runs the control plane's kubectl as the administrator.
-func (e *env) kubectl(ctx context.Context, stdin io.Reader, args ...string) (string, string, error) {
-	return e.cluster.Kubectl(ctx, e.adminKubeconfig, stdin, args...)
 }
 
 // --- the control plane's processes ---
