@@ -33,7 +33,7 @@ func run(ctx context.Context, dir string) error {
 	}
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	_ = os.Remove(kubeconfig)
-	c, err := testenv.StartCluster(testenv.Istio|testenv.Linkerd, dir)
+	c, err := testenv.StartCluster(testenv.Istio|testenv.Linkerd|testenv.GatewayAPI, dir)
 	if err != nil {
 		return err
 	}
