@@ -82,7 +82,12 @@ func TestTheChartsPackagingValues(t *testing.T) {
 		}))
 		g.Expect(*d.Spec.Template.Spec.SecurityContext.FSGroup).To(BeEquivalentTo(65532))
 		c := d.Spec.Template.Spec.Containers[0]
-		g.Expect(c.SecurityContext.RunAsUser).To(BeNil(), "the value replaces the default context")
+		// Helm coalesces a map value with the chart's default (pkg/chart/common/util/coalesce.go):
+		// keys the user sets win, the others stay, and a key set to null is removed.
+		g.Expect(*c.SecurityContext.ReadOnlyRootFilesystem).To(BeTrue())
+		g.Expect(*c.SecurityContext.RunAsUser).To(BeEquivalentTo(65532), "a default the value does not name stays")
+		d = managerDeployment(t, rendered(t, "meshguard", map[string]any{"securityContext": map[string]any{"runAsUser": nil, "runAsGroup": nil}}))
+		g.Expect(d.Spec.Template.Spec.Containers[0].SecurityContext.RunAsUser).To(BeNil(), "null removes a default")
 		g.Expect(c.Env).To(ConsistOf(corev1.EnvVar{Name: "HTTPS_PROXY", Value: "http://proxy.example.com:3128"}))
 		_, err := renderChart(t, "meshguard", "meshguard-system", map[string]any{"extraEnv": []any{map[string]any{"value": "x"}}})
 		g.Expect(err).To(MatchError(ContainSubstring("extraEnv")), "an env var without a name is refused")
