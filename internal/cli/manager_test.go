@@ -19,7 +19,8 @@ func TestAMisspelledCommandIsRefusedWithTheNearestCommandInsteadOfStartingTheCon
 		{"rendr", `unknown command "rendr" (did you mean "render"?)`},
 		{"explian", `(did you mean "explain"?)`},
 		{"Version", `(did you mean "version"?)`},
-		{"deploy", `unknown command "deploy"; commands: render, explain, version`},
+		{"sugest", `(did you mean "suggest"?)`},
+		{"deploy", `unknown command "deploy"; commands: render, explain, suggest, version`},
 	} {
 		t.Run(tc.arg, func(t *testing.T) {
 			g := NewWithT(t)

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/explain"
 )
 
 // Options say what to propose.
@@ -250,6 +251,18 @@ func (b *builder) build(flows, all []Flow, obs *Observation) (Proposal, error) {
 
 func (b *builder) note(s string) { b.notes = append(b.notes, s) }
 
+// networkPolicyPort is the port a NetworkPolicy sees for a flow to port. On Linkerd,
+// "communication between two meshed pods will always have its original target port replaced
+// with the proxy's inbound port" (linkerd.io/2/common-errors/network-policy; explain models the
+// same, audit finding E1), so a meshed flow is admitted on that port, and Linkerd's Server and
+// AuthorizationPolicy keep it to the observed port; a plaintext flow arrives on port itself.
+func (b *builder) networkPolicyPort(meshed bool, port int32) int32 {
+	if meshed && port != 0 && b.opts.Mesh == v1alpha1.MeshLinkerd {
+		return explain.DefaultLinkerdProxyInboundPort
+	}
+	return port
+}
+
 // rule is a proposed rule and the flow its expectation is written from.
 type rule struct {
 	v1alpha1.AuthorizationRule
@@ -432,7 +445,7 @@ func (b *builder) ingress(groups map[string]*group, keys []string) []v1alpha1.In
 		if g.port == 0 {
 			a.all = true
 		}
-		a.ports[g.port] = true
+		a.ports[b.networkPolicyPort(g.meshed, g.port)] = true
 	}
 	var out []v1alpha1.IngressRule
 	names := map[string]bool{}
@@ -482,7 +495,7 @@ func (b *builder) egress(all []Flow) []v1alpha1.EgressRule {
 		if f.Port == 0 {
 			a.all = true
 		}
-		a.ports[f.Port] = true
+		a.ports[b.networkPolicyPort(true, f.Port)] = true
 	}
 	var out []v1alpha1.EgressRule
 	names := map[string]bool{}
@@ -537,7 +550,14 @@ func (b *builder) deniedExpectations(groups map[string]*group, keys []string, ob
 			used[g.port] = true
 		}
 	}
+	// On Linkerd the NetworkPolicies admit a meshed client on the proxy's inbound port, whatever
+	// port it asks for (networkPolicyPort): only authorization keeps it to the observed ports, so
+	// in shadow nothing does.
+	portsByAuthorizationOnly := b.networkPolicyPort(first.meshed, first.port) != first.port
 	for _, p := range candidatePorts {
+		if b.opts.Shadow && portsByAuthorizationOnly {
+			break
+		}
 		if !used[p] {
 			out = append(out, v1alpha1.Expectation{
 				Name: shortenTo(fmt.Sprintf("%s-to-%s-%d-unobserved", first.srcSA, first.dest.Name, p), 63),
@@ -551,7 +571,7 @@ func (b *builder) deniedExpectations(groups map[string]*group, keys []string, ob
 	if b.opts.Shadow {
 		// Authorization in shadow denies nothing: a flow only it would deny gets through, and
 		// an expectation that it is Denied would fail (and keep the profile from Ready).
-		b.note("authorization is in Shadow: expectations that only authorization would deny (an unobserved method, requests the mesh refused) are left out; run suggest without --shadow for them before enforcing")
+		b.note("authorization is in Shadow: expectations that only authorization would deny (an unobserved method, requests the mesh refused, on Linkerd an unobserved port) are left out; run suggest without --shadow for them before enforcing")
 		return out
 	}
 	for _, k := range keys {
