@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	goflag "flag"
 	"fmt"
 	"os"
@@ -75,7 +76,16 @@ func run() int {
 		fmt.Fprint(os.Stderr, cli.Usage())
 		flag.PrintDefaults()
 	}
-	flag.Parse()
+	// A mistyped flag gets one line naming it, not the whole usage (which would push the error
+	// out of a log's tail): `manager --help` prints the usage.
+	flag.CommandLine.Init("manager", flag.ContinueOnError)
+	if err := flag.CommandLine.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(os.Stderr, "manager: %v (manager --help lists the flags)\n", err)
+		return 2
+	}
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "manager: unexpected argument %q: the controller takes flags only (manager --help)\n", flag.Arg(0))
 		return 2

@@ -205,7 +205,7 @@ func TestRunLocalOnAHostileLaptop(t *testing.T) {
 		out := s.output()
 		g.Expect(out).To(ContainSubstring("the manager exited at start"))
 		g.Expect(out).To(ContainSubstring("last lines of " + filepath.Join(dir, "manager.log")))
-		g.Expect(out).To(ContainSubstring("flag provided but not defined: -no-such-flag"), "the log's tail is printed")
+		g.Expect(out).To(ContainSubstring("manager: unknown flag: --no-such-flag"), "the log's tail is printed")
 		g.Expect(out).NotTo(ContainSubstring(running))
 		procs := recorded(t, dir)
 		g.Expect(procs).To(HaveKey("manager"))
