@@ -167,7 +167,7 @@ var _ = Describe("ClusterMeshSecurityProfile: a cluster-wide floor", func() {
 		Eventually(controlledBy(gvkPA, ns, name+"-mtls")).Should(Equal(owner))
 		Eventually(liveMTLSMode(ns, name+"-mtls")).Should(Equal("STRICT"))
 		Eventually(controlledBy(gvkAP, ns, name+"-default-deny")).Should(Equal(owner))
-		Eventually(controlledBy(gvkAP, ns, name+"-rule-"+name+"-prometheus")).Should(Equal(owner))
+		Eventually(controlledBy(gvkAP, ns, name+"-rule-prometheus")).Should(Equal(owner))
 		Eventually(controlledBy(gvkNP, ns, name+"-default-deny")).Should(Equal(owner))
 		Eventually(controlledBy(gvkNP, ns, name+"-allow-dns")).Should(Equal(owner))
 		Eventually(floorCounts(name)).Should(Equal("1/1/0"))
@@ -179,7 +179,7 @@ var _ = Describe("ClusterMeshSecurityProfile: a cluster-wide floor", func() {
 		for _, o := range []struct {
 			gvk  schema.GroupVersionKind
 			name string
-		}{{gvkPA, name + "-mtls"}, {gvkAP, name + "-default-deny"}, {gvkAP, name + "-rule-" + name + "-prometheus"}, {gvkNP, name + "-default-deny"}, {gvkNP, name + "-allow-dns"}} {
+		}{{gvkPA, name + "-mtls"}, {gvkAP, name + "-default-deny"}, {gvkAP, name + "-rule-prometheus"}, {gvkNP, name + "-default-deny"}, {gvkNP, name + "-allow-dns"}} {
 			Eventually(controlledBy(o.gvk, ns, o.name)).Should(Equal("absent"), "%s %s", o.gvk.Kind, o.name)
 		}
 		Expect(controlledBy(gvkNP, ns, "theirs")()).To(Equal(""), "an object the floor did not generate stays")

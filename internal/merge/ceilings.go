@@ -39,7 +39,7 @@ func (m *merger) ceilings() {
 				m.res.Spec.Authorization = &v1alpha1.AuthorizationSpec{}
 			}
 			r := v1alpha1.AuthorizationRule{
-				Name:   scoped(f.Name, fmt.Sprintf("ceiling-%d", i)),
+				Name:   m.scoped(f.Name, fmt.Sprintf("ceiling-%d", i)),
 				Action: v1alpha1.ActionDeny,
 				From:   &v1alpha1.RuleSource{IPBlocks: []string{b.CIDR}, NotIPBlocks: append([]string(nil), b.Except...)},
 			}
@@ -177,7 +177,7 @@ func (m *merger) requireFloorIssuers() {
 		m.res.Spec.Authorization = &v1alpha1.AuthorizationSpec{}
 	}
 	r := v1alpha1.AuthorizationRule{
-		Name:   scoped(requireFrom, "require-jwt"),
+		Name:   m.scoped(requireFrom, "require-jwt"),
 		Action: v1alpha1.ActionDeny,
 		From:   &v1alpha1.RuleSource{NotRequestPrincipals: principals},
 	}

@@ -261,6 +261,17 @@ func minValidityOf(s *v1alpha1.MeshSecurityProfileSpec) *metav1.Duration {
 	return s.Certificates.MinValidity
 }
 
+// scoped is scopedName for this merge, except where one floor alone is merged for a namespace
+// without a profile of its own: its objects are then named after that floor already
+// (render.FloorProfile), its rules cannot collide with another's, and a prefix would say the
+// floor's name twice (platform-floor-rule-platform-floor-scrapes).
+func (m *merger) scoped(cluster, name string) string {
+	if m.ns == nil && len(m.floors) == 1 {
+		return name
+	}
+	return scoped(cluster, name)
+}
+
 // scoped is the name a floor's rule (or override) takes in the merged profile: prefixed with the
 // floor's name, so that a namespace rule of the same name never collides with it and the
 // generated object names say where the rule comes from. Names stay DNS labels (63 characters):

@@ -138,7 +138,7 @@ func (m *merger) mtls() {
 			seen[k] = true
 			name := o.Name
 			if name != "" && s.cluster != "" {
-				name = scoped(s.cluster, name)
+				name = m.scoped(s.cluster, name)
 			}
 			sites = append(sites, site{key: k, selector: *o.Selector.DeepCopy(), name: name, from: s.cluster})
 		}

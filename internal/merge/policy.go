@@ -40,7 +40,7 @@ func (m *merger) authorization() {
 		}
 		for _, r := range az.Rules {
 			r := *r.DeepCopy()
-			r.Name = scoped(f.cluster, r.Name)
+			r.Name = m.scoped(f.cluster, r.Name)
 			out.Rules = m.addRule(out.Rules, r, f)
 		}
 	}
@@ -180,12 +180,12 @@ func (m *merger) networkPolicy() {
 		out.AllowMeshControlPlane = out.AllowMeshControlPlane || np.AllowMeshControlPlane
 		for _, r := range np.Ingress {
 			r := *r.DeepCopy()
-			r.Name = scoped(f.cluster, r.Name)
+			r.Name = m.scoped(f.cluster, r.Name)
 			out.Ingress = addNamed(m, out.Ingress, r, r.Name, f, "ingress")
 		}
 		for _, r := range np.Egress {
 			r := *r.DeepCopy()
-			r.Name = scoped(f.cluster, r.Name)
+			r.Name = m.scoped(f.cluster, r.Name)
 			out.Egress = addNamed(m, out.Egress, r, r.Name, f, "egress")
 		}
 	}
