@@ -87,13 +87,16 @@ func decide(f facts) decision {
 	}
 	// The same hash on a different object means someone else changed it: drift. A different hash
 	// means the profile changed (or the object is being adopted): an update.
-	d := decision{changes: changes}
+	d := decision{changes: withoutBookkeeping(changes)}
 	d.drifted = f.owned && f.live.GetAnnotations()[AnnotationRenderedHash] == f.want.GetAnnotations()[AnnotationRenderedHash]
 	if d.drifted {
 		// Who wrote it, read before meshguard takes the fields back (which drops their ownership).
 		d.writer = f.lastWriter()
 	}
-	summary := drift.Summary(changes, 3)
+	summary := drift.Summary(d.changes, 3)
+	if summary == "" {
+		summary = "only meshguard's " + AnnotationRenderedHash + " annotation differs"
+	}
 	switch {
 	case f.audit && d.drifted:
 		d.state, d.message = v1alpha1.ResourceDrifted, summary+" (last written by "+d.writer+")"
@@ -110,4 +113,20 @@ func decide(f facts) decision {
 		d.do, d.state = doUpdate, v1alpha1.ResourceInSync
 	}
 	return d
+}
+
+// withoutBookkeeping leaves meshguard's rendered-hash annotation out of the changes reported in
+// status, events and logs: it is meshguard's record of what it applied, not a field the profile
+// declares, and as the first path in sorted order it took one of the three a summary shows (a
+// changed profile in Audit mode read "metadata.annotations[security.meshguard.dev/rendered-hash]
+// …" before the field that changed). decide still compares the hashes.
+func withoutBookkeeping(changes []drift.Change) []drift.Change {
+	hashPath := "metadata.annotations[" + AnnotationRenderedHash + "]"
+	out := changes[:0:0]
+	for _, c := range changes {
+		if c.Path != hashPath {
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -170,3 +170,16 @@ func TestCorrectionRecordsSurviveAFailedStatusPatch(t *testing.T) {
 	f.fillCorrections("other-namespace", other)
 	g.Expect(other[0].row.LastCorrected).To(BeNil(), "records are per namespace")
 }
+
+func TestDecideReportsWhatChangedNotMeshguardsBookkeeping(t *testing.T) {
+	g := NewWithT(t)
+	want := pa("STRICT", "h1", profileUID)
+	d := decide(facts{want: want, live: pa("PERMISSIVE", "h0", profileUID), owned: true, audit: true})
+	g.Expect(d.message).To(ContainSubstring("spec.mtls.mode"))
+	g.Expect(d.message).NotTo(ContainSubstring(AnnotationRenderedHash))
+	for _, c := range d.changes {
+		g.Expect(c.Path).NotTo(ContainSubstring(AnnotationRenderedHash))
+	}
+	d = decide(facts{want: want, live: pa("STRICT", "h0", profileUID), owned: true, audit: true})
+	g.Expect(d.message).To(ContainSubstring("only meshguard's " + AnnotationRenderedHash + " annotation differs"))
+}
