@@ -39,6 +39,8 @@ fail() {
     echo "--- last lines of $2 ---" >&2
     tail -n 80 "$2" >&2
     echo "---" >&2
+    # Said again after the log, so that a reader who sees only the end sees why.
+    echo "run-local: $1" >&2
   fi
   exit 1
 }
@@ -70,12 +72,20 @@ check_alive() {
   done <"$pidfile"
 }
 
-# free_port PREFERRED: PREFERRED when nothing listens on it, else another port nothing listens on.
+# free_port PREFERRED: PREFERRED when nothing listens on it, else another port nothing listens on,
+# chosen below the kernel's ephemeral range: a port inside it can be the local end of any outgoing
+# connection (kubectl's, the manager's own to the API server) between the check and the bind.
+random_port() {
+  local low=32768
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  ((low > 21000)) || low=32768
+  echo $((20000 + RANDOM % (low - 20000)))
+}
 free_port() {
   local p=$1
   for _ in $(seq 1 50); do
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
-    p=$((20000 + RANDOM % 30000))
+    p=$(random_port)
   done
   fail "no free local port found for the manager's listeners"
 }
@@ -146,8 +156,11 @@ cat "$pidfile" >>"$pidfile.new" && mv "$pidfile.new" "$pidfile"
 # A port free when chosen can be taken before the manager binds it (another program starting at
 # the same moment): then new ports are chosen, at most three times.
 for attempt in 1 2 3; do
-  metrics_port=$(free_port 8080)
-  probe_port=$(free_port 8081)
+  # After a failed bind, the preferred ports are not tried again (they may look free and not be).
+  want_metrics=8080 want_probe=8081
+  if [[ $attempt -gt 1 ]]; then want_metrics=$(random_port) want_probe=$(random_port); fi
+  metrics_port=$(free_port "$want_metrics")
+  probe_port=$(free_port "$want_probe")
   [[ "$probe_port" != "$metrics_port" ]] || probe_port=$(free_port $((metrics_port + 1)))
   [[ "$metrics_port" == 8080 && "$probe_port" == 8081 ]] || echo "ports 8080/8081 are taken: the manager's metrics are on $metrics_port, its probes on $probe_port"
   echo "starting meshguard (logs: $dir/manager.log)"
@@ -163,6 +176,9 @@ for attempt in 1 2 3; do
       wait "$manager" && rc=0 || rc=$?
       if [[ $attempt -lt 3 ]] && grep -q "address already in use" "$dir/manager.log"; then
         port_taken=1
+        # The manager that exited is no longer one of this run's processes (check_alive would
+        # otherwise report it as dead after the retry came up).
+        sed -i "/^manager $manager /d" "$pidfile"
         echo "a port was taken before the manager bound it: choosing others"
         break
       fi

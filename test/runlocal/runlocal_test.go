@@ -135,6 +135,21 @@ func occupy(t *testing.T, port int) {
 	t.Cleanup(func() { _ = l.Close() })
 }
 
+// reserve binds the port without listening on it: a connection is refused, so the port looks
+// free to the script, but the manager's bind fails with "address already in use" (the race of a
+// port taken between the check and the bind, made certain).
+func reserve(t *testing.T, port int) {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Logf("port %d is taken already: %v", port, err)
+	}
+}
+
 func skipWithoutControlPlane(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
@@ -158,12 +173,13 @@ func TestRunLocalOnAHostileLaptop(t *testing.T) {
 	t.Run("it comes up while ports 8080 and 8081 are taken, refuses a second run, and cleans up after a run that was killed", func(t *testing.T) {
 		g := NewWithT(t)
 		occupy(t, 8080)
-		occupy(t, 8081)
+		reserve(t, 8081) // looks free, cannot be bound: the first manager exits and the next ports are tried
 		dir := t.TempDir()
 
 		first := start(t, dir)
 		g.Expect(first.waitFor(running)).To(BeTrue(), "the script comes up despite the busy ports:\n%s", first.output())
 		g.Expect(first.output()).To(ContainSubstring("ports 8080/8081 are taken"), "it says which ports it used instead")
+		g.Expect(first.output()).To(ContainSubstring("a port was taken before the manager bound it: choosing others"))
 		procs := recorded(t, dir)
 		g.Expect(procs).To(HaveKey("localcluster"))
 		g.Expect(procs).To(HaveKey("manager"))
