@@ -302,7 +302,8 @@ type AuthorizationSpec struct {
 
 	// enforcement is Enforce (the default) or Shadow: the mesh evaluates the default deny and
 	// every rule, logs and counts the requests they would deny, and denies none of them (Istio:
-	// AuthorizationPolicies annotated istio.io/dry-run, sidecars only; Linkerd: Servers and the
+	// AuthorizationPolicies annotated istio.io/dry-run, honoured by sidecars and waypoints, not
+	// reliably by ztunnel; Linkerd: Servers and the
 	// namespace default with the audit access policy). Shadow here puts every rule in shadow,
 	// whatever rules[].enforcement says. status.shadowRules lists what is in shadow.
 	// +optional
@@ -350,7 +351,8 @@ type AuthorizationRule struct {
 
 	// enforcement is Enforce (the default) or Shadow, for Deny rules: the mesh logs and counts
 	// the requests the rule would deny and lets them through (Istio's istio.io/dry-run
-	// annotation; sidecars only). Linkerd has no Deny rules; use authorization.enforcement.
+	// annotation; sidecars and waypoints, not reliably ztunnel). Linkerd has no Deny rules; use
+	// authorization.enforcement.
 	// +optional
 	Enforcement RuleEnforcement `json:"enforcement,omitempty"`
 }

@@ -11,9 +11,10 @@ import (
 // (https://istio.io/latest/docs/tasks/security/authorization/authz-dry-run/): the proxy evaluates
 // dry-run ALLOW and DENY policies in separate shadow engines and reports the result in its rbac
 // log, in envoy_http_..._rbac{authz_dry_run_action,authz_dry_run_result} and in trace tags.
-// Sidecars only: on ambient (ztunnel) Istio 1.24 enforces dry-run policies, 1.25.2–1.28 drop
-// them, and 1.29+ honours them only with AMBIENT_ENABLE_DRY_RUN_AUTHORIZATION_POLICY
-// (../shared/research/ambient-and-beyond.md §1.7, istio/istio PR #55414).
+// Sidecars and waypoints (Envoy, one authz builder) honour it; ztunnel does not reliably: Istio
+// 1.24–1.25.1 enforce dry-run policies at ztunnel, 1.25.2–1.28 drop them, and 1.29+ honour them
+// only with AMBIENT_ENABLE_DRY_RUN_AUTHORIZATION_POLICY (../shared/research/ambient-and-beyond.md
+// §1.7, istio/istio PR #55414).
 //
 // Linkerd has no per-policy dry run and no Deny rules; authorization.enforcement: Shadow makes
 // what would be "deny" (the namespace default and the Servers' accessPolicy) admit instead, so
@@ -70,13 +71,20 @@ func (r *renderer) istioShadow() {
 	if az == nil {
 		return
 	}
+	// A part placed for ambient pods has up to three policies (ambient.go): the selector policy,
+	// its copy on the waypoint (-waypoint) and the ztunnel policy admitting only the waypoint
+	// (-ztunnel). All of them are the part, so all of them are in shadow with it: a waypoint is
+	// Envoy and honours dry-run as a sidecar does (pilot/pkg/security/authz/builder serves both).
 	dry := map[string]bool{}
+	shadow := func(name string) {
+		dry[name], dry[name+"-waypoint"], dry[name+"-ztunnel"] = true, true, true
+	}
 	if AuthorizationShadow(r.p) {
-		dry[r.name("default-deny")] = true
+		shadow(r.name("default-deny"))
 	}
 	for i := range az.Rules {
 		if RuleShadow(r.p, &az.Rules[i]) {
-			dry[r.name("rule", az.Rules[i].Name)] = true
+			shadow(r.name("rule", az.Rules[i].Name))
 		}
 	}
 	if len(dry) == 0 {
@@ -93,7 +101,7 @@ func (r *renderer) istioShadow() {
 		a[IstioDryRunAnnotation] = "true"
 		o.SetAnnotations(a)
 	}
-	r.warnings = append(r.warnings, "spec.authorization: rules in Shadow are dry-run AuthorizationPolicies, honoured by Istio sidecars only: ambient workloads (ztunnel) enforce them on Istio 1.24 and ignore them on 1.25.2–1.28 (docs/adoption.md)")
+	r.warnings = append(r.warnings, "spec.authorization: rules in Shadow are dry-run AuthorizationPolicies, honoured by Istio sidecars and waypoints: ambient workloads without a waypoint (ztunnel) enforce them on Istio 1.24–1.25.1, ignore them on 1.25.2–1.28 and count them on 1.29+ only with AMBIENT_ENABLE_DRY_RUN_AUTHORIZATION_POLICY (docs/adoption.md)")
 }
 
 // linkerdDenyPolicy is what a Linkerd Server or the namespace default admits where the profile
