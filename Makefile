@@ -196,8 +196,8 @@ chart: manifests ## Copy the CRD, the manager's RBAC, the alerts and the dashboa
 	cp config/prometheus/grafana-dashboard.json charts/meshguard/files/grafana-dashboard.json
 
 .PHONY: bundle
-bundle: manifests chart ## Generate the OLM bundle (bundle/, bundle.Dockerfile) from config/ (test/packaging/cmd/bundle).
-	cd test/packaging && $(GO) run ./cmd/bundle ../..
+bundle: manifests chart ## Generate the OLM bundle (bundle/, bundle.Dockerfile) from config/ (hack/bundle, a module of its own).
+	cd hack/bundle && $(GO) run . ../..
 
 .PHONY: deploy-monitoring
 deploy-monitoring: ## Add the metrics Service, ServiceMonitor and alerts (needs the Prometheus Operator's CRDs).

@@ -9,7 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshguard/meshguard/test/packaging/kustomize"
+	"github.com/meshguard/meshguard/hack/bundle/kustomize"
 )
 
 // application is the part of an Argo CD Application the examples use.

@@ -15,9 +15,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/meshguard/meshguard/hack/bundle/kustomize"
+	bundle "github.com/meshguard/meshguard/hack/bundle/olmbundle"
 	"github.com/meshguard/meshguard/internal/render"
-	"github.com/meshguard/meshguard/test/packaging/bundle"
-	"github.com/meshguard/meshguard/test/packaging/kustomize"
 )
 
 // TestTheBundleIsUpToDate regenerates the bundle and compares it with bundle/ and

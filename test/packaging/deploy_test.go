@@ -8,7 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/meshguard/meshguard/test/packaging/kustomize"
+	"github.com/meshguard/meshguard/hack/bundle/kustomize"
 )
 
 // TestMakeDeployRunsTheImageItIsGiven builds the overlay `make deploy IMG=...` applies

@@ -6,5 +6,6 @@
 // level restricted included).
 //
 // It is a Go module of its own so that these heavy dependencies stay out of meshguard's go.mod;
-// `make test` runs it, `make bundle` runs its bundle generator (cmd/bundle).
+// `make test` runs it, its bundle tests check the output of
+// the generator `make bundle` runs (hack/bundle, a module of its own).
 package packaging

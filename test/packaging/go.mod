@@ -2,11 +2,14 @@ module github.com/meshguard/meshguard/test/packaging
 
 go 1.26.7
 
-replace github.com/meshguard/meshguard => ../..
+replace (
+	github.com/meshguard/meshguard => ../..
+	github.com/meshguard/meshguard/hack/bundle => ../../hack/bundle
+)
 
 require (
-	github.com/blang/semver/v4 v4.0.0
 	github.com/meshguard/meshguard v0.0.0-00010101000000-000000000000
+	github.com/meshguard/meshguard/hack/bundle v0.0.0-00010101000000-000000000000
 	github.com/onsi/gomega v1.44.0
 	github.com/operator-framework/api v0.45.0
 	github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring v0.95.2
@@ -15,13 +18,17 @@ require (
 	github.com/prometheus/prometheus v0.316.0
 	helm.sh/helm/v4 v4.3.1
 	k8s.io/api v0.37.2
-	k8s.io/apiextensions-apiserver v0.37.2
 	k8s.io/apimachinery v0.37.2
 	k8s.io/client-go v0.37.2
 	sigs.k8s.io/controller-runtime v0.25.2
-	sigs.k8s.io/kustomize/api v0.21.2
-	sigs.k8s.io/kustomize/kyaml v0.21.2
 	sigs.k8s.io/yaml v1.6.0
+)
+
+require (
+	github.com/blang/semver/v4 v4.0.0 // indirect
+	k8s.io/apiextensions-apiserver v0.37.2 // indirect
+	sigs.k8s.io/kustomize/api v0.21.2 // indirect
+	sigs.k8s.io/kustomize/kyaml v0.21.2 // indirect
 )
 
 require (

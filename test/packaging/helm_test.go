@@ -25,7 +25,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshguard/meshguard/test/packaging/kustomize"
+	"github.com/meshguard/meshguard/hack/bundle/kustomize"
 )
 
 var (

@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 
-	"github.com/meshguard/meshguard/test/packaging/kustomize"
+	"github.com/meshguard/meshguard/hack/bundle/kustomize"
 )
 
 // TestKustomizeBuildsAreAcceptedByTheAPIServer builds each kustomize directory in-process, as

@@ -26,7 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshguard/meshguard/test/packaging/kustomize"
+	"github.com/meshguard/meshguard/hack/bundle/kustomize"
 )
 
 // operatorScrapeConfig is the scrape config the Prometheus Operator generates for endpoint 0 of a

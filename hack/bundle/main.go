@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/meshguard/meshguard/test/packaging/bundle"
+	bundle "github.com/meshguard/meshguard/hack/bundle/olmbundle"
 )
 
 func main() {
