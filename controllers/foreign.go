@@ -247,7 +247,7 @@ func memoKey(generation int64, lines []string) string {
 func (r *MeshSecurityProfileReconciler) profilesForForeign(ctx context.Context, o client.Object) []reconcile.Request {
 	var list v1alpha1.MeshSecurityProfileList
 	opts := []client.ListOption{}
-	root := o.GetNamespace() == r.istioRootNamespace()
+	root := o.GetNamespace() == r.RenderOptions.RootNamespace()
 	if !root {
 		opts = append(opts, client.InNamespace(o.GetNamespace()))
 	}
