@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -20,7 +19,6 @@ import (
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/drift"
-	"github.com/meshguard/meshguard/internal/render"
 )
 
 // AnnotationRenderedHash records a hash of the object meshguard last rendered. It tells a spec
@@ -45,11 +43,11 @@ type childResult struct {
 }
 
 // applyAll applies every desired object and reports one row per object, in render order.
-func (r *MeshSecurityProfileReconciler) applyAll(ctx context.Context, p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured) []childResult {
+func (r *pipeline) applyAll(ctx context.Context, o owner, intent *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured) []childResult {
 	out := make([]childResult, 0, len(desired))
 	var created []string
 	for _, want := range desired {
-		res := r.applyOne(ctx, p, want)
+		res := r.applyOne(ctx, o, intent, want)
 		if res.created {
 			created = append(created, fmt.Sprintf("%s %s", want.GetKind(), want.GetName()))
 		}
@@ -58,7 +56,7 @@ func (r *MeshSecurityProfileReconciler) applyAll(ctx context.Context, p *v1alpha
 	// One event for what a reconcile created, not one per object: a new profile's seven objects
 	// were seven event writes, as many as the objects themselves (make bench-scale).
 	if len(created) > 0 {
-		r.Recorder.Eventf(p, nil, "Normal", "Created", "Apply", "created %s", summarize(created, 10))
+		o.eventf(r.Recorder, nil, "Normal", "Created", "Apply", "created %s", summarize(created, 10))
 	}
 	return out
 }
@@ -73,7 +71,7 @@ func summarize(items []string, limit int) string {
 
 // applyOne reads what it needs, lets decide choose, and carries the decision out: one write
 // (server-side apply), the events and the status row.
-func (r *MeshSecurityProfileReconciler) applyOne(ctx context.Context, p *v1alpha1.MeshSecurityProfile, want *unstructured.Unstructured) childResult {
+func (r *pipeline) applyOne(ctx context.Context, o owner, intent *v1alpha1.MeshSecurityProfile, want *unstructured.Unstructured) childResult {
 	gvk := want.GroupVersionKind()
 	res := childResult{row: v1alpha1.ResourceStatus{APIVersion: want.GetAPIVersion(), Kind: want.GetKind(), Name: want.GetName()}}
 	ref := fmt.Sprintf("%s %s", want.GetKind(), klog.KObj(want))
@@ -95,8 +93,8 @@ func (r *MeshSecurityProfileReconciler) applyOne(ctx context.Context, p *v1alpha
 	}
 
 	d := decide(facts{
-		want: want, live: live, audit: r.audit(p), adoptExisting: p.Spec.AdoptExisting,
-		owned: live != nil && ownedBy(live, p), wasPresent: wasPresent(p, want),
+		want: want, live: live, audit: audits(&intent.Spec), adoptExisting: intent.Spec.AdoptExisting,
+		owned: live != nil && o.controls(live), wasPresent: wasPresent(o.previousRows(), want),
 		fight: r.fights.snapshot(fightKey(want)), now: r.now(),
 		lastWriter: func() string { return r.lastWriters(ctx, live) },
 	})
@@ -115,13 +113,13 @@ func (r *MeshSecurityProfileReconciler) applyOne(ctx context.Context, p *v1alpha
 	if err != nil {
 		return failed(res, fmt.Errorf("apply %s: %w", ref, err))
 	}
-	r.written(ctx, p, want, d, &res)
+	r.written(ctx, o, want, d, &res)
 	return res
 }
 
 // written records a write decide asked for: a correction (fight record, lastCorrected, events,
 // log) or a plain create or update (an event).
-func (r *MeshSecurityProfileReconciler) written(ctx context.Context, p *v1alpha1.MeshSecurityProfile, want *unstructured.Unstructured, d decision, res *childResult) {
+func (r *pipeline) written(ctx context.Context, o owner, want *unstructured.Unstructured, d decision, res *childResult) {
 	log := ctrl.LoggerFrom(ctx)
 	ref := fmt.Sprintf("%s %s", want.GetKind(), klog.KObj(want))
 	if !d.drifted {
@@ -129,7 +127,7 @@ func (r *MeshSecurityProfileReconciler) written(ctx context.Context, p *v1alpha1
 			res.created = true // announced by applyAll, with the others
 			log.V(1).Info("created generated object", "kind", want.GetKind(), "object", klog.KObj(want))
 		} else {
-			r.Recorder.Eventf(p, want, "Normal", "Updated", "Apply", "updated %s", ref)
+			o.eventf(r.Recorder, want, "Normal", "Updated", "Apply", "updated %s", ref)
 			log.V(1).Info("updated generated object", "kind", want.GetKind(), "object", klog.KObj(want))
 		}
 		return
@@ -140,21 +138,21 @@ func (r *MeshSecurityProfileReconciler) written(ctx context.Context, p *v1alpha1
 	res.row.LastCorrected = &now
 	if d.do == doCreate {
 		res.row.LastCorrection = "recreated after deletion"
-		r.Recorder.Eventf(p, want, "Warning", "DriftDetected", "Compare", "%s was deleted", ref)
-		r.Recorder.Eventf(p, want, "Normal", "DriftCorrected", "Apply", "recreated %s", ref)
+		o.eventf(r.Recorder, want, "Warning", "DriftDetected", "Compare", "%s was deleted", ref)
+		o.eventf(r.Recorder, want, "Normal", "DriftCorrected", "Apply", "recreated %s", ref)
 		log.Info("recreated deleted object", "kind", want.GetKind(), "object", klog.KObj(want))
 	} else {
 		res.row.LastCorrection = drift.Summary(d.changes, 3)
-		r.Recorder.Eventf(p, want, "Warning", "DriftDetected", "Compare", "%s drifted (last written by %s): %s", ref, d.writer, drift.Summary(d.changes, 3))
-		r.Recorder.Eventf(p, want, "Normal", "DriftCorrected", "Apply", "restored %s (%s)", ref, drift.Paths(d.changes))
+		o.eventf(r.Recorder, want, "Warning", "DriftDetected", "Compare", "%s drifted (last written by %s): %s", ref, d.writer, drift.Summary(d.changes, 3))
+		o.eventf(r.Recorder, want, "Normal", "DriftCorrected", "Apply", "restored %s (%s)", ref, drift.Paths(d.changes))
 		log.Info("restored drifted object", "kind", want.GetKind(), "object", klog.KObj(want), "fields", drift.Paths(d.changes))
 	}
-	r.fights.remember(p.Namespace, res.row)
+	r.fights.remember(want.GetNamespace(), res.row)
 }
 
-// wasPresent is true when the profile's last status listed the object as existing.
-func wasPresent(p *v1alpha1.MeshSecurityProfile, want *unstructured.Unstructured) bool {
-	for _, r := range p.Status.Resources {
+// wasPresent is true when the owner's last status rows listed the object as existing.
+func wasPresent(rows []v1alpha1.ResourceStatus, want *unstructured.Unstructured) bool {
+	for _, r := range rows {
 		if r.Kind == want.GetKind() && r.Name == want.GetName() && r.APIVersion == want.GetAPIVersion() {
 			return r.State == v1alpha1.ResourceInSync || r.State == v1alpha1.ResourceDrifted
 		}
@@ -169,14 +167,10 @@ func failed(res childResult, err error) childResult {
 	return res
 }
 
-func (r *MeshSecurityProfileReconciler) audit(p *v1alpha1.MeshSecurityProfile) bool {
-	return p.Spec.Enforcement == v1alpha1.EnforcementAudit
-}
-
 // getLive reads the object with the desired name, or nil when there is none. The cache only holds
 // objects carrying meshguard's label, so a miss is confirmed with a direct read: an object someone
 // else created with the same name must be found, and never overwritten.
-func (r *MeshSecurityProfileReconciler) getLive(ctx context.Context, want *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+func (r *pipeline) getLive(ctx context.Context, want *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	live := newUnstructured(want.GroupVersionKind())
 	key := client.ObjectKeyFromObject(want)
 	err := r.Get(ctx, key, live)
@@ -203,7 +197,7 @@ func (r *MeshSecurityProfileReconciler) getLive(ctx context.Context, want *unstr
 }
 
 // apply server-side applies the object as meshguard, taking back fields others took.
-func (r *MeshSecurityProfileReconciler) apply(ctx context.Context, want *unstructured.Unstructured) error {
+func (r *pipeline) apply(ctx context.Context, want *unstructured.Unstructured) error {
 	r.foreign.wrote(want.GroupVersionKind(), client.ObjectKeyFromObject(want))
 	out := want.DeepCopy()
 	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(out),
@@ -217,7 +211,7 @@ func (r *MeshSecurityProfileReconciler) apply(ctx context.Context, want *unstruc
 // restore applies the object and then removes fields others added that meshguard never sets
 // (server-side apply cannot remove fields it does not own). The removal is guarded by the
 // resourceVersion so that it never removes something it has not seen.
-func (r *MeshSecurityProfileReconciler) restore(ctx context.Context, want *unstructured.Unstructured) error {
+func (r *pipeline) restore(ctx context.Context, want *unstructured.Unstructured) error {
 	after := want.DeepCopy()
 	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(after),
 		client.FieldOwner(v1alpha1.FieldManager), client.ForceOwnership); err != nil {
@@ -245,49 +239,7 @@ func (r *MeshSecurityProfileReconciler) restore(ctx context.Context, want *unstr
 	return nil
 }
 
-// prune deletes objects this profile generated that render no longer produces. It lists by the
-// profile label and deletes only objects whose controller is this profile, never by kind alone.
-func (r *MeshSecurityProfileReconciler) prune(ctx context.Context, p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured) error {
-	keep := map[string]bool{}
-	for _, d := range desired {
-		keep[d.GroupVersionKind().GroupKind().String()+"/"+d.GetName()] = true
-	}
-	var errs []string
-	for _, gvk := range render.Kinds() {
-		if !r.installed(gvk) {
-			continue
-		}
-		list := newUnstructuredList(gvk)
-		if err := r.List(ctx, list, client.InNamespace(p.Namespace), client.MatchingLabels(render.Labels(p.Name))); err != nil {
-			errs = append(errs, fmt.Sprintf("list %s: %v", gvk.Kind, err))
-			continue
-		}
-		for i := range list.Items {
-			o := &list.Items[i]
-			if keep[gvk.GroupKind().String()+"/"+o.GetName()] || !ownedBy(o, p) {
-				continue
-			}
-			if err := r.Delete(ctx, o, client.Preconditions{UID: ptrUID(o.GetUID())}); client.IgnoreNotFound(err) != nil {
-				errs = append(errs, fmt.Sprintf("delete %s %s: %v", gvk.Kind, o.GetName(), err))
-				continue
-			}
-			r.Recorder.Eventf(p, o, "Normal", "Pruned", "Delete", "deleted %s %s: no longer in the profile", gvk.Kind, klog.KObj(o))
-		}
-	}
-	if len(errs) > 0 {
-		sort.Strings(errs)
-		return fmt.Errorf("prune: %s", strings.Join(errs, "; "))
-	}
-	return nil
-}
-
 func ptrUID(u types.UID) *types.UID { return &u }
-
-// ownedBy is true when the profile is the object's controller.
-func ownedBy(o metav1.Object, p *v1alpha1.MeshSecurityProfile) bool {
-	c := metav1.GetControllerOf(o)
-	return c != nil && c.UID == p.UID
-}
 
 func conflictMessage(live *unstructured.Unstructured) string {
 	owner := "no controller"

@@ -85,12 +85,12 @@ func newCASources(mgr ctrl.Manager, istioNamespace, linkerdNamespace string) ([]
 	return srcs, nil
 }
 
-// watch makes changes of the CA object recheck every profile of its mesh.
-func (s *caSource) watch(r *MeshSecurityProfileReconciler) source.Source {
+// watch makes changes of the CA object recheck every profile of its mesh (profiles read by c).
+func (s *caSource) watch(c client.Reader) source.Source {
 	return source.Kind[client.Object](s.cache, s.obj.DeepCopyObject().(client.Object), handler.EnqueueRequestsFromMapFunc(
 		func(ctx context.Context, _ client.Object) []reconcile.Request {
 			var list v1alpha1.MeshSecurityProfileList
-			if err := r.List(ctx, &list); err != nil {
+			if err := c.List(ctx, &list); err != nil {
 				return nil
 			}
 			var reqs []reconcile.Request
@@ -104,7 +104,7 @@ func (s *caSource) watch(r *MeshSecurityProfileReconciler) source.Source {
 }
 
 // caSourceFor returns the cache that holds a CA object, or nil when it is not one of them.
-func (r *MeshSecurityProfileReconciler) caSourceFor(namespace, name string) *caSource {
+func (r *pipeline) caSourceFor(namespace, name string) *caSource {
 	for _, s := range r.caSources {
 		if s.namespace == namespace && s.name == name {
 			return s

@@ -37,7 +37,7 @@ const DefaultCertificateRecheck = 5 * time.Minute
 // +kubebuilder:rbac:groups="",namespace=linkerd,resources=secrets,resourceNames=linkerd-identity-issuer,verbs=get;list;watch
 
 // observeCertificates checks the mesh CA certificates the profile's namespace relies on.
-func (r *MeshSecurityProfileReconciler) observeCertificates(ctx context.Context, p *v1alpha1.MeshSecurityProfile) (certs.Report, error) {
+func (r *pipeline) observeCertificates(ctx context.Context, p *v1alpha1.MeshSecurityProfile) (certs.Report, error) {
 	now := r.now()
 	minValidity := defaultMinValidity
 	if p.Spec.Certificates != nil && p.Spec.Certificates.MinValidity != nil {
@@ -80,7 +80,7 @@ func (r *MeshSecurityProfileReconciler) observeCertificates(ctx context.Context,
 
 // source reads one named ConfigMap or Secret into a certs.Source. Only the data reaches the pure
 // checker, which reads certificate keys and ignores private keys.
-func (r *MeshSecurityProfileReconciler) source(ctx context.Context, obj client.Object, namespace, name string) (certs.Source, error) {
+func (r *pipeline) source(ctx context.Context, obj client.Object, namespace, name string) (certs.Source, error) {
 	src := certs.Source{Namespace: namespace, Name: name}
 	// Every source is cached: the namespace roots by the manager's cache (field selector), the CA
 	// objects by their own informers. The API reader is only a fallback for unknown names.
@@ -177,13 +177,6 @@ func copyReport(rep certs.Report) certs.Report {
 	return rep
 }
 
-func (r *MeshSecurityProfileReconciler) now() time.Time {
-	if r.Clock != nil {
-		return r.Clock.Now()
-	}
-	return time.Now()
-}
-
 // certificateRecheck is when the profile must be looked at again for its certificates: just
 // after the next threshold crossing, and at least every interval.
 func certificateRecheck(rep certs.Report, now time.Time, interval time.Duration) time.Duration {
@@ -203,19 +196,19 @@ func certificateRecheck(rep certs.Report, now time.Time, interval time.Duration)
 }
 
 // setCertificateStatus writes the certificate rows and the CertificatesHealthy condition.
-func setCertificateStatus(p *v1alpha1.MeshSecurityProfile, rep *certs.Report, readErr error) {
-	c := metav1.Condition{Type: v1alpha1.ConditionCertificatesHealthy, ObservedGeneration: p.Generation}
+func setCertificateStatus(st *v1alpha1.MeshSecurityProfileStatus, gen int64, rep *certs.Report, readErr error) {
+	c := metav1.Condition{Type: v1alpha1.ConditionCertificatesHealthy, ObservedGeneration: gen}
 	switch {
 	case readErr != nil:
 		c.Status, c.Reason, c.Message = metav1.ConditionUnknown, v1alpha1.ReasonCertUnreadable, readErr.Error()
 	case rep == nil:
 		c.Status, c.Reason, c.Message = metav1.ConditionUnknown, v1alpha1.ReasonNotChecked, "not checked"
 	default:
-		p.Status.Certificates = rep.Certificates
-		p.Status.NearestCertificateExpiry = nil
+		st.Certificates = rep.Certificates
+		st.NearestCertificateExpiry = nil
 		if !rep.NearestExpiry.IsZero() {
 			t := metav1.NewTime(rep.NearestExpiry)
-			p.Status.NearestCertificateExpiry = &t
+			st.NearestCertificateExpiry = &t
 		}
 		c.Status, c.Reason, c.Message = metav1.ConditionFalse, rep.Reason, rep.Message
 		if rep.Healthy {
@@ -226,7 +219,7 @@ func setCertificateStatus(p *v1alpha1.MeshSecurityProfile, rep *certs.Report, re
 		}
 	}
 	c.Message = trim(c.Message)
-	meta.SetStatusCondition(&p.Status.Conditions, c)
+	meta.SetStatusCondition(&st.Conditions, c)
 }
 
 // certificateEvent raises a Warning when the certificates' verdict turns worse than before.

@@ -41,11 +41,10 @@ func newCertificateMetrics() *certificateMetrics {
 
 func init() { metrics.Registry.MustRegister(certMetrics) }
 
-func (m *certificateMetrics) set(p *v1alpha1.MeshSecurityProfile, certs []v1alpha1.CertificateStatus) {
+func (m *certificateMetrics) set(namespace, name string, mesh v1alpha1.Mesh, certs []v1alpha1.CertificateStatus) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	mesh := string(p.Spec.GetMesh())
-	m.byProfile[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}] = certSet{mesh: mesh, certs: certs}
+	m.byProfile[types.NamespacedName{Namespace: namespace, Name: name}] = certSet{mesh: string(mesh), certs: certs}
 }
 
 func (m *certificateMetrics) forget(namespace, name string) {

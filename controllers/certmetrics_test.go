@@ -17,10 +17,8 @@ func TestCertificateMetricsFollowTheCurrentState(t *testing.T) {
 	m := newCertificateMetrics()
 	nb, na := metav1.NewTime(time.Unix(1000, 0)), metav1.NewTime(time.Unix(2000, 0))
 	root := v1alpha1.CertificateStatus{Source: "Secret istio-system/istio-ca-secret[ca-cert.pem]", Role: v1alpha1.RoleRoot, SerialNumber: "01", NotBefore: &nb, NotAfter: &na, State: "Valid"}
-	p1 := &v1alpha1.MeshSecurityProfile{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "p"}}
-	p2 := &v1alpha1.MeshSecurityProfile{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "p"}}
-	m.set(p1, []v1alpha1.CertificateStatus{root})
-	m.set(p2, []v1alpha1.CertificateStatus{root, {Source: "Secret istio-system/cacerts", Role: v1alpha1.RoleRoot, State: "NotFound"}})
+	m.set("a", "p", v1alpha1.MeshIstio, []v1alpha1.CertificateStatus{root})
+	m.set("b", "p", v1alpha1.MeshIstio, []v1alpha1.CertificateStatus{root, {Source: "Secret istio-system/cacerts", Role: v1alpha1.RoleRoot, State: "NotFound"}})
 
 	want := `
 # HELP meshguard_certificate_expiration_timestamp_seconds The notAfter of a mesh CA certificate, in seconds since the epoch.

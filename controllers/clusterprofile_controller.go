@@ -29,8 +29,9 @@ import (
 // floor itself is applied by the namespaces' profiles and the FloorReconciler.
 type ClusterProfileReconciler struct {
 	client.Client
-	Profiles *MeshSecurityProfileReconciler
-	results  *floorResults
+	// pipe gives the floors' selection and the recorder, shared with the other reconcilers.
+	pipe    *pipeline
+	results *floorResults
 }
 
 // Reconcile summarises one cluster profile's namespaces into its status.
@@ -75,14 +76,14 @@ func (r *ClusterProfileReconciler) namespaceStates(ctx context.Context, c *v1alp
 	// Namespaces are listed in name order by the cache; sorted again for a stable status.
 	sort.Slice(nsList.Items, func(i, j int) bool { return nsList.Items[i].Name < nsList.Items[j].Name })
 	for _, ns := range nsList.Items {
-		ok, why, err := r.Profiles.system().Selects(c, ns.Name, ns.Labels)
+		ok, why, err := r.pipe.system().Selects(c, ns.Name, ns.Labels)
 		if why != "" && len(excluded) < v1alpha1.MaxListedNamespaces {
 			excluded = append(excluded, ns.Name)
 		}
 		if err != nil || !ok || !ns.DeletionTimestamp.IsZero() {
 			continue
 		}
-		p, err := r.Profiles.governingProfile(ctx, ns.Name)
+		p, err := governingProfile(ctx, r.Client, ns.Name)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -106,7 +107,7 @@ func (r *ClusterProfileReconciler) conflictEvents(before, c *v1alpha1.ClusterMes
 	}
 	for _, n := range c.Status.Namespaces {
 		if n.State == v1alpha1.NamespaceConflict && !was[n.Name] {
-			r.Profiles.Recorder.Eventf(c, nil, corev1.EventTypeWarning, v1alpha1.ReasonClusterProfileConflict, "Merge",
+			r.pipe.Recorder.Eventf(c, nil, corev1.EventTypeWarning, v1alpha1.ReasonClusterProfileConflict, "Merge",
 				"namespace %s: %s", n.Name, n.Message)
 		}
 	}
@@ -128,7 +129,7 @@ func (r *ClusterProfileReconciler) setupWithManager(mgr ctrl.Manager, changed <-
 		return reqs
 	})
 	floorsOfNamespace := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-		floors, _, err := r.Profiles.floorsFor(ctx, o.GetNamespace())
+		floors, _, err := r.pipe.floorsFor(ctx, o.GetNamespace())
 		if err != nil {
 			return nil
 		}

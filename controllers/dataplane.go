@@ -284,7 +284,7 @@ func dataPlaneStatus(f *dataplane.Facts) *v1alpha1.DataPlaneStatus {
 // notBound reads Istio's ZtunnelAccepted and WaypointAccepted conditions on the generated
 // AuthorizationPolicies that bind ambient workloads (pilot/pkg/serviceregistry/ambient/
 // policies.go; pilot/pkg/model/service.go): one that Istio says it did not bind protects nothing.
-func (r *MeshSecurityProfileReconciler) notBound(ctx context.Context, namespace string, names []string) []string {
+func (r *pipeline) notBound(ctx context.Context, namespace string, names []string) []string {
 	var out []string
 	for _, name := range names {
 		ap := newUnstructured(gvkAuthorizationPolicy)

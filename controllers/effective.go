@@ -77,7 +77,7 @@ func policyScopes(p *v1alpha1.MeshSecurityProfile, opts effective.Options) []pol
 // since the last look: a reconcile triggered by the profile's own children reads nothing. A
 // profile with expectations needs every live policy object for their evaluation (listPolicies,
 // returned as livePolicies); without expectations the second result is nil.
-func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured) ([]v1alpha1.ExternalPolicy, *livePolicies, error) {
+func (r *pipeline) observeExternal(ctx context.Context, own owner, p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured) ([]v1alpha1.ExternalPolicy, *livePolicies, error) {
 	opts := effective.Options{Facts: r.RenderOptions.Facts}
 	nsMeta, err := r.namespaceMetadata(ctx, p.Namespace)
 	if err != nil {
@@ -92,7 +92,7 @@ func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *
 		return nil, nil, err
 	}
 	if len(p.Spec.Expectations) > 0 {
-		ext, live, err := r.listPolicies(ctx, p, desired, opts)
+		ext, live, err := r.listPolicies(ctx, own, p, desired, opts)
 		return append(ext, pods...), live, err
 	}
 	type scope struct {
@@ -117,7 +117,7 @@ func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *
 			return nil, nil, fmt.Errorf("list %s in %s: %w", gvk.Kind, s.Namespace, err)
 		}
 		for i := range labelled.Items {
-			if o := &labelled.Items[i]; !ownedBy(o, p) {
+			if o := &labelled.Items[i]; !own.controls(o) {
 				found = append(found, gvk.Kind+"/"+o.GetNamespace()+"/"+o.GetName()+"@"+o.GetResourceVersion())
 			}
 		}
@@ -144,7 +144,7 @@ func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *
 			return nil, nil, fmt.Errorf("list %s in %s: %w", s.gvk.Kind, s.namespace, err)
 		}
 		for i := range list.Items {
-			if !ownedBy(&list.Items[i], p) {
+			if !own.controls(&list.Items[i]) {
 				foreign = append(foreign, &list.Items[i])
 			}
 		}
@@ -159,7 +159,7 @@ func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *
 // listPolicies lists every policy object of the profile's scopes around the cache, for a profile
 // with expectations: their evaluation needs the live objects, the profile's own included, so that
 // the policies are read once per reconcile. It returns the weakening report too.
-func (r *MeshSecurityProfileReconciler) listPolicies(ctx context.Context, p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured, opts effective.Options) ([]v1alpha1.ExternalPolicy, *livePolicies, error) {
+func (r *pipeline) listPolicies(ctx context.Context, own owner, p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured, opts effective.Options) ([]v1alpha1.ExternalPolicy, *livePolicies, error) {
 	var foreign []*unstructured.Unstructured
 	live := &livePolicies{origin: map[string]string{}}
 	for _, s := range policyScopes(p, opts) {
@@ -178,8 +178,8 @@ func (r *MeshSecurityProfileReconciler) listPolicies(ctx context.Context, p *v1a
 		for i := range list.Items {
 			o := &list.Items[i]
 			live.objects = append(live.objects, o)
-			live.origin[refKey(o.GetKind(), o.GetNamespace(), o.GetName())] = origin(o, p)
-			if s.judged && !ownedBy(o, p) {
+			live.origin[refKey(o.GetKind(), o.GetNamespace(), o.GetName())] = origin(o, own)
+			if s.judged && !own.controls(o) {
 				foreign = append(foreign, o)
 			}
 		}
@@ -194,10 +194,10 @@ type livePolicies struct {
 	origin map[string]string
 }
 
-// origin is "" for an object the profile controls, the profile's name for one another
+// origin is "" for an object the owner controls, the profile's name for one another
 // MeshSecurityProfile controls, and the foreign mark otherwise.
-func origin(o *unstructured.Unstructured, p *v1alpha1.MeshSecurityProfile) string {
-	if ownedBy(o, p) {
+func origin(o *unstructured.Unstructured, own owner) string {
+	if own.controls(o) {
 		return ""
 	}
 	if c := metav1.GetControllerOf(o); c != nil && c.Kind == "MeshSecurityProfile" && strings.HasPrefix(c.APIVersion, v1alpha1.GroupVersion.Group+"/") {
@@ -208,15 +208,9 @@ func origin(o *unstructured.Unstructured, p *v1alpha1.MeshSecurityProfile) strin
 
 func refKey(kind, namespace, name string) string { return kind + " " + namespace + "/" + name }
 
-// istioRootNamespace is Istio's meshConfig.rootNamespace: --istio-root-namespace, else the Istio
-// namespace.
-func (r *MeshSecurityProfileReconciler) istioRootNamespace() string {
-	return r.RenderOptions.RootNamespace()
-}
-
 // namespaceMetadata reads the profile's Namespace (labels, annotations) from the metadata cache;
 // nil when it is gone.
-func (r *MeshSecurityProfileReconciler) namespaceMetadata(ctx context.Context, name string) (*metav1.PartialObjectMetadata, error) {
+func (r *pipeline) namespaceMetadata(ctx context.Context, name string) (*metav1.PartialObjectMetadata, error) {
 	ns := namespaceMeta()
 	if err := r.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -231,7 +225,7 @@ func (r *MeshSecurityProfileReconciler) namespaceMetadata(ctx context.Context, n
 // those the mesh does not cover (effective.UncoveredPods). Other namespaces are not listed: their
 // pods are meshed one by one, if at all, and listing every namespace's pods on every reconcile
 // would cost more than it tells.
-func (r *MeshSecurityProfileReconciler) uncoveredPods(ctx context.Context, p *v1alpha1.MeshSecurityProfile, ns *metav1.PartialObjectMetadata) ([]v1alpha1.ExternalPolicy, error) {
+func (r *pipeline) uncoveredPods(ctx context.Context, p *v1alpha1.MeshSecurityProfile, ns *metav1.PartialObjectMetadata) ([]v1alpha1.ExternalPolicy, error) {
 	if ns == nil || !effective.NamespaceMeshed(p.Spec.GetMesh(), ns.Labels, ns.Annotations) {
 		return nil, nil
 	}

@@ -23,7 +23,7 @@ import (
 // default-inbound-policy annotation), the destination pods each expectation names, and, for
 // Linkerd, the clusterNetworks and default inbound policy of linkerd-config. The evaluation
 // itself is pure (internal/expectations, internal/explain); this step only gathers its inputs.
-func (r *MeshSecurityProfileReconciler) observeExpectations(ctx context.Context, p *v1alpha1.MeshSecurityProfile, live *livePolicies) ([]v1alpha1.ExpectationStatus, error) {
+func (r *pipeline) observeExpectations(ctx context.Context, p *v1alpha1.MeshSecurityProfile, live *livePolicies) ([]v1alpha1.ExpectationStatus, error) {
 	if len(p.Spec.Expectations) == 0 || live == nil {
 		return nil, nil
 	}
@@ -82,7 +82,7 @@ func (r *MeshSecurityProfileReconciler) observeExpectations(ctx context.Context,
 // expectation as for a destination without a proxy when one of them does not send the port
 // through its proxy (no proxy container, an excluded inbound port), and reads Linkerd's probe
 // paths from them.
-func (r *MeshSecurityProfileReconciler) destinationPods(ctx context.Context, p *v1alpha1.MeshSecurityProfile) ([]corev1.Pod, error) {
+func (r *pipeline) destinationPods(ctx context.Context, p *v1alpha1.MeshSecurityProfile) ([]corev1.Pod, error) {
 	var list corev1.PodList
 	if err := r.APIReader.List(ctx, &list, client.InNamespace(p.Namespace)); err != nil {
 		return nil, fmt.Errorf("list Pods in %s: %w", p.Namespace, err)

@@ -117,7 +117,7 @@ func TestDecidingObjectsAreMarkedByWhoControlsThem(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			NewWithT(t).Expect(origin(tc.obj, p)).To(Equal(tc.want))
+			NewWithT(t).Expect(origin(tc.obj, profileOwner{p})).To(Equal(tc.want))
 		})
 	}
 }

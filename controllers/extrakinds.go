@@ -31,7 +31,7 @@ const defaultKindPoll = 15 * time.Second
 
 // versionOf finds the version a reconcile lists a kind in: render's for the kinds meshguard
 // generates, else the first served version of an extra kind. ok is false when none is served.
-func (r *MeshSecurityProfileReconciler) versionOf(gk schema.GroupKind) (schema.GroupVersionKind, bool) {
+func (r *pipeline) versionOf(gk schema.GroupKind) (schema.GroupVersionKind, bool) {
 	for _, gvk := range render.Kinds() {
 		if gvk.GroupKind() == gk {
 			return gvk, r.installed(gvk)
@@ -70,23 +70,24 @@ func (r *MeshSecurityProfileReconciler) pollKinds(every time.Duration) manager.R
 }
 
 func (r *MeshSecurityProfileReconciler) watchNewKinds(ctx context.Context) {
+	pipe := r.pipe
 	var candidates []schema.GroupVersionKind
 	for _, gvk := range render.Kinds() {
-		if !r.foreign.watches(gvk) {
+		if !pipe.foreign.watches(gvk) {
 			candidates = append(candidates, gvk)
 		}
 	}
 	for _, k := range effective.ExtraKinds() {
 		for _, v := range k.Versions {
-			if gvk := k.GroupKind.WithVersion(v); !r.foreign.watches(gvk) {
+			if gvk := k.GroupKind.WithVersion(v); !pipe.foreign.watches(gvk) {
 				candidates = append(candidates, gvk)
 			}
 		}
 	}
-	if len(candidates) == 0 || r.servedKinds == nil || r.controller == nil {
+	if len(candidates) == 0 || pipe.servedKinds == nil || r.controller == nil {
 		return
 	}
-	groups, err := r.servedKinds.disc.ServerGroups()
+	groups, err := pipe.servedKinds.disc.ServerGroups()
 	if err != nil {
 		return
 	}
@@ -102,13 +103,11 @@ func (r *MeshSecurityProfileReconciler) watchNewKinds(ctx context.Context) {
 			continue
 		}
 		// Around installed's memory of missing kinds: discovery has just seen the group.
-		if _, err := r.mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+		if _, err := pipe.mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
 			continue
 		}
-		r.missingMu.Lock()
-		delete(r.missing, gvk)
-		r.missingMu.Unlock()
-		if err := r.foreign.watchLater(r.controller, gvk, r.profilesForForeign); err != nil {
+		pipe.forgetMissing(gvk)
+		if err := pipe.foreign.watchLater(r.controller, gvk, r.profilesForForeign); err != nil {
 			log.Error(err, "watch a policy kind installed after the start", "kind", klog.KRef(gvk.Group, gvk.Kind))
 			continue
 		}
@@ -130,7 +129,7 @@ func extraKindVersions() []schema.GroupVersionKind {
 // servedCNIKinds are the CNI-specific policy kinds of explain.CNIPolicyKinds ("Kind.group") that
 // the API server serves: with any of them a NetworkPolicy layer that denies is Unknown, since
 // meshguard does not model them.
-func (r *MeshSecurityProfileReconciler) servedCNIKinds() []string {
+func (r *pipeline) servedCNIKinds() []string {
 	var out []string
 	for _, k := range explain.CNIPolicyKinds {
 		kind, group, _ := strings.Cut(k, ".")

@@ -136,7 +136,7 @@ func rowKey(ns string, row v1alpha1.ResourceStatus) string {
 
 // lastWriters names the field managers other than meshguard that wrote the object, most recent
 // first. The cache strips managed fields, so they are read from the API server (only on drift).
-func (r *MeshSecurityProfileReconciler) lastWriters(ctx context.Context, obj *unstructured.Unstructured) string {
+func (r *pipeline) lastWriters(ctx context.Context, obj *unstructured.Unstructured) string {
 	live := newUnstructured(obj.GroupVersionKind())
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), live); err != nil {
 		return "unknown field manager"

@@ -17,7 +17,6 @@ import (
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/merge"
-	"github.com/meshguard/meshguard/internal/render"
 )
 
 // The floors (ClusterMeshSecurityProfiles) are read from the manager's cache, and so are the
@@ -47,14 +46,14 @@ func namespaceMetaList() *metav1.PartialObjectMetadataList {
 
 // floorsServed says whether the ClusterMeshSecurityProfile CRD is installed. Without it no floor
 // applies, and meshguard works as before the kind existed.
-func (r *MeshSecurityProfileReconciler) floorsServed() bool {
+func (r *pipeline) floorsServed() bool {
 	return r.installed(gvkClusterProfile)
 }
 
 // floorsFor returns the cluster profiles that select a namespace (not being deleted), sorted by
 // name, and whether the namespace exists and is not terminating. A cluster profile whose selector
 // is invalid selects nothing (the API server refuses most invalid selectors).
-func (r *MeshSecurityProfileReconciler) floorsFor(ctx context.Context, namespace string) ([]*v1alpha1.ClusterMeshSecurityProfile, bool, error) {
+func (r *pipeline) floorsFor(ctx context.Context, namespace string) ([]*v1alpha1.ClusterMeshSecurityProfile, bool, error) {
 	if !r.floorsServed() {
 		return nil, true, nil
 	}
@@ -86,16 +85,22 @@ func (r *MeshSecurityProfileReconciler) floorsFor(ctx context.Context, namespace
 	return out, true, nil
 }
 
-// governingProfile returns the MeshSecurityProfile that governs a namespace (the oldest that is not
-// being deleted), or nil.
-func (r *MeshSecurityProfileReconciler) governingProfile(ctx context.Context, namespace string) (*v1alpha1.MeshSecurityProfile, error) {
+// governingProfile returns the MeshSecurityProfile that governs a namespace, or nil.
+func governingProfile(ctx context.Context, c client.Reader, namespace string) (*v1alpha1.MeshSecurityProfile, error) {
 	var list v1alpha1.MeshSecurityProfileList
-	if err := r.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+	if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
 		return nil, fmt.Errorf("list profiles in %s: %w", namespace, err)
 	}
+	return governor(list.Items), nil
+}
+
+// governor is the profile that governs a namespace among its profiles: the oldest that is not
+// being deleted (by creation time, then name), or nil. Only one profile governs a namespace: two
+// would fight over its objects.
+func governor(profiles []v1alpha1.MeshSecurityProfile) *v1alpha1.MeshSecurityProfile {
 	var g *v1alpha1.MeshSecurityProfile
-	for i := range list.Items {
-		p := &list.Items[i]
+	for i := range profiles {
+		p := &profiles[i]
 		if !p.DeletionTimestamp.IsZero() {
 			continue
 		}
@@ -104,49 +109,14 @@ func (r *MeshSecurityProfileReconciler) governingProfile(ctx context.Context, na
 			g = p
 		}
 	}
-	return g, nil
-}
-
-// pruneFloorObjects deletes the objects in a namespace whose controller is a cluster profile and
-// that are not in keep (kind/name): floor objects a namespace no longer needs, because it stopped
-// matching, because its own profile now carries the floor, or because another floor governs it.
-// Only objects labelled as meshguard's and controlled by a ClusterMeshSecurityProfile are touched.
-func (r *MeshSecurityProfileReconciler) pruneFloorObjects(ctx context.Context, namespace string, keep map[string]bool) (int, error) {
-	deleted := 0
-	var errs []error
-	for _, gvk := range render.Kinds() {
-		if !r.installed(gvk) {
-			continue
-		}
-		list := newUnstructuredList(gvk)
-		if err := r.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}); err != nil {
-			errs = append(errs, fmt.Errorf("list %s: %w", gvk.Kind, err))
-			continue
-		}
-		for i := range list.Items {
-			o := &list.Items[i]
-			c := metav1.GetControllerOf(o)
-			if c == nil || c.Kind != gvkClusterProfile.Kind || c.APIVersion != v1alpha1.GroupVersion.String() || keep[objectKey(gvk, o.GetName())] {
-				continue
-			}
-			if err := r.Delete(ctx, o, client.Preconditions{UID: ptrUID(o.GetUID())}); client.IgnoreNotFound(err) != nil {
-				errs = append(errs, fmt.Errorf("delete %s %s/%s: %w", gvk.Kind, namespace, o.GetName(), err))
-				continue
-			}
-			deleted++
-		}
-	}
-	if len(errs) > 0 {
-		return deleted, fmt.Errorf("prune floor objects: %w", errors.Join(errs...))
-	}
-	return deleted, nil
+	return g
 }
 
 // system names the namespaces floors are not applied to unless they opt in: meshguard's own and
 // the mesh control-plane namespaces (issue 22).
-func (r *MeshSecurityProfileReconciler) system() merge.System {
+func (r *pipeline) system() merge.System {
 	return merge.System{Meshguard: r.MeshguardNamespace,
-		ControlPlane: []string{r.RenderOptions.IstioNamespace, r.istioRootNamespace(), r.RenderOptions.LinkerdNamespace}}
+		ControlPlane: []string{r.RenderOptions.IstioNamespace, r.RenderOptions.RootNamespace(), r.RenderOptions.LinkerdNamespace}}
 }
 
 func objectKey(gvk schema.GroupVersionKind, name string) string {
@@ -167,11 +137,11 @@ func conditionOf(conds []metav1.Condition, t string) (metav1.ConditionStatus, st
 // a copy with the merged spec (same name, namespace and UID, so generated objects stay p's). When
 // the profiles cannot be merged it returns nil: nothing new is applied.
 func (r *MeshSecurityProfileReconciler) withFloors(ctx context.Context, p *v1alpha1.MeshSecurityProfile, obs *observation) (*v1alpha1.MeshSecurityProfile, error) {
-	floors, _, err := r.floorsFor(ctx, p.Namespace)
+	floors, _, err := r.pipe.floorsFor(ctx, p.Namespace)
 	if err != nil {
 		return nil, err
 	}
-	obs.floorsChecked = r.floorsServed()
+	obs.floorsChecked = r.pipe.floorsServed()
 	if len(floors) == 0 {
 		return p, nil
 	}
@@ -189,26 +159,32 @@ func (r *MeshSecurityProfileReconciler) withFloors(ctx context.Context, p *v1alp
 	obs.opened = merged.Opened
 	eff := p.DeepCopy()
 	eff.Spec = merged.Spec
-	obs.audit = eff.Spec.Enforcement == v1alpha1.EnforcementAudit
+	obs.audit = audits(&eff.Spec)
 	return eff, nil
+}
+
+// floorConflictMessage is what a namespace whose floors (and profile) cannot be merged says,
+// wherever it is said: the profile's Stalled and Baseline conditions, the cluster profile's row.
+func floorConflictMessage(conflict string) string {
+	return conflict + "; nothing new is applied until they agree"
 }
 
 // applyFloorStatus sets the floor part of a profile's status: the cluster profiles merged in, the
 // fields held at a floor, and the Baseline condition. Pure, like applyStatus.
-func applyFloorStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
-	p.Status.ClusterProfiles = o.floors
-	p.Status.HeldAtFloor = nil
+func applyFloorStatus(st *v1alpha1.MeshSecurityProfileStatus, gen int64, o *observation) {
+	st.ClusterProfiles = o.floors
+	st.HeldAtFloor = nil
 	if len(o.held) > 0 {
-		p.Status.HeldAtFloor = o.held
-		if len(p.Status.HeldAtFloor) > 64 {
-			p.Status.HeldAtFloor = p.Status.HeldAtFloor[:64]
+		st.HeldAtFloor = o.held
+		if len(st.HeldAtFloor) > 64 {
+			st.HeldAtFloor = st.HeldAtFloor[:64]
 		}
 	}
-	p.Status.OpenedUnderFloor = nil
+	st.OpenedUnderFloor = nil
 	if len(o.opened) > 0 {
-		p.Status.OpenedUnderFloor = o.opened
-		if len(p.Status.OpenedUnderFloor) > 64 {
-			p.Status.OpenedUnderFloor = p.Status.OpenedUnderFloor[:64]
+		st.OpenedUnderFloor = o.opened
+		if len(st.OpenedUnderFloor) > 64 {
+			st.OpenedUnderFloor = st.OpenedUnderFloor[:64]
 		}
 	}
 	// What Baseline adds after its verdict: the rules that open the floor's default deny, and
@@ -232,18 +208,17 @@ func applyFloorStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 	if len(facts) > 0 {
 		suffix = "; " + strings.Join(facts, "; ")
 	}
-	gen := p.Generation
 	set := func(s metav1.ConditionStatus, reason, msg string) {
-		meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
 			Type: v1alpha1.ConditionBaseline, Status: s, Reason: reason, Message: trim(msg), ObservedGeneration: gen,
 		})
 	}
 	switch {
 	case !o.floorsChecked && len(o.floors) == 0:
 		// The ClusterMeshSecurityProfile CRD is not installed: say nothing about floors.
-		meta.RemoveStatusCondition(&p.Status.Conditions, v1alpha1.ConditionBaseline)
+		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionBaseline)
 	case o.floorConflict != "":
-		set(metav1.ConditionFalse, v1alpha1.ReasonClusterProfileConflict, o.floorConflict+"; nothing new is applied until they agree")
+		set(metav1.ConditionFalse, v1alpha1.ReasonClusterProfileConflict, floorConflictMessage(o.floorConflict))
 	case len(o.floors) == 0:
 		set(metav1.ConditionTrue, v1alpha1.ReasonNoClusterProfile, "no ClusterMeshSecurityProfile selects this namespace")
 	case len(o.held) > 0:

@@ -247,7 +247,7 @@ func memoKey(generation int64, lines []string) string {
 func (r *MeshSecurityProfileReconciler) profilesForForeign(ctx context.Context, o client.Object) []reconcile.Request {
 	var list v1alpha1.MeshSecurityProfileList
 	opts := []client.ListOption{}
-	root := o.GetNamespace() == r.istioRootNamespace()
+	root := o.GetNamespace() == r.RenderOptions.RootNamespace()
 	if !root {
 		opts = append(opts, client.InNamespace(o.GetNamespace()))
 	}
@@ -256,7 +256,7 @@ func (r *MeshSecurityProfileReconciler) profilesForForeign(ctx context.Context, 
 	}
 	var reqs []reconcile.Request
 	for _, p := range list.Items {
-		if root && p.Namespace != o.GetNamespace() && p.Spec.Mesh == v1alpha1.MeshLinkerd {
+		if root && p.Namespace != o.GetNamespace() && p.Spec.GetMesh() == v1alpha1.MeshLinkerd {
 			continue
 		}
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})

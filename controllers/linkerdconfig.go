@@ -65,7 +65,7 @@ func parseLinkerdValues(values string) (linkerdFacts, error) {
 // linkerdFacts reads linkerd-config from the Linkerd namespace. A missing ConfigMap leaves
 // Linkerd's defaults; one that cannot be read is an error (the expectations are then not
 // evaluated rather than evaluated on a guess).
-func (r *MeshSecurityProfileReconciler) linkerdFacts(ctx context.Context) (linkerdFacts, error) {
+func (r *pipeline) linkerdFacts(ctx context.Context) (linkerdFacts, error) {
 	cm := &corev1.ConfigMap{}
 	key := types.NamespacedName{Namespace: r.RenderOptions.LinkerdNamespace, Name: linkerdConfigMap}
 	if err := r.APIReader.Get(ctx, key, cm); err != nil {

@@ -13,17 +13,17 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/discovery"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -61,23 +61,13 @@ type MeshSecurityProfileReconciler struct {
 	// KindPoll is how often policy kinds installed after the start are looked for (default 15s).
 	KindPoll time.Duration
 
+	// pipe is the apply → prune → observe → requeue pipeline, shared with the floors
+	// (sharedPipeline).
+	pipeOnce sync.Once
+	pipe     *pipeline
+	pipeErr  error
+
 	controller controller.Controller
-	mapper     meta.RESTMapper
-	cache      cache.Cache
-	mu         sync.Mutex
-	watched    map[schema.GroupVersionKind]bool
-	fights     fights
-	caSources  []*caSource
-	foreign    *foreignObjects
-	// missing remembers kinds found not installed, and until when (installed).
-	missingMu sync.Mutex
-	missing   map[schema.GroupVersionKind]time.Time
-	// ownWrites tells the watch events of meshguard's own writes from changes by others.
-	ownWrites ownWrites
-	// certificateVerdicts spares re-checking CA data that did not change.
-	certificateVerdicts certificateVerdicts
-	// servedKinds asks discovery about kinds whose requests fail as if their CRD were gone.
-	servedKinds *servedKinds
 	// dataPlane gathers what places each workload on Istio's sidecar or ambient data plane.
 	dataPlane *dataPlaneFacts
 }
@@ -104,7 +94,7 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetProfile(req.Namespace, req.Name)
-			r.foreign.forget(req.NamespacedName)
+			r.pipe.foreign.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -114,7 +104,7 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 		return ctrl.Result{}, r.cleanupNamespace(ctx, p)
 	}
 	before := p.DeepCopy()
-	obs := &observation{audit: p.Spec.Enforcement == v1alpha1.EnforcementAudit}
+	obs := &observation{audit: audits(&p.Spec)}
 	defer func() {
 		result, retErr = r.finish(ctx, before, p, obs, result, retErr)
 	}()
@@ -168,7 +158,7 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 	// them is written (and removed once they are gone) in a reconcile of its own that writes
 	// nothing else: the profile's resourceVersion then does not move under the status patch. Its
 	// update event starts the next reconcile.
-	if changed, err := r.syncFinalizer(ctx, p, r.audit(eff), len(res.NamespaceAnnotations) > 0); err != nil {
+	if changed, err := r.syncFinalizer(ctx, p, audits(&eff.Spec), len(res.NamespaceAnnotations) > 0); err != nil {
 		obs.applyErrs = append(obs.applyErrs, err)
 		return ctrl.Result{}, nil
 	} else if changed {
@@ -176,43 +166,12 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 		return ctrl.Result{}, nil
 	}
 
-	// Apply creates or restores each desired object, leaving objects it does not own untouched.
-	obs.rows = r.notServed(ctx, r.applyAll(ctx, eff, res.Objects))
-	if row := r.applyNamespaceAnnotations(ctx, eff, res.NamespaceAnnotations); row != nil {
-		obs.rows = append(obs.rows, *row)
-	}
-
-	// Prune removes what this profile generated before and no longer wants, and the floor's own
-	// objects of the namespace once this profile carries the floor: only when every object of
-	// the profile is applied, so that the namespace is never below the floor (two sets of objects
-	// are never wider than one: the merged profile holds the floor's rules).
-	if !obs.audit {
-		if err := r.prune(ctx, eff, res.Objects); err != nil {
-			obs.applyErrs = append(obs.applyErrs, err)
-		}
-		if obs.floorKept = handoverBlocked(obs.rows); obs.floorKept == "" {
-			if _, err := r.pruneFloorObjects(ctx, p.Namespace, nil); err != nil {
-				obs.applyErrs = append(obs.applyErrs, err)
-			}
-		}
-	}
-
-	// Istio says whether it bound the policies meant for ztunnel and waypoints.
-	obs.notBound = r.notBound(ctx, eff.Namespace, res.AmbientBound)
-
-	// Effective: a policy of someone else can undo what the profile asks; report, never touch.
-	var live *livePolicies
-	obs.external, live, obs.externalErr = r.observeExternal(ctx, eff, res.Objects)
-
-	// Expectations: would the requests the platform team named get through the live policies,
-	// meshguard's and anyone else's? Answered from the policies just read.
-	obs.expectations, obs.expectationsErr = r.observeExpectations(ctx, eff, live)
-
-	// Certificates: mTLS is only as good as the CA behind it. Look again before the next
-	// threshold (minValidity boundary, expiry) is crossed, without waiting for a change.
-	rep, err := r.observeCertificates(ctx, eff)
-	obs.certs, obs.certErr = &rep, err
-	return ctrl.Result{RequeueAfter: certificateRecheck(rep, r.now(), r.CertificateRecheck)}, nil
+	// Apply → prune → observe → requeue, as for the floors. Prune also hands the floor's own
+	// objects of the namespace over once this profile carries the floor (profileOwner.replaces).
+	return r.pipe.run(ctx, job{
+		owner: profileOwner{p}, intent: eff, result: res,
+		mayHoldAnnotations: controllerutil.ContainsFinalizer(p, FinalizerNamespaceAnnotations),
+	}, obs), nil
 }
 
 // finish writes the status once per reconcile: conditions summarised from what was observed,
@@ -222,19 +181,11 @@ func (r *MeshSecurityProfileReconciler) finish(ctx context.Context, before, p *v
 		// This reconcile wrote the finalizer; the next one, already queued, writes the status.
 		return result, retErr
 	}
-	r.fights.fillCorrections(p.Namespace, obs.rows)
+	r.pipe.fights.fillCorrections(p.Namespace, obs.rows)
 	applyStatus(p, obs)
-	recordMetrics(p, obs)
+	recordMetrics(p.Namespace, p.Name, p.Spec.GetMesh(), meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ConditionReady), obs)
 	r.certificateEvent(before, p)
 	r.baselineEvent(before, p)
-	if obs.pending() && (result.RequeueAfter == 0 || result.RequeueAfter > pendingRequeue) {
-		result.RequeueAfter = pendingRequeue
-	}
-	for _, row := range obs.rows {
-		if row.retryAfter > 0 && (result.RequeueAfter == 0 || row.retryAfter < result.RequeueAfter) {
-			result.RequeueAfter = row.retryAfter
-		}
-	}
 	// A write that failed (the API server down, throttling, a stale cache) is retried with the
 	// controller's exponential backoff: it is the reconcile's error, not only a status row. (A
 	// failed row, or a failed read of other policies or of the CA, used to wait for the
@@ -289,41 +240,60 @@ func (r *MeshSecurityProfileReconciler) writeStatus(ctx context.Context, before,
 	return client.IgnoreNotFound(r.Status().Patch(ctx, p, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})))
 }
 
-// olderProfile returns the name of an older profile in the same namespace, if any.
+// olderProfile returns the name of the profile that governs p's namespace when it is not p.
 func (r *MeshSecurityProfileReconciler) olderProfile(ctx context.Context, p *v1alpha1.MeshSecurityProfile) (string, error) {
 	var list v1alpha1.MeshSecurityProfileList
 	if err := r.List(ctx, &list, client.InNamespace(p.Namespace)); err != nil {
 		return "", fmt.Errorf("list profiles in %s: %w", p.Namespace, err)
 	}
-	oldest := ""
-	var oldestTime = p.CreationTimestamp
-	for i := range list.Items {
-		o := &list.Items[i]
-		if o.UID == p.UID || !o.DeletionTimestamp.IsZero() {
-			continue
-		}
-		if o.CreationTimestamp.Before(&oldestTime) ||
-			(o.CreationTimestamp.Equal(&oldestTime) && o.Name < p.Name && (oldest == "" || o.Name < oldest)) {
-			oldest, oldestTime = o.Name, o.CreationTimestamp
-		}
+	// p as read now, whether or not the cache lists it yet.
+	profiles := slices.DeleteFunc(list.Items, func(o v1alpha1.MeshSecurityProfile) bool { return o.UID == p.UID })
+	if g := governor(append(profiles, *p)); g != nil && g.UID != p.UID {
+		return g.Name, nil
 	}
-	return oldest, nil
+	return "", nil
+}
+
+// profileOwner is a MeshSecurityProfile as the owner of the objects generated for it.
+type profileOwner struct{ p *v1alpha1.MeshSecurityProfile }
+
+func (o profileOwner) controls(x metav1.Object) bool { return controlledBy(x, o.p.UID) }
+func (o profileOwner) label() string                 { return o.p.Name }
+func (o profileOwner) previousRows() []v1alpha1.ResourceStatus {
+	return o.p.Status.Resources
+}
+
+func (o profileOwner) eventf(rec recorder.EventRecorder, related runtime.Object, eventtype, reason, action, note string, args ...any) {
+	rec.Eventf(o.p, related, eventtype, reason, action, note, args...)
+}
+
+// prunable: the profile's own objects (its label and its controller reference).
+func (o profileOwner) prunable(x metav1.Object) bool {
+	return o.controls(x) && x.GetLabels()[v1alpha1.LabelProfile] == o.p.Name
+}
+
+// replaces: a profile carries the floors of its namespace (merged in), so it takes the floor's
+// own objects over.
+func (o profileOwner) replaces(x metav1.Object) bool { return floorObject(x) }
+
+// sharedPipeline returns the pipeline of the profiles, which the floors share (SetupFloors): one
+// per manager, built by whichever setup comes first from r's settings.
+func (r *MeshSecurityProfileReconciler) sharedPipeline(mgr ctrl.Manager) (*pipeline, error) {
+	r.pipeOnce.Do(func() {
+		r.pipe, r.pipeErr = newPipeline(mgr, pipelineConfig{
+			client: r.Client, apiReader: r.APIReader, recorder: r.Recorder, renderOptions: r.RenderOptions,
+			meshguardNamespace: r.MeshguardNamespace, clock: r.Clock, certificateRecheck: r.CertificateRecheck,
+		})
+	})
+	return r.pipe, r.pipeErr
 }
 
 // SetupWithManager registers the controller: profiles (spec changes only, so status writes do not
 // retrigger it), their generated objects of every installed kind, and profile creations and
 // deletions in the same namespace (which change who governs it).
 func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
-	r.mapper = mgr.GetRESTMapper()
-	r.cache = mgr.GetCache()
-	srcs, err := newCASources(mgr, r.RenderOptions.IstioNamespace, r.RenderOptions.LinkerdNamespace)
+	pipe, err := r.sharedPipeline(mgr)
 	if err != nil {
-		return err
-	}
-	r.caSources = srcs
-	// Foreign policies are watched by metadata only: a weakening policy requeues its profiles at
-	// once, without a cluster-wide cache of full objects.
-	if r.foreign, err = newForeignObjects(mgr, append(render.Kinds(), extraKindVersions()...)); err != nil {
 		return err
 	}
 	if err := mgr.Add(r.pollKinds(cmp.Or(r.KindPoll, defaultKindPoll))); err != nil {
@@ -332,12 +302,6 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 	if r.dataPlane, err = newDataPlaneFacts(mgr); err != nil {
 		return err
 	}
-	disc, err := discovery.NewDiscoveryClientForConfig(mgr.GetConfig())
-	if err != nil {
-		return err
-	}
-	r.servedKinds = &servedKinds{disc: disc}
-	r.watched = map[schema.GroupVersionKind]bool{}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.MeshSecurityProfile{}, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{},
@@ -357,10 +321,10 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 		WithOptions(withRetryLimit(opts, r.MaxRetryBackoff)).
 		Named("meshsecurityprofile")
 	// A change of a mesh CA object rechecks the profiles of that mesh at once.
-	for _, s := range r.caSources {
-		b = b.WatchesRawSource(s.watch(r))
+	for _, s := range pipe.caSources {
+		b = b.WatchesRawSource(s.watch(r.Client))
 	}
-	for _, s := range r.foreign.sources(r.profilesForForeign) {
+	for _, s := range pipe.foreign.sources(r.profilesForForeign) {
 		b = b.WatchesRawSource(s)
 	}
 	// A pod moving to ambient, a Service or namespace bound to a waypoint, a waypoint added:
@@ -368,13 +332,23 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 	for _, s := range r.dataPlane.sources(r.namespaceProfiles) {
 		b = b.WatchesRawSource(s)
 	}
+	// A cluster profile's spec (every profile is looked at again: its old selection is not
+	// known) or a namespace's labels (its profiles) change the floor merged in.
+	if pipe.floorsServed() {
+		b = b.Watches(&v1alpha1.ClusterMeshSecurityProfile{}, handler.EnqueueRequestsFromMapFunc(r.allProfiles),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+			WatchesRawSource(source.Kind[client.Object](mgr.GetCache(), namespaceMeta(),
+				handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+					return profileRequests(ctx, r.Client, o.GetName(), "")
+				}),
+				predicate.LabelChangedPredicate{}, predicate.Funcs{CreateFunc: func(event.CreateEvent) bool { return false }}))
+	}
 	// Owns() on a kind whose CRD is missing would stop the manager from starting; kinds that are
-	// installed later are watched from the first reconcile that finds them (ensureWatch).
+	// installed later are watched from the first reconcile that finds them (pipeline.ensureWatch).
 	// Drift on them jumps the queue (DriftPriority).
 	for _, gvk := range render.Kinds() {
-		if r.installed(gvk) {
-			b = b.Watches(newUnstructured(gvk), r.ownerHandler(), builder.WithPredicates(r.ownWrites.notEcho()))
-			r.watched[gvk] = true
+		if pipe.installed(gvk) {
+			b = b.Watches(newUnstructured(gvk), r.ownerHandler(pipe.mapper), builder.WithPredicates(pipe.ownWrites.notEcho()))
 		}
 	}
 	c, err := b.Build(r)
@@ -382,85 +356,49 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 		return err
 	}
 	r.controller = c
+	pipe.onNewKind(func(gvk schema.GroupVersionKind) error {
+		if err := c.Watch(source.Kind[client.Object](pipe.cache, newUnstructured(gvk), r.ownerHandler(pipe.mapper), pipe.ownWrites.notEcho())); err != nil {
+			return fmt.Errorf("watch %s: %w", gvk.Kind, err)
+		}
+		return nil
+	})
 	return nil
 }
 
 // namespaceProfiles enqueues every profile of the object's namespace.
 func (r *MeshSecurityProfileReconciler) namespaceProfiles(ctx context.Context, o client.Object) []reconcile.Request {
-	var list v1alpha1.MeshSecurityProfileList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, p := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
-	}
-	return reqs
+	return profileRequests(ctx, r.Client, o.GetNamespace(), "")
 }
 
 // namespacePeers enqueues the other profiles of a namespace.
 func (r *MeshSecurityProfileReconciler) namespacePeers(ctx context.Context, o client.Object) []reconcile.Request {
+	return profileRequests(ctx, r.Client, o.GetNamespace(), o.GetUID())
+}
+
+// allProfiles enqueues every profile of the cluster.
+func (r *MeshSecurityProfileReconciler) allProfiles(ctx context.Context, _ client.Object) []reconcile.Request {
+	return profileRequests(ctx, r.Client, "", "")
+}
+
+// profileRequests are the profiles of a namespace (every namespace: ""), except the one with
+// the UID except.
+func profileRequests(ctx context.Context, c client.Reader, namespace string, except types.UID) []reconcile.Request {
 	var list v1alpha1.MeshSecurityProfileList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+	if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
 		return nil
 	}
-	var reqs []reconcile.Request
+	reqs := make([]reconcile.Request, 0, len(list.Items))
 	for _, p := range list.Items {
-		if p.UID != o.GetUID() {
+		if except == "" || p.UID != except {
 			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
 		}
 	}
 	return reqs
 }
 
-// notInstalledFor is how long a kind found missing is taken as missing without asking again;
-// shorter than pendingRequeue, so that a profile waiting for CRDs sees them at its next look.
-const notInstalledFor = 20 * time.Second
-
-// installed says whether the API server serves a kind (its CRD is installed). The RESTMapper
-// reads discovery again on every miss: without this memory, a cluster without Linkerd cost five
-// discovery requests and a sixth of meshguard's CPU per reconcile (measured with make bench-scale).
-func (r *MeshSecurityProfileReconciler) installed(gvk schema.GroupVersionKind) bool {
-	r.missingMu.Lock()
-	until, missing := r.missing[gvk]
-	r.missingMu.Unlock()
-	if missing && time.Now().Before(until) {
-		return false
-	}
-	_, err := r.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	r.missingMu.Lock()
-	defer r.missingMu.Unlock()
-	if err != nil {
-		if meta.IsNoMatchError(err) {
-			if r.missing == nil {
-				r.missing = map[schema.GroupVersionKind]time.Time{}
-			}
-			r.missing[gvk] = time.Now().Add(notInstalledFor)
-		}
-		return false
-	}
-	delete(r.missing, gvk)
-	return true
-}
-
-// ensureWatch starts watching a generated kind whose CRD appeared after meshguard started, so
-// that drift on it is seen as fast as on the others.
-func (r *MeshSecurityProfileReconciler) ensureWatch(gvk schema.GroupVersionKind) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.watched[gvk] || r.controller == nil {
-		return nil
-	}
-	if err := r.controller.Watch(source.Kind[client.Object](r.cache, newUnstructured(gvk), r.ownerHandler(), r.ownWrites.notEcho())); err != nil {
-		return fmt.Errorf("watch %s: %w", gvk.Kind, err)
-	}
-	r.watched[gvk] = true
-	return nil
-}
-
 // ownerHandler enqueues the profile that controls a generated object, drift first.
-func (r *MeshSecurityProfileReconciler) ownerHandler() handler.EventHandler {
-	return drifted(handler.EnqueueRequestForOwner(r.Scheme, r.mapper, &v1alpha1.MeshSecurityProfile{}, handler.OnlyControllerOwner()))
+func (r *MeshSecurityProfileReconciler) ownerHandler(mapper meta.RESTMapper) handler.EventHandler {
+	return drifted(handler.EnqueueRequestForOwner(r.Scheme, mapper, &v1alpha1.MeshSecurityProfile{}, handler.OnlyControllerOwner()))
 }
 
 var _ reconcile.Reconciler = &MeshSecurityProfileReconciler{}

@@ -67,16 +67,22 @@ func (o *observation) pending() bool {
 // applyStatus sets status.resources, status.observedGeneration and every condition from an
 // observation. It is pure: table tests cover it without a cluster.
 func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
-	gen := p.Generation
-	p.Status.ObservedGeneration = gen
+	setStatus(&p.Status, p.Generation, len(p.Spec.Expectations) > 0, o)
+}
+
+// setStatus computes a profile status from an observation: the status of a profile of
+// generation gen (expects: with spec.expectations), from its previous rows. The floor
+// reconciler computes its verdict on a namespace without a profile the same way.
+func setStatus(st *v1alpha1.MeshSecurityProfileStatus, gen int64, expects bool, o *observation) {
+	st.ObservedGeneration = gen
 	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
-		meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
 			Type: t, Status: s, Reason: reason, Message: trim(msg), ObservedGeneration: gen,
 		})
 	}
-	unset := func(t string) { meta.RemoveStatusCondition(&p.Status.Conditions, t) }
-	defer boundStatus(&p.Status)
-	applyFloorStatus(p, o)
+	unset := func(t string) { meta.RemoveStatusCondition(&st.Conditions, t) }
+	defer boundStatus(st)
+	applyFloorStatus(st, gen, o)
 
 	// A profile that cannot be applied at all: say why, stall, and keep resources as last seen.
 	if stalledReason, msg := stalled(o); stalledReason != "" {
@@ -85,16 +91,16 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 		set(v1alpha1.ConditionPoliciesApplied, metav1.ConditionFalse, stalledReason, msg)
 		set(v1alpha1.ConditionInSync, metav1.ConditionUnknown, v1alpha1.ReasonNotChecked, "not checked: "+msg)
 		set(v1alpha1.ConditionReady, metav1.ConditionFalse, stalledReason, msg)
-		setExpectations(p, nil, fmt.Errorf("not checked: %s", msg), set, unset)
+		setExpectations(st, expects, nil, fmt.Errorf("not checked: %s", msg), set, unset)
 		if o.governedBy != "" {
-			p.Status.Resources = nil
+			st.Resources = nil
 		}
 		return
 	}
 	unset(v1alpha1.ConditionStalled)
 
-	previous := p.Status.Resources
-	p.Status.Resources = make([]v1alpha1.ResourceStatus, 0, len(o.rows))
+	previous := st.Resources
+	st.Resources = make([]v1alpha1.ResourceStatus, 0, len(o.rows))
 	for _, r := range o.rows {
 		row := r.row
 		if row.LastCorrected == nil {
@@ -106,7 +112,7 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 				}
 			}
 		}
-		p.Status.Resources = append(p.Status.Resources, row)
+		st.Resources = append(st.Resources, row)
 	}
 
 	applied := policiesApplied(o)
@@ -117,9 +123,9 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 	set(v1alpha1.ConditionPoliciesApplied, applied.status, applied.reason, applied.msg)
 	inSync := inSyncCondition(o)
 	set(v1alpha1.ConditionInSync, inSync.status, inSync.reason, inSync.msg)
-	setCertificateStatus(p, o.certs, o.certErr)
-	p.Status.ExternalPolicies = o.external
-	p.Status.ShadowRules = o.shadow
+	setCertificateStatus(st, gen, o.certs, o.certErr)
+	st.ExternalPolicies = o.external
+	st.ShadowRules = o.shadow
 	switch {
 	case o.externalErr != nil:
 		set(v1alpha1.ConditionEffective, metav1.ConditionUnknown, v1alpha1.ReasonNotChecked, o.externalErr.Error())
@@ -137,7 +143,7 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 	if o.externalErr != nil {
 		expectErr = fmt.Errorf("the policies could not be read: %w", o.externalErr)
 	}
-	setExpectations(p, o.expectations, expectErr, set, unset)
+	setExpectations(st, expects, o.expectations, expectErr, set, unset)
 
 	// Reconciling is True only while meshguard still expects to converge without user action.
 	if applied.reason == v1alpha1.ReasonApplyFailed || o.pending() {
@@ -146,8 +152,8 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 		unset(v1alpha1.ConditionReconciling)
 	}
 
-	p.Status.DataPlane, p.Status.Enforcement = o.dataPlane, o.enforcement
-	ready := summarise(p.Status.Conditions, applied, inSync)
+	st.DataPlane, st.Enforcement = o.dataPlane, o.enforcement
+	ready := summarise(st.Conditions, applied, inSync)
 	if gaps := append(append([]string{}, o.unenforceable...), o.notBound...); len(gaps) > 0 && ready.status == metav1.ConditionTrue {
 		// A part nothing enforces where its pods run is not a namespace protected as declared,
 		// whatever else is in order: fail closed.
@@ -162,20 +168,20 @@ func applyStatus(p *v1alpha1.MeshSecurityProfile, o *observation) {
 // setExpectations writes status.expectations and the ExpectationsMet condition: absent without
 // expectations, Unknown (NotChecked) when they could not be evaluated (err), else as
 // expectations.Condition summarises the answers.
-func setExpectations(p *v1alpha1.MeshSecurityProfile, results []v1alpha1.ExpectationStatus, err error, set func(t string, s metav1.ConditionStatus, reason, msg string), unset func(t string)) {
+func setExpectations(st *v1alpha1.MeshSecurityProfileStatus, expects bool, results []v1alpha1.ExpectationStatus, err error, set func(t string, s metav1.ConditionStatus, reason, msg string), unset func(t string)) {
 	switch {
-	case len(p.Spec.Expectations) == 0:
-		p.Status.Expectations = nil
+	case !expects:
+		st.Expectations = nil
 		unset(v1alpha1.ConditionExpectationsMet)
 	case err != nil || len(results) == 0:
-		p.Status.Expectations = nil
+		st.Expectations = nil
 		msg := "expectations not evaluated"
 		if err != nil {
 			msg = err.Error()
 		}
 		set(v1alpha1.ConditionExpectationsMet, metav1.ConditionUnknown, v1alpha1.ReasonNotChecked, msg)
 	default:
-		p.Status.Expectations = results
+		st.Expectations = results
 		status, reason, msg := expectations.Condition(results)
 		set(v1alpha1.ConditionExpectationsMet, status, reason, msg)
 	}
@@ -215,7 +221,7 @@ func stalled(o *observation) (string, string) {
 	case o.governedBy != "":
 		return v1alpha1.ReasonProfileConflict, fmt.Sprintf("the namespace is governed by the older profile %q; this profile generates nothing until that one is deleted", o.governedBy)
 	case o.floorConflict != "":
-		return v1alpha1.ReasonClusterProfileConflict, o.floorConflict + "; nothing new is applied until they agree"
+		return v1alpha1.ReasonClusterProfileConflict, floorConflictMessage(o.floorConflict)
 	case errors.As(o.invalid, &invalid):
 		return v1alpha1.ReasonInvalidSpec, "invalid profile: " + o.invalid.Error()
 	case o.invalid != nil:

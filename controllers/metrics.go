@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
@@ -61,30 +60,31 @@ func forgetProfile(namespace, name string) {
 	certMetrics.forget(namespace, name)
 }
 
-// recordMetrics counts what one reconcile observed.
-func recordMetrics(p *v1alpha1.MeshSecurityProfile, o *observation) {
+// recordMetrics counts what one reconcile observed for the objects of a profile (or of a floor,
+// under its cluster profile's name) in a namespace, and whether it is Ready.
+func recordMetrics(namespace, name string, mesh v1alpha1.Mesh, ready bool, o *observation) {
 	drifted := 0
 	for _, r := range o.rows {
 		if len(r.drifted) > 0 {
-			driftDetected.WithLabelValues(p.Namespace, p.Name, r.row.Kind).Inc()
-			driftByFieldManager.WithLabelValues(p.Namespace, p.Name, r.row.Kind, fieldManagerLabel(r.writer)).Inc()
+			driftDetected.WithLabelValues(namespace, name, r.row.Kind).Inc()
+			driftByFieldManager.WithLabelValues(namespace, name, r.row.Kind, fieldManagerLabel(r.writer)).Inc()
 		}
 		if r.corrected {
-			driftCorrected.WithLabelValues(p.Namespace, p.Name, r.row.Kind).Inc()
+			driftCorrected.WithLabelValues(namespace, name, r.row.Kind).Inc()
 		}
 		if r.row.State == v1alpha1.ResourceDrifted {
 			drifted++
 		}
 	}
-	objectsDrifted.WithLabelValues(p.Namespace, p.Name).Set(float64(drifted))
-	ready := 0.0
-	if meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ConditionReady) {
-		ready = 1
+	objectsDrifted.WithLabelValues(namespace, name).Set(float64(drifted))
+	readiness := 0.0
+	if ready {
+		readiness = 1
 	}
-	profileReady.WithLabelValues(p.Namespace, p.Name).Set(ready)
-	externalWeakening.WithLabelValues(p.Namespace, p.Name).Set(float64(len(o.external)))
+	profileReady.WithLabelValues(namespace, name).Set(readiness)
+	externalWeakening.WithLabelValues(namespace, name).Set(float64(len(o.external)))
 	if o.certs != nil {
-		certMetrics.set(p, o.certs.Certificates)
+		certMetrics.set(namespace, name, mesh, o.certs.Certificates)
 	}
 }
 

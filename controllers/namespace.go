@@ -33,22 +33,25 @@ const linkerdProxyPolicyEnv = "LINKERD2_PROXY_INBOUND_DEFAULT_POLICY"
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list
 // +kubebuilder:rbac:groups=security.meshguard.dev,resources=meshsecurityprofiles,verbs=update;patch
 
-// applyNamespaceAnnotations makes the profile's Namespace carry exactly the annotations render
-// asked for, owning only those keys (server-side apply), and reports them as a Namespace row.
-func (r *MeshSecurityProfileReconciler) applyNamespaceAnnotations(ctx context.Context, p *v1alpha1.MeshSecurityProfile, want map[string]string) *childResult {
-	if len(want) == 0 && !controllerutil.ContainsFinalizer(p, FinalizerNamespaceAnnotations) {
+// applyNamespaceAnnotations makes the Namespace carry exactly the annotations render asked for,
+// owning only those keys (server-side apply) under the owner's mark, and reports them as a
+// Namespace row. mayHold says whether meshguard's annotations there may be the owner's, to be
+// removed when render asks for none (a profile's finalizer says so).
+func (r *pipeline) applyNamespaceAnnotations(ctx context.Context, o owner, intent *v1alpha1.MeshSecurityProfile, mayHold bool, want map[string]string) *childResult {
+	if len(want) == 0 && !mayHold {
 		return nil
 	}
-	res := &childResult{row: v1alpha1.ResourceStatus{APIVersion: "v1", Kind: "Namespace", Name: p.Namespace}}
+	namespace := intent.Namespace
+	res := &childResult{row: v1alpha1.ResourceStatus{APIVersion: "v1", Kind: "Namespace", Name: namespace}}
 	ns := &corev1.Namespace{}
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Name: p.Namespace}, ns); err != nil {
-		return failedPtr(res, fmt.Errorf("get Namespace %s: %w", p.Namespace, err))
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
+		return failedPtr(res, fmt.Errorf("get Namespace %s: %w", namespace, err))
 	}
 	var differ []string
 	for k, v := range want {
 		got, ok := ns.Annotations[k]
 		switch {
-		case ok && got != v && ns.Annotations[AnnotationNamespaceOwner] != p.Name:
+		case ok && got != v && ns.Annotations[AnnotationNamespaceOwner] != o.label():
 			res.row.State = v1alpha1.ResourceConflict
 			res.row.Message = fmt.Sprintf("annotation %s=%s was set by someone else (%s); left untouched: remove it to let meshguard set %s", k, got, managerOf(ns, k), v)
 			return res
@@ -57,7 +60,7 @@ func (r *MeshSecurityProfileReconciler) applyNamespaceAnnotations(ctx context.Co
 		}
 	}
 	sort.Strings(differ)
-	if r.audit(p) {
+	if audits(&intent.Spec) {
 		res.row.State = v1alpha1.ResourceInSync
 		if len(differ) > 0 {
 			res.row.State, res.row.Message = v1alpha1.ResourceDrifted, "Audit mode, not written: "+strings.Join(differ, "; ")
@@ -65,18 +68,18 @@ func (r *MeshSecurityProfileReconciler) applyNamespaceAnnotations(ctx context.Co
 		return res
 	}
 	if len(differ) > 0 || len(want) == 0 {
-		if err := r.applyNamespace(ctx, p, want); err != nil {
-			return failedPtr(res, fmt.Errorf("apply annotations to Namespace %s: %w", p.Namespace, err))
+		if err := r.applyNamespace(ctx, namespace, o.label(), want); err != nil {
+			return failedPtr(res, fmt.Errorf("apply annotations to Namespace %s: %w", namespace, err))
 		}
 		if len(want) > 0 {
-			r.Recorder.Eventf(p, nil, "Normal", "Updated", "Apply", "set on Namespace %s: %s", p.Namespace, strings.Join(differ, "; "))
+			o.eventf(r.Recorder, nil, "Normal", "Updated", "Apply", "set on Namespace %s: %s", namespace, strings.Join(differ, "; "))
 		}
 	}
 	if len(want) == 0 {
 		return nil
 	}
 	res.row.State = v1alpha1.ResourceInSync
-	if stale := r.podsWithOlderPolicy(ctx, p.Namespace, want[render.LinkerdDefaultInboundPolicyAnnotation]); len(stale) > 0 {
+	if stale := r.podsWithOlderPolicy(ctx, namespace, want[render.LinkerdDefaultInboundPolicyAnnotation]); len(stale) > 0 {
 		res.row.State = v1alpha1.ResourcePending
 		res.row.Message = fmt.Sprintf("meshed pods run with a default inbound policy that admits more than %s until they are restarted (or, if their workload sets its own config.linkerd.io/default-inbound-policy, until it is removed): %s",
 			want[render.LinkerdDefaultInboundPolicyAnnotation], list(stale))
@@ -85,16 +88,16 @@ func (r *MeshSecurityProfileReconciler) applyNamespaceAnnotations(ctx context.Co
 	return res
 }
 
-// applyNamespace server-side applies only meshguard's annotations. Keys meshguard applied before
-// and no longer sends are removed by the API server, because meshguard owns them; keys of others
-// are never touched.
-func (r *MeshSecurityProfileReconciler) applyNamespace(ctx context.Context, p *v1alpha1.MeshSecurityProfile, want map[string]string) error {
+// applyNamespace server-side applies only meshguard's annotations, marked as the owner's (its
+// label). Keys meshguard applied before and no longer sends are removed by the API server,
+// because meshguard owns them; keys of others are never touched.
+func (r *pipeline) applyNamespace(ctx context.Context, namespace, ownerLabel string, want map[string]string) error {
 	u := &unstructured.Unstructured{}
 	u.SetAPIVersion("v1")
 	u.SetKind("Namespace")
-	u.SetName(p.Namespace)
+	u.SetName(namespace)
 	if len(want) > 0 {
-		a := map[string]string{AnnotationNamespaceOwner: p.Name}
+		a := map[string]string{AnnotationNamespaceOwner: ownerLabel}
 		for k, v := range want {
 			a[k] = v
 		}
@@ -117,7 +120,7 @@ func (r *MeshSecurityProfileReconciler) syncFinalizer(ctx context.Context, p *v1
 		return true, r.patchFinalizer(ctx, p, true)
 	}
 	// Nothing to own any more: the annotations go, then the finalizer.
-	if err := r.applyNamespace(ctx, p, nil); err != nil {
+	if err := r.pipe.applyNamespace(ctx, p.Namespace, p.Name, nil); err != nil {
 		return false, fmt.Errorf("remove annotations from Namespace %s: %w", p.Namespace, err)
 	}
 	return true, r.patchFinalizer(ctx, p, false)
@@ -135,7 +138,7 @@ func (r *MeshSecurityProfileReconciler) cleanupNamespace(ctx context.Context, p 
 	}
 	// Removed whatever the enforcement: what meshguard set must not outlive the profile.
 	if err == nil {
-		if err := r.applyNamespace(ctx, p, nil); client.IgnoreNotFound(err) != nil {
+		if err := r.pipe.applyNamespace(ctx, p.Namespace, p.Name, nil); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("remove annotations from Namespace %s: %w", p.Namespace, err)
 		}
 	}
@@ -166,7 +169,7 @@ func (r *MeshSecurityProfileReconciler) patchFinalizer(ctx context.Context, p *v
 
 // podsWithOlderPolicy lists running meshed pods whose default inbound policy admits more than
 // the namespace's now does.
-func (r *MeshSecurityProfileReconciler) podsWithOlderPolicy(ctx context.Context, namespace, policy string) []string {
+func (r *pipeline) podsWithOlderPolicy(ctx context.Context, namespace, policy string) []string {
 	if policy == "" {
 		return nil
 	}

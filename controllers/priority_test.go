@@ -53,8 +53,8 @@ func ownerHandlerForTest(t *testing.T) handler.EventHandler {
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
-	r := &MeshSecurityProfileReconciler{Scheme: scheme, mapper: testMapper()}
-	return r.ownerHandler()
+	r := &MeshSecurityProfileReconciler{Scheme: scheme}
+	return r.ownerHandler(testMapper())
 }
 
 func TestADriftedObjectIsReconciledBeforeQueuedNewProfiles(t *testing.T) {

@@ -70,7 +70,7 @@ func crdTerminating(err error) bool {
 // reports and the reconciler looks at again later (pendingRequeue), not an error to retry at once.
 // Rows refused because the namespace is being deleted are not errors either: the profile goes
 // with its namespace.
-func (r *MeshSecurityProfileReconciler) notServed(_ context.Context, rows []childResult) []childResult {
+func (r *pipeline) notServed(_ context.Context, rows []childResult) []childResult {
 	if r.servedKinds == nil {
 		return rows
 	}

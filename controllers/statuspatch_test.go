@@ -70,7 +70,7 @@ func TestDriftIsCountedByTheFieldManagerThatMadeIt(t *testing.T) {
 			return nil
 		},
 	}).Build()
-	r := &MeshSecurityProfileReconciler{APIReader: c}
+	r := &pipeline{APIReader: c}
 	obj := &unstructured.Unstructured{}
 	obj.SetAPIVersion("networking.k8s.io/v1")
 	obj.SetKind("NetworkPolicy")

@@ -113,8 +113,9 @@ var _ = BeforeSuite(func() {
 		// Short, so that a moved clock is noticed quickly; production uses 5 minutes.
 		CertificateRecheck: 2 * time.Second,
 	}
-	Expect(r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2, SkipNameValidation: ptrTrue()})).To(Succeed())
+	// The floors first, in the reverse order of main.go: no reconciler depends on another's setup.
 	Expect(controllers.SetupFloors(mgr, r, controller.Options{MaxConcurrentReconciles: 2, SkipNameValidation: ptrTrue()})).To(Succeed())
+	Expect(r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2, SkipNameValidation: ptrTrue()})).To(Succeed())
 	ctx, cancel = context.WithCancel(context.Background())
 	go func() {
 		defer GinkgoRecover()
