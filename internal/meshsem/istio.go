@@ -1,0 +1,18 @@
+package meshsem
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Older says whether a comes before b in Istio's order among policies of one level: the older
+// creationTimestamp, then the name. Of several PeerAuthentications at one level (workload,
+// namespace or mesh) Istio applies the first in this order ("If there are more than one ... the
+// oldest one is used", PeerAuthentication reference; pilot/pkg/security/authn
+// getMostSpecificConfig, which sorts by creation time then name).
+func Older(a, b metav1.Object) bool {
+	ta, tb := a.GetCreationTimestamp(), b.GetCreationTimestamp()
+	if !ta.Equal(&tb) {
+		return ta.Before(&tb)
+	}
+	return a.GetName() < b.GetName()
+}
