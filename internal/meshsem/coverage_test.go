@@ -83,4 +83,3 @@ func TestCoverage(t *testing.T) {
 		})
 	}
 }
-
