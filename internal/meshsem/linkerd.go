@@ -112,16 +112,16 @@ func LinkerdDenyPolicy(mode v1alpha1.MTLSMode, shadow bool) string {
 
 // LinkerdNamespacePolicy is the default inbound policy a profile sets on its namespace: the
 // policy of mtls.mode, replaced by deny (stricter than any mode) under authorization.defaultDeny,
-// or by its shadow policy while the authorization is in Shadow. ok is false for a mode Linkerd
-// cannot express.
-func LinkerdNamespacePolicy(spec *v1alpha1.MeshSecurityProfileSpec) (string, bool) {
+// or by its shadow policy while the whole authorization is in Shadow (shadow). ok is false for a
+// mode Linkerd cannot express.
+func LinkerdNamespacePolicy(spec *v1alpha1.MeshSecurityProfileSpec, shadow bool) (string, bool) {
 	mode := NamespaceMode(spec.MTLS)
 	policy, ok := LinkerdPolicyForMode(mode)
 	if !ok {
 		return "", false
 	}
 	if az := spec.Authorization; az != nil && az.DefaultDeny {
-		policy = LinkerdDenyPolicy(mode, az.Enforcement == v1alpha1.RuleEnforcementShadow)
+		policy = LinkerdDenyPolicy(mode, shadow)
 	}
 	return policy, true
 }
