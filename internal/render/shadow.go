@@ -92,4 +92,3 @@ func (r *renderer) istioShadow() {
 	}
 	r.warnings = append(r.warnings, "spec.authorization: rules in Shadow are dry-run AuthorizationPolicies, honoured by Istio sidecars only: ambient workloads (ztunnel) enforce them on Istio 1.24 and ignore them on 1.25.2–1.28 (docs/adoption.md)")
 }
-
