@@ -128,7 +128,7 @@ func (r *FloorReconciler) apply(ctx context.Context, p *v1alpha1.MeshSecurityPro
 			obs.applyErrs = append(obs.applyErrs, err)
 		}
 	}
-	obs.external, _, obs.externalErr = pr.observeExternal(ctx, p, res.Objects)
+	obs.external, _, obs.externalErr = pr.observeExternal(ctx, p, res)
 	rep, err := pr.observeCertificates(ctx, p)
 	obs.certs, obs.certErr = &rep, err
 	result := ctrl.Result{RequeueAfter: certificateRecheck(rep, pr.now(), pr.CertificateRecheck)}

@@ -202,7 +202,7 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 
 	// Effective: a policy of someone else can undo what the profile asks; report, never touch.
 	var live *livePolicies
-	obs.external, live, obs.externalErr = r.observeExternal(ctx, eff, res.Objects)
+	obs.external, live, obs.externalErr = r.observeExternal(ctx, eff, res)
 
 	// Expectations: would the requests the platform team named get through the live policies,
 	// meshguard's and anyone else's? Answered from the policies just read.
