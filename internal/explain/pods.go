@@ -24,7 +24,7 @@ func (e *evaluator) destinationPods() ([]*corev1.Pod, []string) {
 			notes = append(notes, fmt.Sprintf("%s ignored: %v", refOf(u), err))
 			continue
 		}
-		if matchLabelsSelect(e.req.To.PodLabels, p.Labels) {
+		if meshsem.Selects(e.req.To.PodLabels, p.Labels) {
 			out = append(out, p)
 		}
 	}
