@@ -143,7 +143,7 @@ func meshWideMode(foreign []*unstructured.Unstructured, root string) mode {
 		}
 	}
 	if oldestMode == modeUnset {
-		return modePermissive
+		return istioMode(meshsem.IstioMeshDefaultMTLS)
 	}
 	return oldestMode
 }

@@ -16,10 +16,9 @@ import (
 
 // Istio mTLS modes.
 const (
-	modeUnset      = "UNSET"
-	modeDisable    = "DISABLE"
-	modePermissive = "PERMISSIVE"
-	modeStrict     = "STRICT"
+	modeUnset   = "UNSET"
+	modeDisable = "DISABLE"
+	modeStrict  = "STRICT"
 )
 
 // istioState carries what one layer establishes for the next.
@@ -85,7 +84,7 @@ func (e *evaluator) istioMTLS(st *istioState) LayerResult {
 			workload = append(workload, u)
 		}
 	}
-	mode, from := modePermissive, (*unstructured.Unstructured)(nil)
+	mode, from := meshsem.IstioMeshDefaultMTLS, (*unstructured.Unstructured)(nil)
 	level := "Istio's default (no PeerAuthentication applies)"
 	for _, lv := range []struct {
 		objs []*unstructured.Unstructured

@@ -16,3 +16,9 @@ func Older(a, b metav1.Object) bool {
 	}
 	return a.GetName() < b.GetName()
 }
+
+// IstioMeshDefaultMTLS is the mode of a workload no PeerAuthentication sets, and what a
+// namespace-wide one that leaves mtls UNSET falls back to when the mesh sets none ("If not set,
+// the mode is inherited from its parent; the mesh default is PERMISSIVE", PeerAuthentication
+// reference, MutualTLS.Mode UNSET).
+const IstioMeshDefaultMTLS = "PERMISSIVE"
