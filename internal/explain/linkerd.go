@@ -467,11 +467,7 @@ func (e *evaluator) linkerdMatchRoute(routes []linkerdRoute) (*unstructured.Unst
 		if cands[i].score != cands[j].score {
 			return less(cands[j].score, cands[i].score)
 		}
-		ti, tj := cands[i].u.GetCreationTimestamp(), cands[j].u.GetCreationTimestamp()
-		if !ti.Equal(&tj) {
-			return ti.Before(&tj)
-		}
-		return cands[i].u.GetName() < cands[j].u.GetName()
+		return meshsem.Older(cands[i].u, cands[j].u)
 	})
 	return cands[0].u, ""
 }

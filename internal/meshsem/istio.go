@@ -8,7 +8,10 @@ import (
 // creationTimestamp, then the name. Of several PeerAuthentications at one level (workload,
 // namespace or mesh) Istio applies the first in this order ("If there are more than one ... the
 // oldest one is used", PeerAuthentication reference; pilot/pkg/security/authn
-// getMostSpecificConfig, which sorts by creation time then name).
+// getMostSpecificConfig, which sorts by creation time then name). Gateway API breaks ties
+// between equally specific HTTPRoute matches the same way, among routes of one namespace ("the
+// oldest Route based on creation timestamp", then by name; gateway-api HTTPRouteRule), which
+// Linkerd's policy controller follows.
 func Older(a, b metav1.Object) bool {
 	ta, tb := a.GetCreationTimestamp(), b.GetCreationTimestamp()
 	if !ta.Equal(&tb) {
