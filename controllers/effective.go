@@ -18,6 +18,7 @@ import (
 	"github.com/meshguard/meshguard/internal/effective"
 	"github.com/meshguard/meshguard/internal/expectations"
 	"github.com/meshguard/meshguard/internal/meshapi"
+	"github.com/meshguard/meshguard/internal/render"
 )
 
 // policyScope is a kind in a namespace whose live objects a reconcile reads: for the weakening
@@ -70,14 +71,15 @@ func policyScopes(p *v1alpha1.MeshSecurityProfile, opts effective.Options) []pol
 }
 
 // observeExternal finds objects meshguard does not own that weaken the profile; they are only
-// reported, never changed. desired are the objects the profile rendered to: effective reads the
-// profile's own rules from them. The metadata of foreign objects is watched (foreign.go), so a new
+// reported, never changed. rendered is what the profile rendered to: effective reads the profile's own
+// rules and its namespace default from it. The metadata of foreign objects is watched (foreign.go), so a new
 // or changed foreign policy requeues the profiles it can affect at once. Full objects are read
 // from the API server only for this profile's scopes, and only when the metadata there changed
 // since the last look: a reconcile triggered by the profile's own children reads nothing. A
 // profile with expectations needs every live policy object for their evaluation (listPolicies,
 // returned as livePolicies); without expectations the second result is nil.
-func (r *pipeline) observeExternal(ctx context.Context, own owner, p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured) ([]v1alpha1.ExternalPolicy, *livePolicies, error) {
+func (r *pipeline) observeExternal(ctx context.Context, own owner, p *v1alpha1.MeshSecurityProfile, rendered *render.Result) ([]v1alpha1.ExternalPolicy, *livePolicies, error) {
+	desired := effective.Desired{Objects: rendered.Objects, NamespaceAnnotations: rendered.NamespaceAnnotations}
 	opts := effective.Options{Facts: r.RenderOptions.Facts}
 	nsMeta, err := r.namespaceMetadata(ctx, p.Namespace)
 	if err != nil {
@@ -159,7 +161,7 @@ func (r *pipeline) observeExternal(ctx context.Context, own owner, p *v1alpha1.M
 // listPolicies lists every policy object of the profile's scopes around the cache, for a profile
 // with expectations: their evaluation needs the live objects, the profile's own included, so that
 // the policies are read once per reconcile. It returns the weakening report too.
-func (r *pipeline) listPolicies(ctx context.Context, own owner, p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured, opts effective.Options) ([]v1alpha1.ExternalPolicy, *livePolicies, error) {
+func (r *pipeline) listPolicies(ctx context.Context, own owner, p *v1alpha1.MeshSecurityProfile, desired effective.Desired, opts effective.Options) ([]v1alpha1.ExternalPolicy, *livePolicies, error) {
 	var foreign []*unstructured.Unstructured
 	live := &livePolicies{origin: map[string]string{}}
 	for _, s := range policyScopes(p, opts) {

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/meshsem"
 	"github.com/meshguard/meshguard/internal/render"
 )
 
@@ -204,7 +205,7 @@ func looserPods(pods []corev1.Pod, want string) []string {
 				}
 			}
 		}
-		if got == "" || got == want || !render.LinkerdPolicyAdmitsMore(got, want) {
+		if got == "" || got == want || !meshsem.LinkerdAdmitsMore(got, want) {
 			continue
 		}
 		out = append(out, fmt.Sprintf("%s (%s, from its %s)", pod.Name, got, source))

@@ -98,7 +98,7 @@ func (r *pipeline) run(ctx context.Context, j job, obs *observation) ctrl.Result
 	// answered from the policies just read; mTLS is only as good as the CA behind it.
 	obs.notBound = r.notBound(ctx, ns, j.result.AmbientBound)
 	var live *livePolicies
-	obs.external, live, obs.externalErr = r.observeExternal(ctx, j.owner, j.intent, j.result.Objects)
+	obs.external, live, obs.externalErr = r.observeExternal(ctx, j.owner, j.intent, j.result)
 	obs.expectations, obs.expectationsErr = r.observeExpectations(ctx, j.intent, live)
 	rep, err := r.observeCertificates(ctx, j.intent)
 	obs.certs, obs.certErr = &rep, err

@@ -12,6 +12,7 @@ import (
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/meshapi"
+	"github.com/meshguard/meshguard/internal/meshsem"
 )
 
 // profileAuthorization collects the rules of the profile's rendered ALLOW AuthorizationPolicies,
@@ -112,7 +113,7 @@ func selectorLabels(s *typev1beta1.WorkloadSelector) map[string]string {
 // overlaps says whether two workload selectors surely select some workloads in common: when
 // either selects every workload, or one's labels include the other's.
 func overlaps(a, b map[string]string) bool {
-	return len(a) == 0 || len(b) == 0 || includes(a, b) || includes(b, a)
+	return len(a) == 0 || len(b) == 0 || meshsem.Selects(b, a) || meshsem.Selects(a, b)
 }
 
 // workloadsText says where a policy applies.

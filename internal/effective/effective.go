@@ -11,6 +11,7 @@ import (
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/clusterfacts"
 	"github.com/meshguard/meshguard/internal/meshapi"
+	"github.com/meshguard/meshguard/internal/meshsem"
 )
 
 // Groups and kinds of the objects Find judges.
@@ -35,15 +36,24 @@ type Options struct {
 	NamespaceLabels map[string]string
 }
 
+// Desired is what render decided for the profile (render.Result): the objects it renders to and
+// the annotations it sets on the profile's Namespace (Linkerd's default inbound policy). Find
+// judges foreign objects against these, never deciding again what the profile means.
+type Desired struct {
+	Objects              []*unstructured.Unstructured
+	NamespaceAnnotations map[string]string
+}
+
 // Find returns the objects among foreign that weaken the profile, with what each weakens, sorted
 // by kind, name and what they weaken. An object may appear once per part of the profile it
 // weakens (a NetworkPolicy that opens both ingress and egress appears twice).
 //
-// desired are the objects the profile renders to (render.Render's Result.Objects, rendered with
-// the manager's options): Find reads from them which NetworkPolicy, AuthorizationPolicy and
-// Linkerd Server rules the profile itself declares, including the allowDNS and
-// allowMeshControlPlane rules, so that a foreign rule the profile also declares is not reported.
-// With no desired objects the profile declares no rules, and every foreign rule counts as opening
+// desired is what the profile renders to (render.Render's Result, rendered with the manager's
+// options): Find reads from its objects which NetworkPolicy, AuthorizationPolicy and Linkerd
+// Server rules the profile itself declares, including the allowDNS and allowMeshControlPlane
+// rules, so that a foreign rule the profile also declares is not reported, and from its namespace
+// annotations the Linkerd default inbound policy foreign Servers are judged against. With no
+// desired objects the profile declares no rules, and every foreign rule counts as opening
 // traffic.
 //
 // foreign are live PeerAuthentications, RequestAuthentications, AuthorizationPolicies
@@ -56,7 +66,7 @@ type Options struct {
 // outside the profile's namespace is named namespace/name.
 //
 // Find never modifies its arguments.
-func Find(p *v1alpha1.MeshSecurityProfile, desired, foreign []*unstructured.Unstructured, opts Options) []v1alpha1.ExternalPolicy {
+func Find(p *v1alpha1.MeshSecurityProfile, desired Desired, foreign []*unstructured.Unstructured, opts Options) []v1alpha1.ExternalPolicy {
 	if p == nil {
 		return nil
 	}
@@ -135,17 +145,15 @@ type finder struct {
 	ingress, egress []netRule
 }
 
-func newFinder(p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured, opts Options) *finder {
+func newFinder(p *v1alpha1.MeshSecurityProfile, d Desired, opts Options) *finder {
+	desired := d.Objects
 	f := &finder{
 		p:        p,
 		root:     opts.RootNamespace(),
 		istio:    p.Spec.GetMesh() == v1alpha1.MeshIstio,
 		nsLabels: opts.NamespaceLabels,
 	}
-	f.nsMode = modeStrict
-	if p.Spec.MTLS != nil {
-		f.nsMode = profileMode(p.Spec.MTLS.Mode)
-	}
+	f.nsMode = profileMode(meshsem.NamespaceMode(p.Spec.MTLS))
 	if f.istio && p.Spec.Authorization != nil {
 		f.authz = profileAuthorization(ofGroup(desired, groupIstioSecurity))
 	}
@@ -153,7 +161,7 @@ func newFinder(p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstruct
 		linkerdObjs := ofGroup(desired, groupLinkerdPolicy)
 		f.lkServers = linkerdServers(linkerdObjs)
 		f.lkServerMeta = linkerdServerMeta(linkerdObjs)
-		f.linkerd = newLinkerdIntent(p, linkerdObjs)
+		f.linkerd = newLinkerdIntent(p, linkerdObjs, d.NamespaceAnnotations)
 	}
 	if p.Spec.NetworkPolicy != nil {
 		f.ingress, f.egress = profileNetworkRules(ofGroup(desired, groupNetworking))

@@ -134,10 +134,10 @@ func np(name, weakens string) v1alpha1.ExternalPolicy {
 // effective itself judges what it is handed.
 func findRendered(t *testing.T, p *v1alpha1.MeshSecurityProfile, foreign []*unstructured.Unstructured, opts Options) []v1alpha1.ExternalPolicy {
 	t.Helper()
-	var desired []*unstructured.Unstructured
+	var desired Desired
 	if p != nil {
 		if res, err := render.Render(p, render.DefaultOptions()); err == nil {
-			desired = res.Objects
+			desired = Desired{Objects: res.Objects, NamespaceAnnotations: res.NamespaceAnnotations}
 		}
 	}
 	return Find(p, desired, foreign, opts)

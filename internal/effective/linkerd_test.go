@@ -63,3 +63,25 @@ func TestLinkerdServers(t *testing.T) {
 		})
 	}
 }
+
+// The namespace default a foreign Server is judged against is the one render wrote on the
+// Namespace (Desired.NamespaceAnnotations), never derived again from the spec: in Shadow render
+// writes audit where defaultDeny would deny, as it does for the profile's own Servers, and a
+// Server admitting what audit admits weakens nothing that is enforced. Without render's decision
+// (the profile did not render) the default is taken as deny (fail closed).
+func TestLinkerdNamespaceDefaultIsRenders(t *testing.T) {
+	g := NewWithT(t)
+	server := objects(t, "apiVersion: policy.linkerd.io/v1beta3\nkind: Server\nmetadata: {name: open}\nspec: {podSelector: {matchLabels: {app: web}}, port: 9090, accessPolicy: all-unauthenticated}\n")
+	p := profile(withMesh(v1alpha1.MeshLinkerd), withMTLS(v1alpha1.MTLSPermissive), withAuthorization(true))
+
+	got := findRendered(t, p, server, Options{})
+	g.Expect(got).To(HaveLen(1))
+	g.Expect(got[0].Weakens).To(Equal("authorization.defaultDeny: accessPolicy all-unauthenticated on port 9090 of pods app=web, where the namespace default is deny"))
+
+	p.Spec.Authorization.Enforcement = v1alpha1.RuleEnforcementShadow
+	g.Expect(findRendered(t, p, server, Options{})).To(BeEmpty(), "in Shadow the namespace default is audit")
+
+	got = Find(p, Desired{}, server, Options{})
+	g.Expect(got).To(HaveLen(1), "without render's decision the default is taken as deny")
+	g.Expect(got[0].Weakens).To(ContainSubstring("where the namespace default is deny"))
+}

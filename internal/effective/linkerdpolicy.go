@@ -11,6 +11,7 @@ import (
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/meshapi"
+	"github.com/meshguard/meshguard/internal/meshsem"
 )
 
 // Linkerd's policy model (linkerd.io/2/reference/authorization-policy): a pod port is governed
@@ -27,8 +28,6 @@ const (
 	kindLinkerdHTTPRoute = "HTTPRoute"
 	kindMeshTLSAuthn     = "MeshTLSAuthentication"
 	kindNetworkAuthn     = "NetworkAuthentication"
-	linkerdDenyPolicy    = "deny"
-	linkerdDefaultAccess = linkerdDenyPolicy
 )
 
 // linkerdServerSel is a Linkerd Server: the pods of a selector, one port.
@@ -50,7 +49,7 @@ func decodeLinkerdServer(u *unstructured.Unstructured) (linkerdServerSel, bool) 
 	}
 	s := linkerdServerSel{name: u.GetName(), port: spec.Port, access: spec.AccessPolicy}
 	if s.access == "" {
-		s.access = linkerdDefaultAccess
+		s.access = meshsem.LinkerdServerDefaultAccess
 	}
 	if spec.PodSelector != nil {
 		s.pods = true
@@ -69,13 +68,18 @@ type linkerdIntent struct {
 	nsField string
 }
 
-func newLinkerdIntent(p *v1alpha1.MeshSecurityProfile, objs []*unstructured.Unstructured) *linkerdIntent {
-	li := &linkerdIntent{routes: map[string]bool{}, nsDefault: "all-authenticated", nsField: "mtls.mode Strict"}
-	if m := p.Spec.MTLS; m != nil && (m.Mode == v1alpha1.MTLSPermissive || m.Mode == v1alpha1.MTLSDisable) {
-		li.nsDefault, li.nsField = "all-unauthenticated", "mtls.mode "+string(m.Mode)
+// newLinkerdIntent reads the profile's Linkerd objects and the namespace default inbound policy
+// render decided (its namespace annotation). Without one (the profile did not render) the
+// default is taken as deny, so that every foreign Server that admits anything is reported (fail
+// closed). The field named is authorization.defaultDeny where the default denies, else mtls.mode.
+func newLinkerdIntent(p *v1alpha1.MeshSecurityProfile, objs []*unstructured.Unstructured, nsAnnotations map[string]string) *linkerdIntent {
+	li := &linkerdIntent{routes: map[string]bool{}, nsDefault: meshsem.LinkerdDeny}
+	if v, ok := nsAnnotations[meshsem.LinkerdDefaultInboundPolicyAnnotation]; ok {
+		li.nsDefault = v
 	}
-	if az := p.Spec.Authorization; az != nil && az.DefaultDeny {
-		li.nsDefault, li.nsField = linkerdDenyPolicy, "authorization.defaultDeny"
+	li.nsField = "mtls.mode " + string(meshsem.NamespaceMode(p.Spec.MTLS))
+	if li.nsDefault == meshsem.LinkerdDeny {
+		li.nsField = "authorization.defaultDeny"
 	}
 	for _, u := range objs {
 		switch u.GetKind() {
@@ -90,38 +94,6 @@ func newLinkerdIntent(p *v1alpha1.MeshSecurityProfile, objs []*unstructured.Unst
 	return li
 }
 
-// linkerdAccess is what a default or access policy admits.
-type linkerdAccess struct{ none, authenticated, clusterOnly bool }
-
-// readLinkerdAccess reads a policy name; an unknown one is read as admitting everything, so that
-// it is never reported as stricter than it may be.
-func readLinkerdAccess(policy string) linkerdAccess {
-	switch policy {
-	case "deny":
-		return linkerdAccess{none: true}
-	case "all-authenticated":
-		return linkerdAccess{authenticated: true}
-	case "cluster-authenticated":
-		return linkerdAccess{authenticated: true, clusterOnly: true}
-	case "cluster-unauthenticated":
-		return linkerdAccess{clusterOnly: true}
-	}
-	// all-unauthenticated and audit (which admits everything and logs what it would deny).
-	return linkerdAccess{}
-}
-
-// linkerdAdmitsMore says whether policy got admits some connection that want refuses.
-func linkerdAdmitsMore(got, want string) bool {
-	g, w := readLinkerdAccess(got), readLinkerdAccess(want)
-	switch {
-	case g.none:
-		return false
-	case w.none:
-		return true
-	}
-	return (w.authenticated && !g.authenticated) || (w.clusterOnly && !g.clusterOnly)
-}
-
 // samePort says whether two Server ports can be the same pod port: a named port can be any.
 func samePort(a, b intstr.IntOrString) bool {
 	if a.Type == intstr.String || b.Type == intstr.String {
@@ -134,7 +106,7 @@ func samePort(a, b intstr.IntOrString) bool {
 func (li *linkerdIntent) competing(s linkerdServerSel) []linkerdServerSel {
 	var out []linkerdServerSel
 	for _, ps := range li.servers {
-		if samePort(s.port, ps.port) && mayOverlap(s.labels, ps.labels) {
+		if samePort(s.port, ps.port) && meshsem.MayOverlap(s.labels, ps.labels) {
 			out = append(out, ps)
 		}
 	}
@@ -152,12 +124,12 @@ func (f *finder) linkerdForeignServer(u *unstructured.Unstructured) []v1alpha1.E
 		return nil
 	}
 	for _, ps := range f.linkerd.competing(s) {
-		if s.port.Type == intstr.Int && includes(s.labels, ps.labels) {
+		if s.port.Type == intstr.Int && meshsem.Selects(ps.labels, s.labels) {
 			// Every pod port it selects is one of the profile's Servers'.
 			return nil
 		}
 	}
-	if !linkerdAdmitsMore(s.access, f.linkerd.nsDefault) {
+	if !meshsem.LinkerdAdmitsMore(s.access, f.linkerd.nsDefault) {
 		return nil
 	}
 	return []v1alpha1.ExternalPolicy{f.report(u, fmt.Sprintf("%s: accessPolicy %s on port %s of pods %s, where the namespace default is %s",
@@ -186,7 +158,7 @@ func (f *finder) linkerdAuthorizationPolicy(u *unstructured.Unstructured, authns
 		return false
 	}
 	switch {
-	case t.Kind == "Namespace" && (len(f.linkerd.servers) > 0 || f.linkerd.nsDefault == linkerdDenyPolicy):
+	case t.Kind == "Namespace" && (len(f.linkerd.servers) > 0 || f.linkerd.nsDefault == meshsem.LinkerdDeny):
 		where, fieldName = "every Server of the namespace", "authorization"
 	case t.Kind == kindLinkerdServer && profileServer(t.Name):
 		where, fieldName = "the profile's Server "+t.Name, "authorization"
@@ -198,7 +170,7 @@ func (f *finder) linkerdAuthorizationPolicy(u *unstructured.Unstructured, authns
 	case t.Kind == kindLinkerdHTTPRoute && slices.ContainsFunc(routeParents[t.Name], profileServer):
 		// A foreign route attached to one of the profile's Servers admits on its port.
 		where, fieldName = "HTTPRoute "+t.Name+" of the profile's Server "+strings.Join(slices.DeleteFunc(slices.Clone(routeParents[t.Name]), func(n string) bool { return !profileServer(n) }), ", "), "authorization"
-	case f.linkerd.nsDefault == linkerdDenyPolicy && t.Kind != "":
+	case f.linkerd.nsDefault == meshsem.LinkerdDeny && t.Kind != "":
 		where, fieldName = t.Kind+" "+t.Name, "authorization.defaultDeny"
 	default:
 		return nil

@@ -10,6 +10,7 @@ import (
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/meshapi"
+	"github.com/meshguard/meshguard/internal/meshsem"
 )
 
 // mode is an mTLS mode ranked by strength; modeUnset inherits from the level above.
@@ -49,9 +50,10 @@ func istioMode(s string) mode {
 	return modeUnset
 }
 
-// profileMode reads a profile mode; "" is the API default, Strict.
+// profileMode reads a profile mode (meshsem.Mode: "" is the API default, Strict); a mode it does
+// not know is read as Strict, so that nothing weaker is taken as enough.
 func profileMode(m v1alpha1.MTLSMode) mode {
-	switch m {
+	switch meshsem.Mode(m) {
 	case v1alpha1.MTLSPermissive:
 		return modePermissive
 	case v1alpha1.MTLSDisable:
@@ -128,7 +130,7 @@ func meshWideMode(foreign []*unstructured.Unstructured, root string) mode {
 		if err != nil {
 			// Not understood: its mode may be the weakest, DISABLE (fail closed: a
 			// namespace-wide UNSET policy is then judged against it).
-			if oldest == nil || olderThan(u, oldest) {
+			if oldest == nil || meshsem.Older(u, oldest) {
 				oldest, oldestMode = u, modeDisable
 			}
 			continue
@@ -136,23 +138,14 @@ func meshWideMode(foreign []*unstructured.Unstructured, root string) mode {
 		if selectorLabels(spec.GetSelector()) != nil {
 			continue
 		}
-		if oldest == nil || olderThan(u, oldest) {
+		if oldest == nil || meshsem.Older(u, oldest) {
 			oldest, oldestMode = u, paMode(spec.GetMtls())
 		}
 	}
 	if oldestMode == modeUnset {
-		return modePermissive
+		return istioMode(meshsem.IstioMeshDefaultMTLS)
 	}
 	return oldestMode
-}
-
-// olderThan orders by creation time, then by name, as Istio does.
-func olderThan(a, b *unstructured.Unstructured) bool {
-	ta, tb := a.GetCreationTimestamp(), b.GetCreationTimestamp()
-	if !ta.Equal(&tb) {
-		return ta.Before(&tb)
-	}
-	return a.GetName() < b.GetName()
 }
 
 // weakerWorkloadMTLS compares a workload PeerAuthentication with what the profile wants for the
@@ -175,19 +168,16 @@ func (f *finder) weakerWorkloadMTLS(spec *securityv1beta1.PeerAuthentication, se
 	if f.p.Spec.MTLS != nil {
 		for i := range f.p.Spec.MTLS.Overrides {
 			o := &f.p.Spec.MTLS.Overrides[i]
-			if len(o.Selector.MatchLabels) == 0 || !mayOverlap(sel, o.Selector.MatchLabels) {
+			if len(o.Selector.MatchLabels) == 0 || !meshsem.MayOverlap(sel, o.Selector.MatchLabels) {
 				continue
 			}
-			if includes(sel, o.Selector.MatchLabels) {
+			if meshsem.Selects(o.Selector.MatchLabels, sel) {
 				covered = true
 			}
-			c := class{field: overrideField(o), want: f.nsMode, wantPorts: map[uint32]mode{}}
-			if o.Mode != "" {
-				c.want = profileMode(o.Mode)
-			}
+			c := class{field: overrideField(o), want: profileMode(meshsem.WorkloadMode(f.p.Spec.MTLS, o)), wantPorts: map[uint32]mode{}}
 			for _, pm := range o.Ports {
-				if pm.Port > 0 && pm.Mode != "" {
-					c.wantPorts[uint32(pm.Port)] = profileMode(pm.Mode)
+				if pm.Port > 0 {
+					c.wantPorts[uint32(pm.Port)] = profileMode(meshsem.PortMode(f.p.Spec.MTLS, o, pm.Port))
 				}
 			}
 			classes = append(classes, c)
@@ -255,23 +245,8 @@ func (f *finder) weakerWorkloadMTLS(spec *securityv1beta1.PeerAuthentication, se
 	return fmt.Sprintf("%s for pods %s", strings.Join(out, "; "), labelsText(sel))
 }
 
-// mayOverlap says whether two label selectors can select the same pod: unless they require
-// different values of one label, a pod can carry both.
-func mayOverlap(a, b map[string]string) bool {
-	for k, v := range a {
-		if w, ok := b[k]; ok && w != v {
-			return false
-		}
-	}
-	return true
-}
-
 func (f *finder) nsModeField() string {
-	m := v1alpha1.MTLSStrict
-	if f.p.Spec.MTLS != nil && f.p.Spec.MTLS.Mode != "" {
-		m = f.p.Spec.MTLS.Mode
-	}
-	return "mtls.mode " + string(m)
+	return "mtls.mode " + string(meshsem.NamespaceMode(f.p.Spec.MTLS))
 }
 
 // overrideField names an override by its name, else by its selector.
@@ -288,16 +263,6 @@ func modeText(m mode, inherited bool) string {
 		return m.String() + " (inherited)"
 	}
 	return m.String()
-}
-
-// includes says whether every label of sub is in set.
-func includes(set, sub map[string]string) bool {
-	for k, v := range sub {
-		if w, ok := set[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // labelsText writes labels as sorted k=v pairs joined by commas.

@@ -9,6 +9,7 @@ import (
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/meshapi"
+	"github.com/meshguard/meshguard/internal/meshsem"
 )
 
 const kindRequestAuthentication = "RequestAuthentication"
@@ -63,7 +64,7 @@ func (f *finder) requestAuthentication(u *unstructured.Unstructured) []v1alpha1.
 		if ra.Selector != nil {
 			want = ra.Selector.MatchLabels
 		}
-		if targeted || mayOverlap(sel, want) {
+		if targeted || meshsem.MayOverlap(sel, want) {
 			out = append(out, f.report(u, "requestAuthentication.requireToken: "+trusts))
 		}
 	}
@@ -77,7 +78,7 @@ func (f *finder) requestAuthentication(u *unstructured.Unstructured) []v1alpha1.
 			if r.Selector != nil {
 				rs = r.Selector.MatchLabels
 			}
-			if !targeted && !mayOverlap(sel, rs) {
+			if !targeted && !meshsem.MayOverlap(sel, rs) {
 				continue
 			}
 			for _, iss := range extra {

@@ -373,6 +373,8 @@ spec: {containers: [{name: app, image: app}, {name: ` + container + `, image: pr
 			req: req, opts: Options{Mesh: MeshIstio}, layer: LayerAuthorization, want: NotApplicable, overall: Allowed},
 		{name: "a port outside includeInboundPorts", objects: istioDeny + pod(`{traffic.sidecar.istio.io/includeInboundPorts: "9090"}`, "istio-proxy"),
 			req: req, opts: Options{Mesh: MeshIstio}, layer: LayerAuthorization, want: NotApplicable, overall: Allowed},
+		{name: "an excludeInboundPorts that cannot be read takes every port out (fail closed, as the status does)", objects: istioDeny + pod(`{traffic.sidecar.istio.io/excludeInboundPorts: "http"}`, "istio-proxy"),
+			req: req, opts: Options{Mesh: MeshIstio}, layer: LayerAuthorization, want: NotApplicable, overall: Allowed},
 		{name: "Linkerd skip-inbound-ports with a range", objects: pod(`{config.linkerd.io/skip-inbound-ports: "4190,8000-8100"}`, "linkerd-proxy"),
 			req: req, opts: Options{Mesh: MeshLinkerd, LinkerdDefaultPolicy: "deny"}, layer: LayerAuthorization, want: NotApplicable, overall: Allowed},
 		{name: "Linkerd: a proxied pod under the deny default", objects: pod(`{}`, "linkerd-proxy"),

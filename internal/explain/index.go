@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meshguard/meshguard/internal/meshapi"
+	"github.com/meshguard/meshguard/internal/meshsem"
 )
 
 // API groups of the objects Evaluate reads.
@@ -19,7 +20,7 @@ const (
 
 // annotationLinkerdDefaultPolicy is Linkerd's default inbound policy annotation, read on the
 // destination's namespace.
-const annotationLinkerdDefaultPolicy = "config.linkerd.io/default-inbound-policy"
+const annotationLinkerdDefaultPolicy = meshsem.LinkerdDefaultInboundPolicyAnnotation
 
 // objects indexes the inputs by group, kind and namespace.
 type objects struct {

@@ -11,14 +11,14 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshguard/meshguard/internal/meshapi"
+	"github.com/meshguard/meshguard/internal/meshsem"
 )
 
 // Istio mTLS modes.
 const (
-	modeUnset      = "UNSET"
-	modeDisable    = "DISABLE"
-	modePermissive = "PERMISSIVE"
-	modeStrict     = "STRICT"
+	modeUnset   = "UNSET"
+	modeDisable = "DISABLE"
+	modeStrict  = "STRICT"
 )
 
 // istioState carries what one layer establishes for the next.
@@ -80,11 +80,11 @@ func (e *evaluator) istioMTLS(st *istioState) LayerResult {
 			mesh = append(mesh, u)
 		case !hasSelector:
 			namespace = append(namespace, u)
-		case u.GetNamespace() != e.opts.IstioRootNamespace && matchLabelsSelect(pa.GetSelector().GetMatchLabels(), e.req.To.PodLabels):
+		case u.GetNamespace() != e.opts.IstioRootNamespace && meshsem.Selects(pa.GetSelector().GetMatchLabels(), e.req.To.PodLabels):
 			workload = append(workload, u)
 		}
 	}
-	mode, from := modePermissive, (*unstructured.Unstructured)(nil)
+	mode, from := meshsem.IstioMeshDefaultMTLS, (*unstructured.Unstructured)(nil)
 	level := "Istio's default (no PeerAuthentication applies)"
 	for _, lv := range []struct {
 		objs []*unstructured.Unstructured
@@ -176,7 +176,7 @@ func (e *evaluator) istioRequestAuthn(st *istioState) LayerResult {
 			res.Notes = append(res.Notes, fmt.Sprintf("%s has targetRefs (gateways, waypoints): not applied to sidecars, not modelled", refOf(u)))
 			continue
 		}
-		if ra.GetSelector() != nil && !matchLabelsSelect(ra.GetSelector().GetMatchLabels(), e.req.To.PodLabels) {
+		if ra.GetSelector() != nil && !meshsem.Selects(ra.GetSelector().GetMatchLabels(), e.req.To.PodLabels) {
 			continue
 		}
 		applying = append(applying, refOf(u))
@@ -238,7 +238,7 @@ func (e *evaluator) istioAuthz(st *istioState) (res LayerResult) {
 			res.Notes = append(res.Notes, fmt.Sprintf("%s has targetRefs (gateways, waypoints): not applied to sidecars, not modelled", refOf(u)))
 			continue
 		}
-		if ap.GetSelector() != nil && !matchLabelsSelect(ap.GetSelector().GetMatchLabels(), e.req.To.PodLabels) {
+		if ap.GetSelector() != nil && !meshsem.Selects(ap.GetSelector().GetMatchLabels(), e.req.To.PodLabels) {
 			continue
 		}
 		action := ap.GetAction().String() // ALLOW when unset

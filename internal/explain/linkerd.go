@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/meshguard/meshguard/internal/meshapi"
+	"github.com/meshguard/meshguard/internal/meshsem"
 )
 
 // linkerdState is what the transport layer establishes.
@@ -184,7 +185,7 @@ func (e *evaluator) linkerdAuthz(st *linkerdState) LayerResult {
 	}
 	access := spec.AccessPolicy
 	if access == "" {
-		access = "deny"
+		access = meshsem.LinkerdServerDefaultAccess
 	}
 	res.Deciding = []Ref{refOf(server)}
 	if route != nil {
@@ -239,29 +240,32 @@ func (e *evaluator) linkerdDefault(policy string, st *linkerdState) (Decision, s
 		}
 		return no, "the source IP is outside the cluster networks"
 	}
-	switch policy {
-	case "all-unauthenticated":
-		return Allowed, "every client is allowed"
-	case "audit":
-		return Allowed, "allowed and flagged in the proxy's logs and metrics (audit)"
-	case "deny":
+	// What each policy admits is meshsem's (Linkerd's "Default policies"); here it meets the
+	// request.
+	a := meshsem.ReadLinkerdPolicy(policy)
+	switch {
+	case !a.Known:
+		return Unknown, fmt.Sprintf("%q is not a Linkerd default policy", policy)
+	case a.None:
 		return Denied, "every client is denied"
-	case "all-authenticated":
+	case a.Audit:
+		return Allowed, "allowed and flagged in the proxy's logs and metrics (audit)"
+	case a.Authenticated && !a.ClusterOnly:
 		if st.mtls {
 			return Allowed, "meshed clients are allowed"
 		}
 		return Denied, "only meshed (mTLS) clients are allowed"
-	case "cluster-authenticated":
+	case a.Authenticated:
 		if !st.mtls {
 			return Denied, "only meshed clients in the cluster networks are allowed"
 		}
 		m, why := inCluster()
 		return map[tri]Decision{yes: Allowed, no: Denied, unknown: Unknown}[m], "meshed clients in the cluster networks are allowed; " + why
-	case "cluster-unauthenticated":
+	case a.ClusterOnly:
 		m, why := inCluster()
 		return map[tri]Decision{yes: Allowed, no: Denied, unknown: Unknown}[m], "clients in the cluster networks are allowed; " + why
 	}
-	return Unknown, fmt.Sprintf("%q is not a Linkerd default policy", policy)
+	return Allowed, "every client is allowed"
 }
 
 // linkerdAuthenticated: every requiredAuthenticationRef must be satisfied. A reference to a
@@ -463,11 +467,7 @@ func (e *evaluator) linkerdMatchRoute(routes []linkerdRoute) (*unstructured.Unst
 		if cands[i].score != cands[j].score {
 			return less(cands[j].score, cands[i].score)
 		}
-		ti, tj := cands[i].u.GetCreationTimestamp(), cands[j].u.GetCreationTimestamp()
-		if !ti.Equal(&tj) {
-			return ti.Before(&tj)
-		}
-		return cands[i].u.GetName() < cands[j].u.GetName()
+		return meshsem.Older(cands[i].u, cands[j].u)
 	})
 	return cands[0].u, ""
 }

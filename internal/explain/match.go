@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/meshguard/meshguard/internal/meshsem"
 )
 
 // tri is a three-valued match: a rule matches, does not, or depends on something unknown.
@@ -67,17 +69,6 @@ func selectorMatches(sel *metav1.LabelSelector, l map[string]string) bool {
 	return s.Matches(labels.Set(l))
 }
 
-// matchLabelsSelect reports whether every key/value of want is in l (Istio's
-// WorkloadSelector.matchLabels semantics: an empty map selects every workload).
-func matchLabelsSelect(want, l map[string]string) bool {
-	for k, v := range want {
-		if got, ok := l[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
-}
-
 // inCIDR reports whether ip is in cidr (a bare address is a /32 or /128). An unparsable CIDR
 // matches nothing.
 func inCIDR(ip netip.Addr, cidr string) bool {
@@ -98,16 +89,10 @@ func decode(u *unstructured.Unstructured, into any) error {
 	return json.Unmarshal(b, into)
 }
 
-// oldestFirst sorts objects by creationTimestamp, then name: Istio picks the oldest of
-// conflicting PeerAuthentications ("the oldest one is used").
+// oldestFirst sorts objects in Istio's order among PeerAuthentications of one level
+// (meshsem.Older: creationTimestamp, then name; "the oldest one is used").
 func oldestFirst(objs []*unstructured.Unstructured) {
-	sort.SliceStable(objs, func(i, j int) bool {
-		ti, tj := objs[i].GetCreationTimestamp(), objs[j].GetCreationTimestamp()
-		if !ti.Equal(&tj) {
-			return ti.Before(&tj)
-		}
-		return objs[i].GetName() < objs[j].GetName()
-	})
+	sort.SliceStable(objs, func(i, j int) bool { return meshsem.Older(objs[i], objs[j]) })
 }
 
 func refOf(u *unstructured.Unstructured) Ref {

@@ -4,28 +4,13 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
-	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-)
 
-// Pod annotations and containers that say whether a pod's inbound port goes through its proxy.
-const (
-	// Istio's sidecar injector (manifests/charts/istio-control/istio-discovery/files/
-	// injection-template.yaml) names the proxy container istio-proxy and reads these pod
-	// annotations into the iptables setup: ports listed in excludeInboundPorts, or missing from
-	// a includeInboundPorts that is not "*", bypass the proxy.
-	istioProxyContainer           = "istio-proxy"
-	annotationIstioExcludeInbound = "traffic.sidecar.istio.io/excludeInboundPorts"
-	annotationIstioIncludeInbound = "traffic.sidecar.istio.io/includeInboundPorts"
-	// Linkerd's proxy injector names the proxy container linkerd-proxy; ports in
-	// config.linkerd.io/skip-inbound-ports (on the pod or, read at injection, its namespace)
-	// bypass it (https://linkerd.io/2/reference/proxy-configuration/). "Linkerd can only enforce
-	// policy on meshed pods" (https://linkerd.io/2/features/server-policy/).
-	linkerdProxyContainer        = "linkerd-proxy"
-	annotationLinkerdSkipInbound = "config.linkerd.io/skip-inbound-ports"
+	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/meshsem"
 )
 
 // destinationPods are the Pods among the inputs in the destination's namespace that carry every
@@ -39,7 +24,7 @@ func (e *evaluator) destinationPods() ([]*corev1.Pod, []string) {
 			notes = append(notes, fmt.Sprintf("%s ignored: %v", refOf(u), err))
 			continue
 		}
-		if matchLabelsSelect(e.req.To.PodLabels, p.Labels) {
+		if meshsem.Selects(e.req.To.PodLabels, p.Labels) {
 			out = append(out, p)
 		}
 	}
@@ -48,74 +33,36 @@ func (e *evaluator) destinationPods() ([]*corev1.Pod, []string) {
 }
 
 // bypassesProxy says why traffic to port reaches the pod without its mesh proxy ("" when it
-// goes through the proxy).
+// goes through the proxy). meshsem.Coverage decides, as it does for the profile's status. An
+// Istio ambient pod (ztunnel, no sidecar) is read as unmeshed: the sidecar layers evaluated here
+// are not what ztunnel enforces.
 func (e *evaluator) bypassesProxy(p *corev1.Pod, port int32) string {
-	container := istioProxyContainer
+	mesh := v1alpha1.MeshIstio
 	if e.mesh == MeshLinkerd {
-		container = linkerdProxyContainer
+		mesh = v1alpha1.MeshLinkerd
 	}
-	if !hasContainer(p, container) {
+	var nsAnnotations map[string]string
+	if u := e.objs.namespaces[p.Namespace]; u != nil {
+		nsAnnotations = u.GetAnnotations()
+	}
+	c := meshsem.Coverage(p, mesh, nsAnnotations)
+	if !c.Proxy || c.Ambient {
+		container := meshsem.IstioProxyContainer
+		if mesh == v1alpha1.MeshLinkerd {
+			container = meshsem.LinkerdProxyContainer
+		}
 		return fmt.Sprintf("pod %s has no %s container", p.Name, container)
 	}
-	switch e.mesh {
-	case MeshIstio:
-		if v := p.Annotations[annotationIstioExcludeInbound]; portInList(v, port) {
-			return fmt.Sprintf("pod %s excludes port %d from the proxy (%s: %q)", p.Name, port, annotationIstioExcludeInbound, v)
-		}
-		if v, ok := p.Annotations[annotationIstioIncludeInbound]; ok && strings.TrimSpace(v) != "*" && !portInList(v, port) {
-			return fmt.Sprintf("pod %s does not send port %d through the proxy (%s: %q)", p.Name, port, annotationIstioIncludeInbound, v)
-		}
-	case MeshLinkerd:
-		v, ok := p.Annotations[annotationLinkerdSkipInbound]
-		if !ok {
-			v, _ = e.objs.namespaceAnnotation(p.Namespace, annotationLinkerdSkipInbound)
-		}
-		if portInList(v, port) {
-			return fmt.Sprintf("pod %s skips port %d (%s: %q)", p.Name, port, annotationLinkerdSkipInbound, v)
-		}
+	s := c.SkippedBy(port)
+	switch {
+	case s == nil:
+		return ""
+	case s.Annotation == meshsem.LinkerdSkipInboundPorts:
+		return fmt.Sprintf("pod %s skips port %d (%s: %q)", p.Name, port, s.Annotation, s.Value)
+	case s.Include:
+		return fmt.Sprintf("pod %s does not send port %d through the proxy (%s: %q)", p.Name, port, s.Annotation, s.Value)
 	}
-	return ""
-}
-
-func hasContainer(p *corev1.Pod, name string) bool {
-	for _, c := range p.Spec.Containers {
-		if c.Name == name {
-			return true
-		}
-	}
-	// Native sidecars: an init container that keeps running (restartPolicy Always).
-	for _, c := range p.Spec.InitContainers {
-		if c.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-// portInList reads a comma-separated list of ports and ranges (Linkerd: "4190,8000-9000"; Istio:
-// "8080,9090"; "*" every port).
-func portInList(list string, port int32) bool {
-	for _, f := range strings.Split(list, ",") {
-		f = strings.TrimSpace(f)
-		if f == "*" {
-			return true
-		}
-		lo, hi, isRange := strings.Cut(f, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil {
-			continue
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil {
-				continue
-			}
-		}
-		if int(port) >= a && int(port) <= b {
-			return true
-		}
-	}
-	return false
+	return fmt.Sprintf("pod %s excludes port %d from the proxy (%s: %q)", p.Name, port, s.Annotation, s.Value)
 }
 
 // probePaths are the HTTP GET probe paths of the pods on the destination port; known is false

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/meshsem"
 )
 
 // This file holds what makes a floor a floor beyond its defaults: its ceilings (limits no
@@ -115,15 +116,15 @@ func (m *merger) allStrict() bool {
 	if mt == nil {
 		return true
 	}
-	if norm(mt.Mode) != v1alpha1.MTLSStrict {
+	if meshsem.Mode(mt.Mode) != v1alpha1.MTLSStrict {
 		return false
 	}
 	for _, o := range mt.Overrides {
-		if o.Mode != "" && norm(o.Mode) != v1alpha1.MTLSStrict {
+		if o.Mode != "" && meshsem.Mode(o.Mode) != v1alpha1.MTLSStrict {
 			return false
 		}
 		for _, p := range o.Ports {
-			if norm(p.Mode) != v1alpha1.MTLSStrict {
+			if meshsem.Mode(p.Mode) != v1alpha1.MTLSStrict {
 				return false
 			}
 		}
@@ -277,7 +278,7 @@ func coveredRule(r v1alpha1.AuthorizationRule, floor []v1alpha1.AuthorizationRul
 		if f.Action == v1alpha1.ActionDeny {
 			continue
 		}
-		if f.Selector != nil && (r.Selector == nil || !subset(f.Selector.MatchLabels, r.Selector.MatchLabels)) {
+		if f.Selector != nil && (r.Selector == nil || !meshsem.Selects(f.Selector.MatchLabels, r.Selector.MatchLabels)) {
 			continue
 		}
 		var ff, rf v1alpha1.RuleSource
@@ -392,7 +393,7 @@ func selectorCovers(floor, r *v1alpha1.LabelSelector) bool {
 	if r == nil || len(floor.MatchExpressions) > 0 {
 		return r != nil && fmt.Sprint(*floor) == fmt.Sprint(*r)
 	}
-	return subset(floor.MatchLabels, r.MatchLabels)
+	return meshsem.Selects(floor.MatchLabels, r.MatchLabels)
 }
 
 func portsCover(floor, r []v1alpha1.NetworkPort) bool {

@@ -6,42 +6,13 @@ import (
 	"strings"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/meshsem"
 )
 
-// rank orders mTLS modes by strictness: Strict > Permissive > Disable. "" is the API default,
-// Strict. Istio: STRICT accepts only mTLS, PERMISSIVE both, DISABLE plaintext only
-// (https://istio.io/latest/docs/reference/config/security/peer_authentication/#PeerAuthentication-MutualTLS-Mode);
-// Linkerd's all-authenticated is stricter than all-unauthenticated in the same way.
-func rank(m v1alpha1.MTLSMode) int {
-	switch m {
-	case "", v1alpha1.MTLSStrict:
-		return 3
-	case v1alpha1.MTLSPermissive:
-		return 2
-	default:
-		return 1
-	}
-}
-
-func norm(m v1alpha1.MTLSMode) v1alpha1.MTLSMode {
-	if m == "" {
-		return v1alpha1.MTLSStrict
-	}
-	return m
-}
-
-func stricter(a, b v1alpha1.MTLSMode) v1alpha1.MTLSMode {
-	if rank(b) > rank(a) {
-		return norm(b)
-	}
-	return norm(a)
-}
-
+// nsMode is a profile's namespace-wide mode. The strictness order and the inheritance of modes
+// (namespace → override → port) are meshsem's.
 func nsMode(s *v1alpha1.MeshSecurityProfileSpec) v1alpha1.MTLSMode {
-	if s.MTLS == nil {
-		return v1alpha1.MTLSStrict
-	}
-	return norm(s.MTLS.Mode)
+	return meshsem.NamespaceMode(s.MTLS)
 }
 
 // selectorKey identifies a workload selector independently of label order.
@@ -68,25 +39,17 @@ func overrideAt(s *v1alpha1.MeshSecurityProfileSpec, key string) (*v1alpha1.MTLS
 }
 
 // workloadMode is what a profile asks for the workloads of a selector: its override's mode, else
-// its namespace-wide mode (an override without mode inherits it, as Istio's UNSET does).
+// its namespace-wide mode (meshsem.WorkloadMode).
 func workloadMode(s *v1alpha1.MeshSecurityProfileSpec, key string) v1alpha1.MTLSMode {
-	if o, _ := overrideAt(s, key); o != nil && o.Mode != "" {
-		return norm(o.Mode)
-	}
-	return nsMode(s)
+	o, _ := overrideAt(s, key)
+	return meshsem.WorkloadMode(s.MTLS, o)
 }
 
 // portMode is what a profile asks for one port of a selector's workloads: the port's own mode,
-// else the workloads' mode (Istio's portLevelMtls falls back to the workload's mode).
+// else the workloads' mode (meshsem.PortMode).
 func portMode(s *v1alpha1.MeshSecurityProfileSpec, key string, port int32) v1alpha1.MTLSMode {
-	if o, _ := overrideAt(s, key); o != nil {
-		for _, p := range o.Ports {
-			if p.Port == port {
-				return norm(p.Mode)
-			}
-		}
-	}
-	return workloadMode(s, key)
+	o, _ := overrideAt(s, key)
+	return meshsem.PortMode(s.MTLS, o, port)
 }
 
 // strictestFloor returns the strictest value among the floors and the first floor (by name)
@@ -94,7 +57,7 @@ func portMode(s *v1alpha1.MeshSecurityProfileSpec, key string, port int32) v1alp
 func (m *merger) strictestFloor(mode func(s *v1alpha1.MeshSecurityProfileSpec) v1alpha1.MTLSMode) (v1alpha1.MTLSMode, string) {
 	best, from := v1alpha1.MTLSMode(""), ""
 	for _, f := range m.floors {
-		if got := mode(f.spec); best == "" || rank(got) > rank(best) {
+		if got := mode(f.spec); best == "" || meshsem.Rank(got) > meshsem.Rank(best) {
 			best, from = got, f.cluster
 		}
 	}
@@ -109,10 +72,10 @@ func (m *merger) mtls() {
 	merged := floorNS
 	if m.ns != nil {
 		asked := nsMode(m.ns.spec)
-		if rank(asked) < rank(floorNS) {
+		if meshsem.Rank(asked) < meshsem.Rank(floorNS) {
 			m.hold("spec.mtls.mode", string(asked), string(floorNS), from)
 		}
-		merged = stricter(merged, asked)
+		merged = meshsem.Stricter(merged, asked)
 	}
 	out := &v1alpha1.MTLSSpec{Mode: merged}
 
@@ -171,10 +134,10 @@ func (m *merger) mtls() {
 		if m.ns != nil {
 			nsOverride, nsIndex = overrideAt(m.ns.spec, key)
 			asked := workloadMode(m.ns.spec, key)
-			if nsOverride != nil && nsOverride.Mode != "" && rank(asked) < rank(floorWL) {
+			if nsOverride != nil && nsOverride.Mode != "" && meshsem.Rank(asked) < meshsem.Rank(floorWL) {
 				holds = append(holds, pendingHold{field: fmt.Sprintf("spec.mtls.overrides[%d].mode", nsIndex), asked: string(asked), from: wlFrom, sel: st.selector.MatchLabels})
 			}
-			wl = stricter(wl, asked)
+			wl = meshsem.Stricter(wl, asked)
 		}
 		o := v1alpha1.MTLSOverride{Name: st.name, Selector: st.selector}
 		if wl != merged {
@@ -185,10 +148,10 @@ func (m *merger) mtls() {
 			pm := floorPort
 			if m.ns != nil {
 				asked := portMode(m.ns.spec, key, port)
-				if nsOverride != nil && hasPort(nsOverride, port) && rank(asked) < rank(floorPort) {
+				if nsOverride != nil && hasPort(nsOverride, port) && meshsem.Rank(asked) < meshsem.Rank(floorPort) {
 					holds = append(holds, pendingHold{field: fmt.Sprintf("spec.mtls.overrides[%d].ports[port=%d].mode", nsIndex, port), asked: string(asked), from: portFrom, sel: st.selector.MatchLabels, port: port})
 				}
-				pm = stricter(pm, asked)
+				pm = meshsem.Stricter(pm, asked)
 			}
 			if pm != wl {
 				o.Ports = append(o.Ports, v1alpha1.PortMTLS{Port: port, Mode: pm})
@@ -217,18 +180,10 @@ func (m *merger) mtls() {
 // {app: db, tier: x} Strict, not the floor's namespace-wide Permissive).
 func appliedMode(out *v1alpha1.MTLSSpec, sel map[string]string, port int32) (v1alpha1.MTLSMode, string) {
 	modeOf := func(o v1alpha1.MTLSOverride) v1alpha1.MTLSMode {
-		wl := out.Mode
-		if o.Mode != "" {
-			wl = o.Mode
-		}
 		if port != 0 {
-			for _, p := range o.Ports {
-				if p.Port == port {
-					return norm(p.Mode)
-				}
-			}
+			return meshsem.PortMode(out, &o, port)
 		}
-		return norm(wl)
+		return meshsem.WorkloadMode(out, &o)
 	}
 	key := selectorKey(v1alpha1.WorkloadSelector{MatchLabels: sel})
 	for _, o := range out.Overrides {
@@ -236,24 +191,13 @@ func appliedMode(out *v1alpha1.MTLSSpec, sel map[string]string, port int32) (v1a
 			return modeOf(o), key
 		}
 	}
-	best, bestKey := norm(out.Mode), ""
+	best, bestKey := meshsem.Mode(out.Mode), ""
 	for _, o := range out.Overrides {
-		if subset(o.Selector.MatchLabels, sel) && rank(modeOf(o)) > rank(best) {
+		if meshsem.Selects(o.Selector.MatchLabels, sel) && meshsem.Rank(modeOf(o)) > meshsem.Rank(best) {
 			best, bestKey = modeOf(o), selectorKey(o.Selector)
 		}
 	}
 	return best, bestKey
-}
-
-// subset says whether every label of a is in b with the same value: a selector of a then
-// chooses every pod a selector of b chooses.
-func subset(a, b map[string]string) bool {
-	for k, v := range a {
-		if got, ok := b[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
 }
 
 // portsAt lists, sorted, every port any profile's override for this selector names.

@@ -21,6 +21,7 @@ import (
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/meshapi"
+	"github.com/meshguard/meshguard/internal/meshsem"
 )
 
 // Kinds of the Istio objects meshguard generates. security.istio.io/v1 is the stored version of
@@ -347,8 +348,8 @@ func istioPrincipal(trustDomain string, sa v1alpha1.ServiceAccountRef) (string, 
 
 // istioMTLSMode maps a profile mode to Istio's; "" is the API default, Strict.
 func istioMTLSMode(m v1alpha1.MTLSMode) (securityv1beta1.PeerAuthentication_MutualTLS_Mode, bool) {
-	switch m {
-	case "", v1alpha1.MTLSStrict:
+	switch meshsem.Mode(m) {
+	case v1alpha1.MTLSStrict:
 		return securityv1beta1.PeerAuthentication_MutualTLS_STRICT, true
 	case v1alpha1.MTLSPermissive:
 		return securityv1beta1.PeerAuthentication_MutualTLS_PERMISSIVE, true

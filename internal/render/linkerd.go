@@ -14,6 +14,7 @@ import (
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/meshapi"
+	"github.com/meshguard/meshguard/internal/meshsem"
 )
 
 // Linkerd's policy model, and how a profile maps onto it.
@@ -52,13 +53,9 @@ const (
 	linkerdPolicyGroup = meshapi.GroupLinkerdPolicy
 
 	// LinkerdDefaultInboundPolicyAnnotation is the namespace annotation that sets the inbound
-	// policy of every pod of the namespace on ports no Server selects. Linkerd reads it when a
-	// pod's proxy starts: pods that already run keep their old default until they restart.
-	LinkerdDefaultInboundPolicyAnnotation = "config.linkerd.io/default-inbound-policy"
-
-	linkerdAllAuthenticated   = "all-authenticated"
-	linkerdAllUnauthenticated = "all-unauthenticated"
-	linkerdDeny               = "deny"
+	// policy of every pod of the namespace on ports no Server selects (meshsem says what each
+	// policy admits).
+	LinkerdDefaultInboundPolicyAnnotation = meshsem.LinkerdDefaultInboundPolicyAnnotation
 
 	// linkerdProxyProtocolUnknown is the Server's default proxyProtocol: Linkerd detects HTTP/1,
 	// HTTP/2 and gRPC, and treats the rest as opaque TCP.
@@ -113,11 +110,8 @@ type lkRule struct {
 // linkerd renders the Linkerd policy.linkerd.io objects of the profile.
 func (r *renderer) linkerd() {
 	spec := field.NewPath("spec")
-	nsMode := v1alpha1.MTLSStrict
-	if m := r.p.Spec.MTLS; m != nil && m.Mode != "" {
-		nsMode = m.Mode
-	}
-	if _, ok := linkerdAccessPolicy(nsMode); !ok {
+	nsMode := meshsem.NamespaceMode(r.p.Spec.MTLS)
+	if _, ok := meshsem.LinkerdPolicyForMode(nsMode); !ok {
 		r.errs = append(r.errs, unsupportedMTLSMode(spec.Child("mtls", "mode"), nsMode))
 		return
 	}
@@ -129,10 +123,7 @@ func (r *renderer) linkerd() {
 	// On a port whose Server has HTTPRoutes (rules with methods or paths) Linkerd stops doing that,
 	// and probes on that port are admitted only if a rule admits them: the profile has no probe
 	// paths to authorize them with (see linkerdServer).
-	policy, _ := linkerdAccessPolicy(nsMode)
-	if defaultDeny {
-		policy = r.linkerdDenyPolicy(nsMode)
-	}
+	policy, _ := meshsem.LinkerdNamespacePolicy(&r.p.Spec, AuthorizationShadow(r.p))
 	r.nsAnnots = map[string]string{LinkerdDefaultInboundPolicyAnnotation: policy}
 
 	if r.p.Spec.RequestAuthentication != nil {
@@ -163,24 +154,6 @@ func (r *renderer) linkerd() {
 	}
 }
 
-// linkerdAccessPolicy is the Linkerd policy that admits what an mTLS mode admits.
-//
-// Disable maps to all-unauthenticated, as Permissive does. Linkerd cannot switch mTLS off: meshed
-// clients always talk mTLS to meshed servers. What Disable changes for a server is that plaintext
-// clients are admitted, and all-unauthenticated admits them; meshed traffic staying encrypted is
-// stronger than the profile asks, never weaker, so Disable is rendered rather than refused.
-// (Clients that cannot speak through the proxy at all need Linkerd's skip-inbound-ports, which is
-// a workload annotation meshguard does not manage.)
-func linkerdAccessPolicy(m v1alpha1.MTLSMode) (string, bool) {
-	switch m {
-	case "", v1alpha1.MTLSStrict:
-		return linkerdAllAuthenticated, true
-	case v1alpha1.MTLSPermissive, v1alpha1.MTLSDisable:
-		return linkerdAllUnauthenticated, true
-	}
-	return "", false
-}
-
 // linkerdMTLSOverrides records the per-port modes of the overrides on their Servers.
 func (r *renderer) linkerdMTLSOverrides(m *v1alpha1.MTLSSpec, nsMode v1alpha1.MTLSMode, path *field.Path, servers map[string]*lkServer) {
 	for i, o := range m.Overrides {
@@ -200,7 +173,7 @@ func (r *renderer) linkerdMTLSOverrides(m *v1alpha1.MTLSSpec, nsMode v1alpha1.MT
 			continue
 		}
 		if o.Mode != "" {
-			if _, ok := linkerdAccessPolicy(o.Mode); !ok {
+			if _, ok := meshsem.LinkerdPolicyForMode(o.Mode); !ok {
 				r.errs = append(r.errs, unsupportedMTLSMode(p.Child("mode"), o.Mode))
 				continue
 			}
@@ -222,7 +195,7 @@ func (r *renderer) linkerdMTLSOverrides(m *v1alpha1.MTLSSpec, nsMode v1alpha1.MT
 				r.errs = append(r.errs, field.Required(pp.Child("mode"), "a port needs a mode"))
 				continue
 			}
-			if _, ok := linkerdAccessPolicy(pm.Mode); !ok {
+			if _, ok := meshsem.LinkerdPolicyForMode(pm.Mode); !ok {
 				r.errs = append(r.errs, unsupportedMTLSMode(pp.Child("mode"), pm.Mode))
 				continue
 			}
@@ -582,9 +555,9 @@ func (r *renderer) linkerdServer(s *lkServer, nsMode v1alpha1.MTLSMode, defaultD
 	// they allow (as an Istio ALLOW policy does on its workloads); with defaultDeny nothing else
 	// is admitted either, whatever the port's mTLS mode; otherwise an mTLS override's port admits
 	// what its mode admits.
-	access, _ := linkerdAccessPolicy(mode)
+	access, _ := meshsem.LinkerdPolicyForMode(mode)
 	if len(s.rules) > 0 || defaultDeny {
-		access = r.linkerdDenyPolicy(mode)
+		access = meshsem.LinkerdDenyPolicy(mode, AuthorizationShadow(r.p))
 	}
 	selector := map[string]any{}
 	if len(s.labels) > 0 {
@@ -649,7 +622,7 @@ func (r *renderer) linkerdAuthentications(lr *lkRule, mode v1alpha1.MTLSMode, au
 	if lr.noSender {
 		return nil
 	}
-	strict := mode == "" || mode == v1alpha1.MTLSStrict
+	strict := meshsem.Mode(mode) == v1alpha1.MTLSStrict
 	var refs []any
 	if lr.identities != nil {
 		refs = append(refs, r.linkerdMeshTLSAuthentication(r.name("rule", lr.name), lr.identities, authns))

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/meshsem"
 )
 
 // This file holds the checks that keep a rendered profile exactly as strict as it reads, on both
@@ -53,7 +54,7 @@ func (r *renderer) checkOverrideOverlaps() {
 	for i := range m.Overrides {
 		for j := i + 1; j < len(m.Overrides); j++ {
 			a, b := m.Overrides[i].Selector.MatchLabels, m.Overrides[j].Selector.MatchLabels
-			if len(a) == 0 || len(b) == 0 || !mayOverlap(a, b) {
+			if len(a) == 0 || len(b) == 0 || !meshsem.MayOverlap(a, b) {
 				continue
 			}
 			r.errs = append(r.errs, field.Forbidden(path.Index(j).Child("selector"), fmt.Sprintf(
@@ -98,12 +99,9 @@ func validPathWildcard(pa string) bool {
 //   - an Allow rule by identity on workloads where mTLS is disabled admits nobody there (fail
 //     closed): rendered, and reported as a warning.
 func (r *renderer) istioIdentityRules(az *v1alpha1.AuthorizationSpec) {
-	nsMode := v1alpha1.MTLSStrict
+	nsMode := meshsem.NamespaceMode(r.p.Spec.MTLS)
 	var overrides []v1alpha1.MTLSOverride
 	if m := r.p.Spec.MTLS; m != nil {
-		if m.Mode != "" {
-			nsMode = m.Mode
-		}
 		overrides = m.Overrides
 	}
 	path := field.NewPath("spec", "authorization", "rules")
@@ -132,14 +130,11 @@ func (r *renderer) istioIdentityRules(az *v1alpha1.AuthorizationSpec) {
 			disabled = append(disabled, "mtls.mode Disable")
 		}
 		for j, o := range overrides {
-			if len(o.Selector.MatchLabels) == 0 || !mayOverlap(sel, o.Selector.MatchLabels) {
+			if len(o.Selector.MatchLabels) == 0 || !meshsem.MayOverlap(sel, o.Selector.MatchLabels) {
 				continue
 			}
 			where := fmt.Sprintf("mtls.overrides[%d] (%s)", j, selectorString(o.Selector.MatchLabels))
-			wm := nsMode
-			if o.Mode != "" {
-				wm = o.Mode
-			}
+			wm := meshsem.WorkloadMode(r.p.Spec.MTLS, &o)
 			// A port the override sets applies to the rule when the rule has no ports or names it;
 			// the override's workload mode applies to every other port.
 			workloadApplies := len(ports) == 0
@@ -230,17 +225,6 @@ func (r *renderer) linkerdPortScopeWarnings() {
 	}
 }
 
-// mayOverlap says whether two label selectors can select the same pod: unless they require
-// different values of one label key, a pod can carry the labels of both. nil selects every pod.
-func mayOverlap(a, b map[string]string) bool {
-	for k, v := range a {
-		if w, ok := b[k]; ok && w != v {
-			return false
-		}
-	}
-	return true
-}
-
 func mergeLabels(a, b map[string]string) map[string]string {
 	out := make(map[string]string, len(a)+len(b))
 	for k, v := range a {
@@ -305,37 +289,6 @@ func hasNetworkPort(ports []v1alpha1.NetworkPort, port int32) bool {
 		}
 	}
 	return false
-}
-
-// LinkerdPolicyAdmitsMore says whether Linkerd's default inbound policy got admits some
-// connection that want refuses (linkerd.io/2/reference/authorization-policy, "Default
-// policies"): deny admits nothing; all-authenticated admits mTLS clients from anywhere,
-// cluster-authenticated only from the cluster networks; all-unauthenticated admits everything,
-// cluster-unauthenticated everything from the cluster networks; audit admits everything. An
-// unknown policy is taken to admit everything.
-func LinkerdPolicyAdmitsMore(got, want string) bool {
-	type access struct{ none, authenticated, clusterOnly bool }
-	read := func(p string) access {
-		switch p {
-		case linkerdDeny:
-			return access{none: true}
-		case linkerdAllAuthenticated:
-			return access{authenticated: true}
-		case "cluster-authenticated":
-			return access{authenticated: true, clusterOnly: true}
-		case "cluster-unauthenticated":
-			return access{clusterOnly: true}
-		}
-		return access{}
-	}
-	g, w := read(got), read(want)
-	switch {
-	case g.none:
-		return false
-	case w.none:
-		return true
-	}
-	return (w.authenticated && !g.authenticated) || (w.clusterOnly && !g.clusterOnly)
 }
 
 // networkPolicyIsolationWarnings says when a profile allows traffic in a direction its

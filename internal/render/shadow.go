@@ -30,9 +30,6 @@ import (
 // enforced.
 const IstioDryRunAnnotation = "istio.io/dry-run"
 
-// linkerdAudit is Linkerd's audit default policy.
-const linkerdAudit = "audit"
-
 // AuthorizationShadow says whether the profile's whole authorization (default deny and every
 // rule) is in shadow.
 func AuthorizationShadow(p *v1alpha1.MeshSecurityProfile) bool {
@@ -102,18 +99,4 @@ func (r *renderer) istioShadow() {
 		o.SetAnnotations(a)
 	}
 	r.warnings = append(r.warnings, "spec.authorization: rules in Shadow are dry-run AuthorizationPolicies, honoured by Istio sidecars and waypoints: ambient workloads without a waypoint (ztunnel) enforce them on Istio 1.24–1.25.1, ignore them on 1.25.2–1.28 and count them on 1.29+ only with AMBIENT_ENABLE_DRY_RUN_AUTHORIZATION_POLICY (docs/adoption.md)")
-}
-
-// linkerdDenyPolicy is what a Linkerd Server or the namespace default admits where the profile
-// denies: deny, or in shadow the policy that admits what the port's mTLS mode admits and lets the
-// proxy count it as served by a default (audit where that is all-unauthenticated).
-func (r *renderer) linkerdDenyPolicy(mode v1alpha1.MTLSMode) string {
-	if !AuthorizationShadow(r.p) {
-		return linkerdDeny
-	}
-	p, _ := linkerdAccessPolicy(mode)
-	if p == linkerdAllUnauthenticated {
-		return linkerdAudit
-	}
-	return p
 }
