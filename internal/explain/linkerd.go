@@ -249,7 +249,11 @@ func (e *evaluator) linkerdDefault(policy string, st *linkerdState) (Decision, s
 	case a.None:
 		return Denied, "every client is denied"
 	case a.Audit:
-		return Allowed, "allowed and flagged in the proxy's logs and metrics (audit)"
+		// Linkerd's audit policy admits everything and labels what it admitted authz_name=audit
+		// in the proxy's logs and metrics: the requests that deny would refuse
+		// (https://linkerd.io/2.18/features/server-policy/, "audit"). meshguard renders it for
+		// authorization.enforcement: Shadow on Permissive ports.
+		return Allowed, "allowed and flagged in the proxy's logs and metrics (audit); would deny (shadow): under deny it would be refused"
 	case a.Authenticated && !a.ClusterOnly:
 		if st.mtls {
 			return Allowed, "meshed clients are allowed"

@@ -1,6 +1,9 @@
 package explain
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // Examples of https://linkerd.io/2/tasks/restricting-access/ (emojivoto) and
 // https://linkerd.io/2/tasks/configuring-per-route-policy/ (booksapp), and the reference
@@ -185,4 +188,24 @@ func TestLinkerdRegularExpressionRoutesMatchTheWholePath(t *testing.T) {
 		{name: "GET /x/api/v1 does not: the regex is anchored at the start", objects: linkerdRegexRoute,
 			req: Request{From: pod("frontend", "web"), To: api, HTTP: get("/x/api/v1")}, layer: LayerAuthorization, want: Denied},
 	})
+}
+
+// Linkerd's audit default policy (what meshguard renders for authorization.enforcement: Shadow
+// on Permissive ports) admits the request and says it would be denied: "audit … allows all
+// traffic but logs/metrics it as if it were denied" (https://linkerd.io/2.18/features/server-policy/).
+func TestLinkerdAuditSaysWouldDeny(t *testing.T) {
+	res, err := Evaluate(objs(t, `
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, annotations: {config.linkerd.io/default-inbound-policy: audit}}`), Request{From: pod("web", "web"), To: to("shop", 80)}, Options{Mesh: MeshLinkerd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	az := res.Layers[len(res.Layers)-1]
+	if az.Layer != LayerAuthorization || az.Decision != Allowed {
+		t.Fatalf("authorization: got %s %s (%s), want Allowed", az.Layer, az.Decision, az.Reason)
+	}
+	if !strings.Contains(az.Reason, "would deny (shadow)") {
+		t.Fatalf("the audit policy's answer does not say what deny would do: %s", az.Reason)
+	}
 }
