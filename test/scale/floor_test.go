@@ -14,18 +14,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
-	"github.com/meshguard/meshguard/controllers"
 	"github.com/meshguard/meshguard/internal/certs/certstest"
-	"github.com/meshguard/meshguard/internal/render"
+	"github.com/meshguard/meshguard/test/integration/inprocess"
 	"github.com/meshguard/meshguard/test/testenv"
 )
 
@@ -53,9 +47,7 @@ func BenchmarkFloorFanOut(b *testing.B) {
 }
 
 func fanOut(b *testing.B, mode string, n int) {
-	scheme := k8sruntime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(v1alpha1.AddToScheme(scheme))
+	scheme := inprocess.Scheme()
 	env, err := testenv.New(testenv.Istio)
 	if err != nil {
 		b.Fatal(err)
@@ -80,17 +72,12 @@ func fanOut(b *testing.B, mode string, n int) {
 	must(b, k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istio-ca-secret"},
 		Data: map[string][]byte{"ca-cert.pem": ca.CertPEM}}))
 
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache: controllers.CacheOptions(), Client: controllers.ClientOptions()})
+	mg, err := inprocess.Start(cfg, inprocess.Options{Scheme: scheme, Floors: true,
+		Controller: controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: ptrTrue()}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := &controllers.MeshSecurityProfileReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,
-		Recorder: mgr.GetEventRecorder("meshguard"), RenderOptions: render.DefaultOptions()}
-	opts := controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: ptrTrue()}
-	must(b, r.SetupWithManager(mgr, opts))
-	must(b, controllers.SetupFloors(mgr, r, opts))
-	go func() { _ = mgr.Start(ctx) }()
+	defer mg.Stop()
 
 	floor := &v1alpha1.ClusterMeshSecurityProfile{ObjectMeta: metav1.ObjectMeta{Name: "floor"}}
 	floor.Spec.NamespaceSelector = metav1.LabelSelector{MatchLabels: map[string]string{"floor": "scale"}}
@@ -162,9 +149,7 @@ func ptrTrue() *bool { t := true; return &t }
 // for its floor: from the Namespace's creation to the floor's PeerAuthentication and default-deny
 // NetworkPolicy being readable, for 20 namespaces created one after the other (polled every 10 ms).
 func BenchmarkFloorNewNamespace(b *testing.B) {
-	scheme := k8sruntime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(v1alpha1.AddToScheme(scheme))
+	scheme := inprocess.Scheme()
 	env, err := testenv.New(testenv.Istio)
 	if err != nil {
 		b.Fatal(err)
@@ -181,17 +166,12 @@ func BenchmarkFloorNewNamespace(b *testing.B) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache: controllers.CacheOptions(), Client: controllers.ClientOptions()})
+	mg, err := inprocess.Start(cfg, inprocess.Options{Scheme: scheme, Floors: true,
+		Controller: controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: ptrTrue()}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := &controllers.MeshSecurityProfileReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,
-		Recorder: mgr.GetEventRecorder("meshguard"), RenderOptions: render.DefaultOptions()}
-	opts := controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: ptrTrue()}
-	must(b, r.SetupWithManager(mgr, opts))
-	must(b, controllers.SetupFloors(mgr, r, opts))
-	go func() { _ = mgr.Start(ctx) }()
+	defer mg.Stop()
 
 	floor := &v1alpha1.ClusterMeshSecurityProfile{ObjectMeta: metav1.ObjectMeta{Name: "floor"}}
 	floor.Spec.NamespaceSelector = metav1.LabelSelector{MatchLabels: map[string]string{"floor": "scale"}}

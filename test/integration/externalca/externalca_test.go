@@ -13,27 +13,18 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
-	"github.com/meshguard/meshguard/controllers"
 	"github.com/meshguard/meshguard/internal/certs/certstest"
 	"github.com/meshguard/meshguard/internal/clusterfacts"
 	"github.com/meshguard/meshguard/internal/render"
+	"github.com/meshguard/meshguard/test/integration/inprocess"
 	"github.com/meshguard/meshguard/test/testenv"
 )
 
 func TestAProfileWithAnExternalIstioCAIsReadyWithTheCAReportedExternal(t *testing.T) {
 	g := NewWithT(t)
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(v1alpha1.AddToScheme(scheme))
 	env, err := testenv.New(testenv.Istio)
 	g.Expect(err).NotTo(HaveOccurred())
 	cfg, err := env.Start()
@@ -42,18 +33,10 @@ func TestAProfileWithAnExternalIstioCAIsReadyWithTheCAReportedExternal(t *testin
 
 	facts := clusterfacts.Defaults()
 	facts.IstioCA = clusterfacts.IstioCAExternal
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache: controllers.CacheOptions(), Client: controllers.ClientOptions()})
+	mg, err := inprocess.Start(cfg, inprocess.Options{RenderOptions: &render.Options{Facts: facts}})
 	g.Expect(err).NotTo(HaveOccurred())
-	r := &controllers.MeshSecurityProfileReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,
-		Recorder: mgr.GetEventRecorder("meshguard"), RenderOptions: render.Options{Facts: facts}}
-	g.Expect(r.SetupWithManager(mgr, controller.Options{})).To(Succeed())
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = mgr.Start(ctx) }()
-
-	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
-	g.Expect(err).NotTo(HaveOccurred())
+	defer mg.Stop()
+	ctx, k8s := context.Background(), mg.Client
 	// istio-system exists (istiod runs there) but holds no CA Secret: istio-csr signs.
 	root, err := certstest.MintCA(certstest.WithSubject("Vault root for istio-csr"))
 	g.Expect(err).NotTo(HaveOccurred())

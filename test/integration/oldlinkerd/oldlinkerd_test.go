@@ -16,20 +16,14 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
-	"github.com/meshguard/meshguard/controllers"
-	"github.com/meshguard/meshguard/internal/render"
 	"github.com/meshguard/meshguard/test/crds"
+	"github.com/meshguard/meshguard/test/integration/inprocess"
 	"github.com/meshguard/meshguard/test/testenv"
 )
 
@@ -64,9 +58,7 @@ func TestALinkerdThatDoesNotServeServerV1beta3IsReportedNotProtected(t *testing.
 	}
 	g.Expect(err).NotTo(HaveOccurred())
 
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(v1alpha1.AddToScheme(scheme))
+	scheme := inprocess.Scheme()
 	utilruntime.Must(apiextensionsv1.AddToScheme(scheme))
 	env, err := testenv.New(testenv.NoMesh)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -75,18 +67,10 @@ func TestALinkerdThatDoesNotServeServerV1beta3IsReportedNotProtected(t *testing.
 	g.Expect(err).NotTo(HaveOccurred())
 	defer func() { g.Expect(env.Stop()).To(Succeed()) }()
 
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache: controllers.CacheOptions(), Client: controllers.ClientOptions()})
+	mg, err := inprocess.Start(cfg, inprocess.Options{Scheme: scheme})
 	g.Expect(err).NotTo(HaveOccurred())
-	r := &controllers.MeshSecurityProfileReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,
-		Recorder: mgr.GetEventRecorder("meshguard"), RenderOptions: render.DefaultOptions()}
-	g.Expect(r.SetupWithManager(mgr, controller.Options{})).To(Succeed())
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = mgr.Start(ctx) }()
-
-	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
-	g.Expect(err).NotTo(HaveOccurred())
+	defer mg.Stop()
+	ctx, k8s := context.Background(), mg.Client
 	g.Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "payments"}})).To(Succeed())
 	p := &v1alpha1.MeshSecurityProfile{ObjectMeta: metav1.ObjectMeta{Namespace: "payments", Name: "p"},
 		Spec: v1alpha1.MeshSecurityProfileSpec{Mesh: v1alpha1.MeshLinkerd, Authorization: &v1alpha1.AuthorizationSpec{
