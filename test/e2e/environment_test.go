@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -12,12 +11,9 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
@@ -90,39 +86,16 @@ func startEnvironment(ctx context.Context, dir string, log io.Writer) (_ *enviro
 		}
 	}()
 
-	// Build the binary a user runs: `go build` of the module's main package.
-	var err error
-	if e.managerBin, err = testenv.BuildManager(ctx, dir); err != nil {
-		return nil, err
-	}
-	c, err := testenv.StartCluster(testenv.Istio|testenv.Linkerd, dir)
+	// The built binary, the cluster, the meshes' CAs, then meshguard's CRD and RBAC; with
+	// identityEnv=admin the manager runs as a cluster administrator (only to tell RBAC problems
+	// from others).
+	s, err := testenv.StartStack(ctx, dir, testenv.StackOptions{
+		IstioCASubject: "meshguard e2e Istio root", AsAdmin: os.Getenv(identityEnv) == "admin"})
 	if err != nil {
-		return nil, fmt.Errorf("start the cluster: %w", err)
-	}
-	e.cluster, e.adminKubeconfig = c, c.AdminKubeconfig
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(v1alpha1.AddToScheme(scheme))
-	if e.client, err = client.New(c.Config, client.Options{Scheme: scheme}); err != nil {
 		return nil, err
 	}
-	if e.clientset, err = kubernetes.NewForConfig(c.Config); err != nil {
-		return nil, err
-	}
-	if e.dynamic, err = dynamic.NewForConfig(c.Config); err != nil {
-		return nil, err
-	}
-
-	// The meshes are installed first, then meshguard.
-	if e.cas, err = testenv.CreateMeshCAs(ctx, e.client, "meshguard e2e Istio root", true); err != nil {
-		return nil, err
-	}
-	if os.Getenv(identityEnv) == "admin" {
-		// Only to tell RBAC problems from others: the manager runs as a cluster administrator.
-		e.managerKubeconfig = e.adminKubeconfig
-	} else if e.managerKubeconfig, _, err = c.Deploy(ctx, e.adminKubeconfig, dir); err != nil {
-		return nil, err
-	}
+	e.managerBin, e.cluster, e.adminKubeconfig, e.managerKubeconfig = s.ManagerBin, s.Cluster, s.Cluster.AdminKubeconfig, s.ManagerKubeconfig
+	e.client, e.clientset, e.dynamic, e.cas = s.Client, s.Clientset, s.Dynamic, s.CAs
 
 	if err := e.startManager(ctx); err != nil {
 		return nil, err

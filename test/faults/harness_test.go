@@ -15,18 +15,13 @@ import (
 	"testing"
 	"time"
 
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/test/testenv"
 )
 
@@ -69,36 +64,14 @@ func startEnv(ctx context.Context, dir string) (_ *env, retErr error) {
 			e.stop()
 		}
 	}()
-	var err error
-	if e.managerBin, err = testenv.BuildManager(ctx, dir); err != nil {
-		return nil, err
-	}
-	c, err := testenv.StartCluster(testenv.Istio|testenv.Linkerd, dir)
+	s, err := testenv.StartStack(ctx, dir, testenv.StackOptions{IstioCASubject: "meshguard faults Istio root"})
 	if err != nil {
-		return nil, fmt.Errorf("start the cluster: %w", err)
-	}
-	e.cluster, e.adminKubeconfig = c, c.AdminKubeconfig
-	// The test's own client is not the subject: no client-side limit (client-go's default is 5 QPS).
-	cfg := rest.CopyConfig(c.Config)
-	cfg.QPS, cfg.Burst = -1, 0
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(v1alpha1.AddToScheme(scheme))
-	utilruntime.Must(apiextensionsv1.AddToScheme(scheme))
-	if e.client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 		return nil, err
 	}
-	if e.clientset, err = kubernetes.NewForConfig(cfg); err != nil {
-		return nil, err
-	}
-	if e.dynamic, err = dynamic.NewForConfig(cfg); err != nil {
-		return nil, err
-	}
-	if e.cas, err = testenv.CreateMeshCAs(ctx, e.client, "meshguard faults Istio root", true); err != nil {
-		return nil, err
-	}
-	e.managerKubeconfig, e.managerConfig, err = c.Deploy(ctx, e.adminKubeconfig, dir)
-	return e, err
+	e.cluster = s.Cluster
+	e.managerBin, e.adminKubeconfig, e.managerKubeconfig, e.managerConfig = s.ManagerBin, s.Cluster.AdminKubeconfig, s.ManagerKubeconfig, s.ManagerConfig
+	e.client, e.clientset, e.dynamic, e.cas = s.Client, s.Clientset, s.Dynamic, s.CAs
+	return e, nil
 }
 
 func (e *env) stop() {
