@@ -158,6 +158,7 @@ func (r *pipeline) deleteStale(ctx context.Context, namespace string, keep map[s
 				continue
 			}
 			if deleted != nil {
+				o.SetGroupVersionKind(gvk)
 				deleted(o)
 			}
 		}
