@@ -15,8 +15,9 @@ import (
 	"github.com/meshguard/meshguard/internal/render"
 )
 
-// observation is what one reconcile found out. The status is computed from it alone, never from
-// the previous status, so the reconciler stays reentrant.
+// observation is what one reconcile found out. The status is computed from it, and from the
+// previous status only for what is history, not state (each row's record of its last correction:
+// setStatus), so the reconciler stays reentrant: no condition is derived from an older one.
 type observation struct {
 	audit       bool
 	governedBy  string

@@ -158,6 +158,7 @@ func (r *pipeline) deleteStale(ctx context.Context, namespace string, keep map[s
 				continue
 			}
 			if deleted != nil {
+				o.SetGroupVersionKind(gvk)
 				deleted(o)
 			}
 		}
@@ -224,8 +225,10 @@ type pipeline struct {
 	// watchers are told of a generated kind found installed after the start (ensureWatch): each
 	// reconciler starts watching it for drift on its own objects.
 	watchMu  sync.Mutex
-	watchers []func(schema.GroupVersionKind) error
-	seen     map[schema.GroupVersionKind]bool
+	watchers []*kindWatcher
+	// atStart are the generated kinds installed when the pipeline was built: every reconciler
+	// watches them from its setup.
+	atStart map[schema.GroupVersionKind]bool
 
 	fights    fights
 	ownWrites ownWrites
@@ -242,7 +245,7 @@ func newPipeline(mgr ctrl.Manager, c pipelineConfig) (*pipeline, error) {
 	r := &pipeline{
 		Client: c.client, APIReader: c.apiReader, Recorder: c.recorder, RenderOptions: c.renderOptions,
 		MeshguardNamespace: c.meshguardNamespace, Clock: c.clock, CertificateRecheck: c.certificateRecheck,
-		mapper: mgr.GetRESTMapper(), cache: mgr.GetCache(), seen: map[schema.GroupVersionKind]bool{},
+		mapper: mgr.GetRESTMapper(), cache: mgr.GetCache(), atStart: map[schema.GroupVersionKind]bool{},
 	}
 	var err error
 	if r.caSources, err = newCASources(mgr, r.RenderOptions.IstioNamespace, r.RenderOptions.LinkerdNamespace); err != nil {
@@ -260,17 +263,23 @@ func newPipeline(mgr ctrl.Manager, c pipelineConfig) (*pipeline, error) {
 	r.servedKinds = &servedKinds{disc: disc}
 	for _, gvk := range render.Kinds() {
 		if r.installed(gvk) {
-			r.seen[gvk] = true
+			r.atStart[gvk] = true
 		}
 	}
 	return r, nil
+}
+
+// kindWatcher is one reconciler's watch of generated kinds installed after the start.
+type kindWatcher struct {
+	watch   func(schema.GroupVersionKind) error
+	watched map[schema.GroupVersionKind]bool
 }
 
 // onNewKind registers a reconciler's watch for generated kinds installed after the start.
 func (r *pipeline) onNewKind(watch func(schema.GroupVersionKind) error) {
 	r.watchMu.Lock()
 	defer r.watchMu.Unlock()
-	r.watchers = append(r.watchers, watch)
+	r.watchers = append(r.watchers, &kindWatcher{watch: watch, watched: map[schema.GroupVersionKind]bool{}})
 }
 
 // ensureWatch has every reconciler watch a generated kind whose CRD appeared after meshguard
@@ -278,21 +287,21 @@ func (r *pipeline) onNewKind(watch func(schema.GroupVersionKind) error) {
 func (r *pipeline) ensureWatch(gvk schema.GroupVersionKind) error {
 	r.watchMu.Lock()
 	defer r.watchMu.Unlock()
-	if r.seen[gvk] {
+	if r.atStart[gvk] {
 		return nil
 	}
 	var errs []error
 	for _, w := range r.watchers {
-		errs = append(errs, w(gvk))
+		if w.watched[gvk] {
+			continue
+		}
+		if err := w.watch(gvk); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		w.watched[gvk] = true
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	if r.seen == nil {
-		r.seen = map[schema.GroupVersionKind]bool{}
-	}
-	r.seen[gvk] = true
-	return nil
+	return errors.Join(errs...)
 }
 
 // notInstalledFor is how long a kind found missing is taken as missing without asking again;

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -185,4 +187,29 @@ func TestEachOwnerIsTheTargetOfItsOwnEvents(t *testing.T) {
 		"ClusterMeshSecurityProfile /platform-floor Created: namespace shop: created NetworkPolicy platform-floor-default-deny",
 		"MeshSecurityProfile shop/team Created: created NetworkPolicy team-default-deny",
 	}), "a floor's events land on its cluster profile, naming the namespace; a profile's on the profile")
+}
+
+func TestAKindInstalledAfterTheStartIsWatchedOnceByEveryReconciler(t *testing.T) {
+	g := NewWithT(t)
+	late := meshapi.GVKNetworkPolicy.GroupVersion().WithKind("Late")
+	p := &pipeline{atStart: map[schema.GroupVersionKind]bool{meshapi.GVKNetworkPolicy: true}}
+	var profiles, floors []string
+	failFloors := true
+	p.onNewKind(func(gvk schema.GroupVersionKind) error { profiles = append(profiles, gvk.Kind); return nil })
+	p.onNewKind(func(gvk schema.GroupVersionKind) error {
+		if failFloors {
+			return errors.New("watch failed")
+		}
+		floors = append(floors, gvk.Kind)
+		return nil
+	})
+
+	g.Expect(p.ensureWatch(meshapi.GVKNetworkPolicy)).To(Succeed())
+	g.Expect(profiles).To(BeEmpty(), "a kind installed at the start is watched from each setup")
+	g.Expect(p.ensureWatch(late)).To(MatchError("watch failed"))
+	failFloors = false
+	g.Expect(p.ensureWatch(late)).To(Succeed())
+	g.Expect(p.ensureWatch(late)).To(Succeed())
+	g.Expect(profiles).To(Equal([]string{"Late"}), "one watch per reconciler, not one per reconcile")
+	g.Expect(floors).To(Equal([]string{"Late"}), "a watch that failed is tried again")
 }
