@@ -33,7 +33,7 @@ func (m *merger) ceilings() {
 		}
 		for i, b := range f.Ceilings.DeniedIngressFrom {
 			all = append(all, ceiling{floor: f.Name, block: b})
-			if meshOf(&m.res.Spec) != v1alpha1.MeshIstio {
+			if m.res.Spec.GetMesh() != v1alpha1.MeshIstio {
 				continue
 			}
 			if m.res.Spec.Authorization == nil {
@@ -88,7 +88,7 @@ func (m *merger) ceilings() {
 	// Linkerd Allow rules: the mesh cannot deny, so a rule admitting addresses of a range is
 	// refused. A rule without senders admits every address when the namespace is not Strict
 	// (internal/render/linkerd.go gives it a 0.0.0.0/0 and ::/0 NetworkAuthentication).
-	if meshOf(&m.res.Spec) == v1alpha1.MeshLinkerd && m.ns.spec.Authorization != nil && m.res.Spec.Authorization != nil {
+	if m.res.Spec.GetMesh() == v1alpha1.MeshLinkerd && m.ns.spec.Authorization != nil && m.res.Spec.Authorization != nil {
 		for _, r := range m.ns.spec.Authorization.Rules {
 			blocks := []string{}
 			if r.From != nil {
@@ -142,7 +142,7 @@ func (m *merger) allStrict() bool {
 // without this rule a token of the team's own issuer would satisfy the floor's requirement.
 func (m *merger) requireFloorIssuers() {
 	ra := m.res.Spec.RequestAuthentication
-	if ra == nil || !ra.RequireToken || meshOf(&m.res.Spec) != v1alpha1.MeshIstio {
+	if ra == nil || !ra.RequireToken || m.res.Spec.GetMesh() != v1alpha1.MeshIstio {
 		return
 	}
 	requireFrom := ""

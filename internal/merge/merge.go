@@ -160,7 +160,7 @@ func (m *merger) identity() {
 	mesh, meshFrom := v1alpha1.Mesh(""), source{}
 	td, tdFrom := "", source{}
 	for _, s := range m.all() {
-		sm := meshOf(s.spec)
+		sm := s.spec.GetMesh()
 		switch {
 		case mesh == "":
 			mesh, meshFrom = sm, s
@@ -182,13 +182,6 @@ func (m *merger) identity() {
 	for _, s := range m.all() {
 		m.res.Spec.AdoptExisting = m.res.Spec.AdoptExisting || s.spec.AdoptExisting
 	}
-}
-
-func meshOf(s *v1alpha1.MeshSecurityProfileSpec) v1alpha1.Mesh {
-	if s.Mesh == "" {
-		return v1alpha1.MeshIstio
-	}
-	return s.Mesh
 }
 
 // enforcement: Enforce is stricter than Audit (Audit writes nothing). "" is the API default, Enforce.
