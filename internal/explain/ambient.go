@@ -227,6 +227,24 @@ func (e *evaluator) ambientPeers(src, dst endpoint) (egressPeer, ingressPeer end
 	return wp, wp
 }
 
+// ambientNetworkNotes say what the NetworkPolicy layers saw of an ambient connection.
+func (e *evaluator) ambientNetworkNotes(layers []LayerResult) []LayerResult {
+	if _, ok := e.ambientWirePort(); !ok {
+		return layers
+	}
+	note := fmt.Sprintf("ambient: the connection is HBONE, TCP %d, not port %d (a sidecar client is assumed to speak HBONE to an ambient pod too)", hboneMTLSPort, e.req.To.Port)
+	if e.throughWaypoint() {
+		wp := e.amb.waypoint
+		note = fmt.Sprintf("ambient: the connection goes through the waypoint %s/%s as HBONE, TCP %d: the client sends to the waypoint's pods and the destination hears from them (the waypoint's own NetworkPolicies are not evaluated)", wp.Namespace, wp.Name, hboneMTLSPort)
+	}
+	for i := range layers {
+		if layers[i].Layer == LayerEgress || layers[i].Layer == LayerIngress {
+			layers[i].Notes = append(layers[i].Notes, note)
+		}
+	}
+	return layers
+}
+
 // waypointEndpoint is a pod of the waypoint: its labels from the facts or inputs, else only the
 // gateway-name label Istio's deployment controller sets (other labels then unknown).
 func (e *evaluator) waypointEndpoint() endpoint {

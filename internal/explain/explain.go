@@ -107,7 +107,7 @@ func evaluate(idx *objects, req Request, opts Options) (*Result, error) {
 		res.Layers = append(res.Layers, LayerResult{Layer: LayerAuthorization, Decision: NotApplicable,
 			Reason: "the destination has no mesh proxy: mesh policies are not enforced on it"})
 	case e.amb != nil:
-		res.Layers = append(res.Layers, e.ambientLayers()...)
+		res.Layers = append(e.ambientNetworkNotes(res.Layers), e.ambientLayers()...)
 	case res.Mesh == MeshIstio:
 		res.Layers = append(res.Layers, e.istioLayers()...)
 	case res.Mesh == MeshLinkerd:
