@@ -228,7 +228,7 @@ metadata: {name: web-0, namespace: frontend, labels: {app: web}, annotations: {s
 			req: withHTTP(webToAPI, get("/api")), opts: istio, layer: LayerAuthorizationZtunnel, want: Denied, overall: Denied,
 		},
 		{
-			name:    "the ingress NetworkPolicy hears from the waypoint's pods on 15008",
+			name: "the ingress NetworkPolicy hears from the waypoint's pods on 15008",
 			objects: waypointInputs + `---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
