@@ -10,6 +10,7 @@ import (
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/clusterfacts"
+	"github.com/meshguard/meshguard/internal/dataplane"
 	"github.com/meshguard/meshguard/internal/meshapi"
 )
 
@@ -33,6 +34,10 @@ type Options struct {
 	// cluster-scoped policies (AdminNetworkPolicy, ClusterNetworkPolicy). nil: not known, and
 	// only a selector on the namespace's name can rule the namespace out.
 	NamespaceLabels map[string]string
+	// DataPlane are the data plane facts of the profile's namespace (internal/dataplane): which
+	// pods a waypoint serves, so that a foreign policy bound with targetRefs is judged against the
+	// pods behind it (waypoint.go). nil: not known.
+	DataPlane *dataplane.Facts
 }
 
 // Find returns the objects among foreign that weaken the profile, with what each weakens, sorted
@@ -133,6 +138,8 @@ type finder struct {
 	nsLabels map[string]string
 	// ingress and egress are the rules of the profile's rendered NetworkPolicies.
 	ingress, egress []netRule
+	// dataPlane are the facts of the profile's namespace; nil when not known (waypoint.go).
+	dataPlane *dataplane.Facts
 }
 
 func newFinder(p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured, opts Options) *finder {
@@ -141,6 +148,8 @@ func newFinder(p *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstruct
 		root:     opts.RootNamespace(),
 		istio:    p.Spec.GetMesh() == v1alpha1.MeshIstio,
 		nsLabels: opts.NamespaceLabels,
+
+		dataPlane: opts.DataPlane,
 	}
 	f.nsMode = modeStrict
 	if p.Spec.MTLS != nil {

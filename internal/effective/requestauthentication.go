@@ -54,7 +54,8 @@ func (f *finder) requestAuthentication(u *unstructured.Unstructured) []v1alpha1.
 	}
 	sort.Strings(extra)
 	sel := selectorLabels(spec.GetSelector())
-	targeted := spec.GetTargetRef() != nil || len(spec.GetTargetRefs()) > 0
+	refs := policyTargets(spec.GetTargetRef(), spec.GetTargetRefs())
+	targeted := len(refs) > 0
 	trusts := "trusts tokens of " + strings.Join(extra, ", ")
 
 	var out []v1alpha1.ExternalPolicy
@@ -63,7 +64,7 @@ func (f *finder) requestAuthentication(u *unstructured.Unstructured) []v1alpha1.
 		if ra.Selector != nil {
 			want = ra.Selector.MatchLabels
 		}
-		if targeted || mayOverlap(sel, want) {
+		if (targeted && f.targetedOverlaps(u, refs, want)) || (!targeted && mayOverlap(sel, want)) {
 			out = append(out, f.report(u, "requestAuthentication.requireToken: "+trusts))
 		}
 	}
@@ -77,7 +78,7 @@ func (f *finder) requestAuthentication(u *unstructured.Unstructured) []v1alpha1.
 			if r.Selector != nil {
 				rs = r.Selector.MatchLabels
 			}
-			if !targeted && !mayOverlap(sel, rs) {
+			if (targeted && !f.targetedOverlaps(u, refs, rs)) || (!targeted && !mayOverlap(sel, rs)) {
 				continue
 			}
 			for _, iss := range extra {
