@@ -85,6 +85,12 @@ func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *
 	}
 	if nsMeta != nil {
 		opts.NamespaceLabels = nsMeta.Labels
+		// Foreign targetRefs policies are judged against the pods behind their waypoint.
+		if r.dataPlane != nil && p.Spec.GetMesh() == v1alpha1.MeshIstio {
+			if opts.DataPlane, err = r.dataPlane.gather(ctx, nsMeta.Labels, p.Namespace); err != nil {
+				return nil, nil, err
+			}
+		}
 	}
 	// Pods the mesh does not cover are reported with the foreign objects (audit E9).
 	pods, err := r.uncoveredPods(ctx, p, nsMeta)
@@ -126,6 +132,9 @@ func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *
 			toRead = append(toRead, scope{gvk, s.Namespace})
 		}
 		lines = append(lines, found...)
+	}
+	if opts.DataPlane != nil && len(opts.DataPlane.Gateways) > 0 {
+		lines = append(lines, "data plane "+fmt.Sprint(*opts.DataPlane))
 	}
 	key := memoKey(p.Generation, append(lines, "namespace labels "+fmt.Sprint(opts.NamespaceLabels)))
 	if complete {

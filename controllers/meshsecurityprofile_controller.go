@@ -206,7 +206,7 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 
 	// Expectations: would the requests the platform team named get through the live policies,
 	// meshguard's and anyone else's? Answered from the policies just read.
-	obs.expectations, obs.expectationsErr = r.observeExpectations(ctx, eff, live)
+	obs.expectations, obs.expectationsErr = r.observeExpectations(ctx, eff, live, opts.DataPlane)
 
 	// Certificates: mTLS is only as good as the CA behind it. Look again before the next
 	// threshold (minValidity boundary, expiry) is crossed, without waiting for a change.

@@ -194,6 +194,14 @@ func (e *evaluator) dataPlaneFacts(ns string) *dataplane.Facts {
 	return f
 }
 
+// DataPlaneFacts are the data plane facts of namespace ns that objects hold: its Pods, its
+// Namespace's labels (when given), its Services, and the Gateways of every namespace. `manager
+// explain` renders profiles with them, as the controller renders with the facts it gathers.
+func DataPlaneFacts(objs []*unstructured.Unstructured, ns string) *dataplane.Facts {
+	e := &evaluator{objs: index(objs)}
+	return e.dataPlaneFacts(ns)
+}
+
 // inputPods are the Pods among the inputs in namespace ns, as classification reads them.
 func (e *evaluator) inputPods(ns string) []dataplane.Pod {
 	var out []dataplane.Pod
