@@ -117,6 +117,14 @@ func (e *evaluator) planAmbient() *ambientPlan {
 	}
 	first := sel.Workloads[0]
 	a.class = first.Class
+	if e.opts.DataPlane == nil || e.opts.DataPlane.Namespace != f.Namespace {
+		if wp := missingWaypoint(f, sel); wp != "" {
+			// The controller reads every Gateway a label points to; inputs may lack one, and a
+			// waypoint changes which identity ztunnel sees: no answer rather than a wrong one.
+			a.unanswerable = "istio.io/use-waypoint puts the waypoint " + wp + " in the destination's path, and that Gateway is not among the inputs (give it; a live explain reads Gateways of the source, destination and root namespaces only)"
+			return a
+		}
+	}
 	if a.class == dataplane.Waypoint {
 		key := func(w dataplane.Workload) string { return fmt.Sprint(w.Waypoints, w.Targets) }
 		for _, w := range sel.Workloads[1:] {
@@ -149,6 +157,53 @@ func (e *evaluator) planAmbient() *ambientPlan {
 	}
 	a.sourceKnown, a.sourceSidecar = e.sourceDataPlane()
 	return a
+}
+
+// missingWaypoint names a waypoint that istio.io/use-waypoint binds the selected pods (or the
+// Services selecting them) to and that is not among the facts' Gateways; "" when there is none.
+// Like dataplane's GetUseWaypoint, an object without the label takes its namespace's.
+func missingWaypoint(f *dataplane.Facts, sel dataplane.Selection) string {
+	check := func(l map[string]string) string {
+		src := l
+		if _, ok := l[dataplane.LabelUseWaypoint]; !ok {
+			src = f.NamespaceLabels
+		}
+		name := src[dataplane.LabelUseWaypoint]
+		if name == "" || name == dataplane.UseWaypointNone {
+			return ""
+		}
+		ns := src[dataplane.LabelUseWaypointNamespace]
+		if ns == "" {
+			ns = f.Namespace
+		}
+		for _, g := range f.Gateways {
+			if g.Namespace == ns && g.Name == name {
+				return ""
+			}
+		}
+		return ns + "/" + name
+	}
+	labels := map[string]map[string]string{}
+	for _, p := range f.Pods {
+		labels[p.Name] = p.Labels
+	}
+	for _, w := range sel.Workloads {
+		l := labels[w.Pod]
+		if w.Pod == dataplane.NoPods {
+			l = nil
+		}
+		if wp := check(l); wp != "" {
+			return wp
+		}
+		for _, svc := range f.Services {
+			if len(svc.Selector) > 0 && l != nil && dataplane.Matches(svc.Selector, l) {
+				if wp := check(svc.Labels); wp != "" {
+					return wp
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // sourceDataPlane says whether the client's data plane is known and whether it is a sidecar,

@@ -297,3 +297,24 @@ metadata: {name: api-1, namespace: shop, labels: {app: api}, annotations: {sidec
 		t.Fatalf("got %s %+v", res.Decision, res.Layers)
 	}
 }
+
+// TestAmbientMissingWaypointIsUnknown: the namespace binds its pods to a waypoint whose Gateway is
+// not among the inputs; with it, ztunnel would see the waypoint's identity, without it the client's:
+// no answer rather than a guess.
+func TestAmbientMissingWaypointIsUnknown(t *testing.T) {
+	in := `apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {istio.io/dataplane-mode: ambient, istio.io/use-waypoint: waypoint}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api-0, namespace: shop, labels: {app: api}, annotations: {ambient.istio.io/redirection: enabled}}
+` + ap("deny-web", `{action: DENY, rules: [{from: [{source: {serviceAccounts: [frontend/web]}}]}]}`)
+	res, err := Evaluate(objs(t, in), webToAPI, istio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Decision != Unknown || !strings.Contains(res.Layers[len(res.Layers)-1].Reason, "shop/waypoint") {
+		t.Fatalf("got %s %+v", res.Decision, res.Layers)
+	}
+}
