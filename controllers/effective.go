@@ -85,8 +85,9 @@ func (r *MeshSecurityProfileReconciler) observeExternal(ctx context.Context, p *
 	}
 	if nsMeta != nil {
 		opts.NamespaceLabels = nsMeta.Labels
-		// Foreign targetRefs policies are judged against the pods behind their waypoint.
-		if r.dataPlane != nil && p.Spec.GetMesh() == v1alpha1.MeshIstio {
+		// Foreign targetRefs policies are judged against the pods behind their waypoint; without
+		// the Gateway CRD at start no waypoint is known, and they are judged as before (no facts).
+		if r.dataPlane != nil && r.dataPlane.gateways && p.Spec.GetMesh() == v1alpha1.MeshIstio {
 			if opts.DataPlane, err = r.dataPlane.gather(ctx, nsMeta.Labels, p.Namespace); err != nil {
 				return nil, nil, err
 			}
