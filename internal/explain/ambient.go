@@ -31,11 +31,11 @@ import (
 
 // Layer names of an ambient destination: each names the proxy that decides.
 const (
-	LayerMTLSZtunnel           = LayerMTLS + " (ztunnel)"
-	LayerAuthenticationZtunnel = LayerAuthentication + " (ztunnel)"
-	LayerAuthenticationWaypt   = LayerAuthentication + " (waypoint)"
-	LayerAuthorizationWaypoint = LayerAuthorization + " (waypoint)"
-	LayerAuthorizationZtunnel  = LayerAuthorization + " (ztunnel)"
+	LayerMTLSZtunnel            = LayerMTLS + " (ztunnel)"
+	LayerAuthenticationZtunnel  = LayerAuthentication + " (ztunnel)"
+	LayerAuthenticationWaypoint = LayerAuthentication + " (waypoint)"
+	LayerAuthorizationWaypoint  = LayerAuthorization + " (waypoint)"
+	LayerAuthorizationZtunnel   = LayerAuthorization + " (ztunnel)"
 )
 
 // hboneMTLSPort is the port ambient traffic between meshed pods arrives on (HBONE): the network
@@ -350,14 +350,14 @@ func (e *evaluator) ambientLayers() []LayerResult {
 	case !e.sourceMeshed():
 		why := "the client sends plaintext: it reaches the destination's ztunnel directly, not the waypoint " + wpName + " (hedged)"
 		out = append(out,
-			LayerResult{Layer: LayerAuthenticationWaypt, Decision: NotApplicable, Reason: why},
+			LayerResult{Layer: LayerAuthenticationWaypoint, Decision: NotApplicable, Reason: why},
 			LayerResult{Layer: LayerAuthorizationWaypoint, Decision: NotApplicable, Reason: why})
 		out = append(out, e.ztunnelAuthz(&st))
 		return out
 	case a.sourceSidecar:
 		why := "the client runs a sidecar, and sidecars do not go through waypoints (istio/istio PR #54483): the waypoint " + wpName + " is skipped"
 		out = append(out,
-			LayerResult{Layer: LayerAuthenticationWaypt, Decision: NotApplicable, Reason: why},
+			LayerResult{Layer: LayerAuthenticationWaypoint, Decision: NotApplicable, Reason: why},
 			LayerResult{Layer: LayerAuthorizationWaypoint, Decision: NotApplicable, Reason: why})
 		out = append(out, e.ztunnelAuthz(&st))
 		return out
@@ -408,7 +408,7 @@ func (e *evaluator) waypointLayers(st istioState) []LayerResult {
 		e.stageTargets = g
 		s := st
 		authn := e.istioRequestAuthn(&s)
-		authn.Layer = LayerAuthenticationWaypt
+		authn.Layer = LayerAuthenticationWaypoint
 		authz := e.istioAuthz(&s)
 		authz.Layer = LayerAuthorizationWaypoint
 		answers = append(answers, []LayerResult{authn, authz})

@@ -216,7 +216,7 @@ metadata: {name: jwt, namespace: shop}
 spec: {targetRefs: [{kind: Service, name: api}], jwtRules: [{issuer: https://idp}]}
 `,
 			req:  withHTTP(webToAPI, &HTTP{Method: "GET", Path: "/", Principal: "https://other/sub"}),
-			opts: istio, layer: LayerAuthenticationWaypt, want: Denied,
+			opts: istio, layer: LayerAuthenticationWaypoint, want: Denied,
 		},
 		{
 			name: "a sidecar client skips the waypoint: ztunnel sees its own identity (istio/istio PR #54483)",
