@@ -36,9 +36,24 @@ func TestAmbientAgreesWithRender(t *testing.T) {
 		t.Fatalf("no ambient cases: %v", err)
 	}
 	for _, factsPath := range cases {
-		name := strings.TrimSuffix(filepath.Base(factsPath), ".facts.yaml")
-		t.Run(name, func(t *testing.T) {
-			p, facts, opts := loadRenderCase(t, strings.TrimSuffix(factsPath, ".facts.yaml")+".yaml", factsPath)
+		for _, variant := range []string{"", " without requestAuthentication"} {
+			name := strings.TrimSuffix(filepath.Base(factsPath), ".facts.yaml") + variant
+			t.Run(name, func(t *testing.T) {
+				p, facts, opts := loadRenderCase(t, strings.TrimSuffix(factsPath, ".facts.yaml")+".yaml", factsPath)
+				if variant != "" {
+					// Without the requireToken placeholder, the L4 rules at ztunnel decide alone.
+					p.Spec.RequestAuthentication = nil
+				}
+				agreeWithRender(t, p, facts, opts)
+			})
+		}
+	}
+}
+
+func agreeWithRender(t *testing.T, p *v1alpha1.MeshSecurityProfile, facts *dataplane.Facts, opts render.Options) {
+	t.Helper()
+	{
+		{
 			res, err := render.Render(p, opts)
 			if err != nil {
 				t.Fatal(err)
@@ -94,7 +109,7 @@ func TestAmbientAgreesWithRender(t *testing.T) {
 			if checked == 0 {
 				t.Skip("no ambient pod in this case")
 			}
-		})
+		}
 	}
 }
 
