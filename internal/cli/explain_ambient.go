@@ -29,3 +29,24 @@ func ambientFacts(ns string, in *explainInputs, live []*unstructured.Unstructure
 	}
 	return nil
 }
+
+// waypointNamespaces are the namespaces other than read that istio.io/use-waypoint-namespace
+// names on the objects of namespace ns (its Namespace, Services and Pods): the waypoint Gateways,
+// and the policies bound to them, live there.
+func waypointNamespaces(objs []*unstructured.Unstructured, ns string, read []string) []string {
+	seen := map[string]bool{}
+	for _, r := range read {
+		seen[r] = true
+	}
+	var out []string
+	for _, u := range objs {
+		if u.GetAPIVersion() != "v1" || (u.GetKind() == "Namespace" && u.GetName() != ns) || (u.GetKind() != "Namespace" && u.GetNamespace() != ns) {
+			continue
+		}
+		if w := u.GetLabels()[dataplane.LabelUseWaypointNamespace]; w != "" && !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	}
+	return out
+}

@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
 )
 
 // TestExplainAmbientGoldens: `manager explain` on an ambient namespace with a waypoint
@@ -43,4 +47,67 @@ func TestExplainAmbientGoldens(t *testing.T) {
 			g.Expect(strings.Contains(r.stdout, "(ztunnel)")).To(BeTrue(), "the table names the proxy")
 		})
 	}
+}
+
+// nsReader returns the objects of the namespaces asked for, and records each call.
+type nsReader struct {
+	byNS  map[string][]*unstructured.Unstructured
+	asked [][]string
+}
+
+func (r *nsReader) Policies(_ context.Context, nss []string) ([]*unstructured.Unstructured, []string, error) {
+	r.asked = append(r.asked, nss)
+	var out []*unstructured.Unstructured
+	for _, ns := range nss {
+		out = append(out, r.byNS[ns]...)
+	}
+	return out, nil, nil
+}
+
+func (r *nsReader) Served([]string) []string { return nil }
+
+// TestExplainLiveReadsTheWaypointsNamespace: a namespace whose waypoint lives in another namespace
+// (istio.io/use-waypoint-namespace): a live explain reads that namespace too, its Gateway and the
+// policies bound to it, and the waypoint decides.
+func TestExplainLiveReadsTheWaypointsNamespace(t *testing.T) {
+	g := NewWithT(t)
+	parse := func(docs string) []*unstructured.Unstructured {
+		var out []*unstructured.Unstructured
+		for _, d := range strings.Split(docs, "\n---\n") {
+			u := &unstructured.Unstructured{}
+			g.Expect(yaml.Unmarshal([]byte(d), &u.Object)).To(Succeed())
+			out = append(out, u)
+		}
+		return out
+	}
+	r := &nsReader{byNS: map[string][]*unstructured.Unstructured{
+		"shop": parse(`apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {istio.io/dataplane-mode: ambient, istio.io/use-waypoint: waypoint, istio.io/use-waypoint-namespace: mesh-gw}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api-0, namespace: shop, labels: {app: api}, annotations: {ambient.istio.io/redirection: enabled}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: shop}
+spec: {selector: {app: api}}`),
+		"mesh-gw": parse(`apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: waypoint, namespace: mesh-gw}
+spec: {gatewayClassName: istio-waypoint}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-all, namespace: mesh-gw}
+spec: {action: DENY, targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: waypoint}], rules: [{}]}`),
+	}}
+	var out, errOut bytes.Buffer
+	code := runExplain([]string{"--kubeconfig", "kc", "--from", "frontend/web", "--from-labels", "app=web", "--to-namespace", "shop", "--to-labels", "app=api", "--port", "8080", "--mesh", "Istio"},
+		nil, &out, &errOut, func(string, string) (ClusterReader, error) { return r, nil })
+	g.Expect(code).To(Equal(ExplainDenied), "stdout: %s\nstderr: %s", out.String(), errOut.String())
+	g.Expect(r.asked).To(Equal([][]string{{"shop", "frontend", "istio-system"}, {"mesh-gw"}}))
+	g.Expect(out.String()).To(ContainSubstring("Result: Denied by the authorization (waypoint) layer"))
+	g.Expect(out.String()).To(ContainSubstring("AuthorizationPolicy mesh-gw/deny-all[0]"))
 }

@@ -121,7 +121,7 @@ func (e *evaluator) planAmbient() *ambientPlan {
 		if wp := missingWaypoint(f, sel); wp != "" {
 			// The controller reads every Gateway a label points to; inputs may lack one, and a
 			// waypoint changes which identity ztunnel sees: no answer rather than a wrong one.
-			a.unanswerable = "istio.io/use-waypoint puts the waypoint " + wp + " in the destination's path, and that Gateway is not among the inputs (give it; a live explain reads Gateways of the source, destination and root namespaces only)"
+			a.unanswerable = "istio.io/use-waypoint puts the waypoint " + wp + " in the destination's path, and that Gateway is not among the inputs (give it)"
 			return a
 		}
 	}
