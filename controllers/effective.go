@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/dataplane"
 	"github.com/meshguard/meshguard/internal/effective"
 	"github.com/meshguard/meshguard/internal/expectations"
 	"github.com/meshguard/meshguard/internal/meshapi"
@@ -78,7 +79,7 @@ func policyScopes(p *v1alpha1.MeshSecurityProfile, opts effective.Options) []pol
 // since the last look: a reconcile triggered by the profile's own children reads nothing. A
 // profile with expectations needs every live policy object for their evaluation (listPolicies,
 // returned as livePolicies); without expectations the second result is nil.
-func (r *pipeline) observeExternal(ctx context.Context, own owner, p *v1alpha1.MeshSecurityProfile, rendered *render.Result) ([]v1alpha1.ExternalPolicy, *livePolicies, error) {
+func (r *pipeline) observeExternal(ctx context.Context, own owner, p *v1alpha1.MeshSecurityProfile, rendered *render.Result, waypoints *dataplane.Facts) ([]v1alpha1.ExternalPolicy, *livePolicies, error) {
 	desired := effective.Desired{Objects: rendered.Objects, NamespaceAnnotations: rendered.NamespaceAnnotations}
 	opts := effective.Options{Facts: r.RenderOptions.Facts}
 	nsMeta, err := r.namespaceMetadata(ctx, p.Namespace)
@@ -87,6 +88,10 @@ func (r *pipeline) observeExternal(ctx context.Context, own owner, p *v1alpha1.M
 	}
 	if nsMeta != nil {
 		opts.NamespaceLabels = nsMeta.Labels
+		// Foreign targetRefs policies are judged against the pods behind their waypoint; when no
+		// waypoint can be known (no Gateway CRD watched), waypoints is nil and they are judged as
+		// before (no facts).
+		opts.DataPlane = waypoints
 	}
 	// Pods the mesh does not cover are reported with the foreign objects (audit E9).
 	pods, err := r.uncoveredPods(ctx, p, nsMeta)
@@ -128,6 +133,9 @@ func (r *pipeline) observeExternal(ctx context.Context, own owner, p *v1alpha1.M
 			toRead = append(toRead, scope{gvk, s.Namespace})
 		}
 		lines = append(lines, found...)
+	}
+	if opts.DataPlane != nil && len(opts.DataPlane.Gateways) > 0 {
+		lines = append(lines, "data plane "+fmt.Sprint(*opts.DataPlane))
 	}
 	key := memoKey(p.Generation, append(lines, "namespace labels "+fmt.Sprint(opts.NamespaceLabels)))
 	if complete {

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/dataplane"
 	"github.com/meshguard/meshguard/internal/expectations"
 	"github.com/meshguard/meshguard/internal/explain"
 )
@@ -21,9 +22,10 @@ import (
 // served: admin network policies, ServerAuthorizations, Cilium and Calico policies), the
 // Namespaces of the profile and the sources (their labels for namespaceSelectors, Linkerd's
 // default-inbound-policy annotation), the destination pods each expectation names, and, for
-// Linkerd, the clusterNetworks and default inbound policy of linkerd-config. The evaluation
+// Linkerd, the clusterNetworks and default inbound policy of linkerd-config, for Istio the data
+// plane facts render used (dp, nil when not gathered). The evaluation
 // itself is pure (internal/expectations, internal/explain); this step only gathers its inputs.
-func (r *pipeline) observeExpectations(ctx context.Context, p *v1alpha1.MeshSecurityProfile, live *livePolicies) ([]v1alpha1.ExpectationStatus, error) {
+func (r *pipeline) observeExpectations(ctx context.Context, p *v1alpha1.MeshSecurityProfile, live *livePolicies, dp *dataplane.Facts) ([]v1alpha1.ExpectationStatus, error) {
 	if len(p.Spec.Expectations) == 0 || live == nil {
 		return nil, nil
 	}
@@ -55,7 +57,7 @@ func (r *pipeline) observeExpectations(ctx context.Context, p *v1alpha1.MeshSecu
 		}
 		objs = append(objs, u)
 	}
-	eng := explain.Options{Facts: r.RenderOptions.Facts}
+	eng := explain.Options{Facts: r.RenderOptions.Facts, DataPlane: dp} // dp: ztunnel or waypoint, as render placed the rules
 	if p.Spec.GetMesh() == v1alpha1.MeshLinkerd {
 		lf, err := r.linkerdFacts(ctx)
 		if err != nil {

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/internal/dataplane"
 	"github.com/meshguard/meshguard/internal/render"
 )
 
@@ -59,6 +60,12 @@ type job struct {
 	// intent; it is never written and never the target of an event.
 	intent *v1alpha1.MeshSecurityProfile
 	result *render.Result
+	// dataPlane are the data plane facts render was given (nil when none were gathered): the
+	// expectations are answered for the proxies that really serve the pods.
+	dataPlane *dataplane.Facts
+	// waypointsKnown: the Gateway CRD is watched, so dataPlane knows every waypoint and foreign
+	// targetRefs policies can be judged against the pods behind them.
+	waypointsKnown bool
 	// mayHoldAnnotations: meshguard's namespace annotations may be the owner's (a profile's
 	// finalizer says so), and are removed when render asks for none.
 	mayHoldAnnotations bool
@@ -98,8 +105,8 @@ func (r *pipeline) run(ctx context.Context, j job, obs *observation) ctrl.Result
 	// answered from the policies just read; mTLS is only as good as the CA behind it.
 	obs.notBound = r.notBound(ctx, ns, j.result.AmbientBound)
 	var live *livePolicies
-	obs.external, live, obs.externalErr = r.observeExternal(ctx, j.owner, j.intent, j.result)
-	obs.expectations, obs.expectationsErr = r.observeExpectations(ctx, j.intent, live)
+	obs.external, live, obs.externalErr = r.observeExternal(ctx, j.owner, j.intent, j.result, j.waypoints())
+	obs.expectations, obs.expectationsErr = r.observeExpectations(ctx, j.intent, live, j.dataPlane)
 	rep, err := r.observeCertificates(ctx, j.intent)
 	obs.certs, obs.certErr = &rep, err
 
@@ -346,4 +353,13 @@ func (r *pipeline) now() time.Time {
 		return r.Clock.Now()
 	}
 	return time.Now()
+}
+
+// waypoints are the data plane facts effective may judge targetRefs policies with: only when
+// every waypoint can be known.
+func (j job) waypoints() *dataplane.Facts {
+	if !j.waypointsKnown {
+		return nil
+	}
+	return j.dataPlane
 }

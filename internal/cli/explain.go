@@ -154,6 +154,15 @@ func runExplain(args []string, stdin io.Reader, stdout, stderr io.Writer, newRea
 			fmt.Fprintf(stderr, "explain: read the cluster's policies: %v\n", err)
 			return ExplainError
 		}
+		if wns := waypointNamespaces(l, req.To.Namespace, nss); len(wns) > 0 {
+			// explain_ambient.go: waypoints of other namespaces and the policies bound to them.
+			wl, wn, err := r.Policies(context.Background(), wns)
+			if err != nil {
+				fmt.Fprintf(stderr, "explain: read the cluster's policies: %v\n", err)
+				return ExplainError
+			}
+			l, n = append(l, wl...), append(n, wn...)
+		}
 		live, notes = l, n
 		opts.CNIPolicyKinds = append(opts.CNIPolicyKinds, r.Served(explain.CNIPolicyKinds)...)
 	}

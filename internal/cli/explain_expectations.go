@@ -146,6 +146,18 @@ func readLive(o *explainOptions, profiles []*v1alpha1.MeshSecurityProfile, newRe
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("read the cluster's policies: %w", err)
 	}
+	var wns []string
+	for _, p := range profiles {
+		wns = append(wns, waypointNamespaces(live, p.Namespace, append(append(nss, root), wns...))...)
+	}
+	if len(wns) > 0 {
+		// explain_ambient.go: waypoints of other namespaces and the policies bound to them.
+		wl, wn, err := r.Policies(context.Background(), wns)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("read the cluster's policies: %w", err)
+		}
+		live, notes = append(live, wl...), append(notes, wn...)
+	}
 	return live, r.Served(explain.CNIPolicyKinds), notes, nil
 }
 

@@ -215,7 +215,9 @@ func (in *explainInputs) complete(o *explainOptions, live []*unstructured.Unstru
 			mp.Spec = merged.Spec
 			in.notes = append(in.notes, mergeNotes(p.Namespace+"/"+p.Name, merged)...)
 		}
-		res, err := renderChecked(mp, o.render)
+		ropts := o.render
+		ropts.DataPlane = ambientFacts(p.Namespace, in, live, labelsOf) // explain_ambient.go
+		res, err := renderChecked(mp, ropts)
 		if err != nil {
 			return fmt.Errorf("%s %s/%s: %w", validation.Kind, p.Namespace, p.Name, err)
 		}

@@ -25,6 +25,9 @@ import (
 // policies, cluster profiles) once. Kinds whose CRD is not installed are skipped.
 var ExplainKinds = []schema.GroupKind{
 	{Group: "", Kind: "Pod"},
+	// Services and waypoint Gateways place ambient pods behind their waypoint (internal/dataplane).
+	{Group: "", Kind: "Service"},
+	{Group: meshapi.GroupGatewayAPI, Kind: "Gateway"},
 	{Group: "policy.networking.k8s.io", Kind: "AdminNetworkPolicy"},
 	{Group: "policy.networking.k8s.io", Kind: "BaselineAdminNetworkPolicy"},
 	{Group: "policy.networking.k8s.io", Kind: "ClusterNetworkPolicy"},

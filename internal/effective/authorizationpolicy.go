@@ -28,8 +28,9 @@ func profileAuthorization(objs []*unstructured.Unstructured) map[string]bool {
 			continue
 		}
 		rules, _, _ := unstructured.NestedSlice(u.Object, "spec", "rules")
+		prefix := targetsKey(policyTargets(spec.GetTargetRef(), spec.GetTargetRefs())) // waypoint.go; "" for a selector policy
 		for _, r := range rules {
-			out[ruleKey(selectorLabels(spec.GetSelector()), r)] = true
+			out[prefix+ruleKey(selectorLabels(spec.GetSelector()), r)] = true
 		}
 	}
 	return out
@@ -65,8 +66,8 @@ func (f *finder) authorizationPolicy(u *unstructured.Unstructured) []v1alpha1.Ex
 	sel := selectorLabels(spec.GetSelector())
 	var open []*securityv1beta1.Rule
 	for i, r := range spec.GetRules() {
-		if !targeted && i < len(raw) && f.authz[ruleKey(sel, raw[i])] {
-			// The profile declares the same rule for the same workloads.
+		if i < len(raw) && f.authz[targetsKey(policyTargets(spec.GetTargetRef(), spec.GetTargetRefs()))+ruleKey(sel, raw[i])] {
+			// The profile declares the same rule for the same workloads (or waypoint targets).
 			continue
 		}
 		open = append(open, r)
@@ -79,7 +80,7 @@ func (f *finder) authorizationPolicy(u *unstructured.Unstructured) []v1alpha1.Ex
 		return []v1alpha1.ExternalPolicy{f.report(u, "authorization.defaultDeny: "+allows)}
 	}
 	if targeted {
-		return nil
+		return f.targetedAllow(u, spec, allows) // waypoint.go
 	}
 	var widened []string
 	for _, r := range az.Rules {

@@ -10,6 +10,7 @@ import (
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/clusterfacts"
+	"github.com/meshguard/meshguard/internal/dataplane"
 	"github.com/meshguard/meshguard/internal/meshapi"
 	"github.com/meshguard/meshguard/internal/meshsem"
 )
@@ -34,6 +35,10 @@ type Options struct {
 	// cluster-scoped policies (AdminNetworkPolicy, ClusterNetworkPolicy). nil: not known, and
 	// only a selector on the namespace's name can rule the namespace out.
 	NamespaceLabels map[string]string
+	// DataPlane are the data plane facts of the profile's namespace (internal/dataplane): which
+	// pods a waypoint serves, so that a foreign policy bound with targetRefs is judged against the
+	// pods behind it (waypoint.go). nil: not known.
+	DataPlane *dataplane.Facts
 }
 
 // Desired is what render decided for the profile (render.Result): the objects it renders to and
@@ -143,6 +148,8 @@ type finder struct {
 	nsLabels map[string]string
 	// ingress and egress are the rules of the profile's rendered NetworkPolicies.
 	ingress, egress []netRule
+	// dataPlane are the facts of the profile's namespace; nil when not known (waypoint.go).
+	dataPlane *dataplane.Facts
 }
 
 func newFinder(p *v1alpha1.MeshSecurityProfile, d Desired, opts Options) *finder {
@@ -152,6 +159,8 @@ func newFinder(p *v1alpha1.MeshSecurityProfile, d Desired, opts Options) *finder
 		root:     opts.RootNamespace(),
 		istio:    p.Spec.GetMesh() == v1alpha1.MeshIstio,
 		nsLabels: opts.NamespaceLabels,
+
+		dataPlane: opts.DataPlane,
 	}
 	f.nsMode = profileMode(meshsem.NamespaceMode(p.Spec.MTLS))
 	if f.istio && p.Spec.Authorization != nil {

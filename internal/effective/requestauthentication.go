@@ -55,7 +55,8 @@ func (f *finder) requestAuthentication(u *unstructured.Unstructured) []v1alpha1.
 	}
 	sort.Strings(extra)
 	sel := selectorLabels(spec.GetSelector())
-	targeted := spec.GetTargetRef() != nil || len(spec.GetTargetRefs()) > 0
+	refs := policyTargets(spec.GetTargetRef(), spec.GetTargetRefs())
+	targeted := len(refs) > 0
 	trusts := "trusts tokens of " + strings.Join(extra, ", ")
 
 	var out []v1alpha1.ExternalPolicy
@@ -64,7 +65,7 @@ func (f *finder) requestAuthentication(u *unstructured.Unstructured) []v1alpha1.
 		if ra.Selector != nil {
 			want = ra.Selector.MatchLabels
 		}
-		if targeted || meshsem.MayOverlap(sel, want) {
+		if (targeted && f.targetedOverlaps(u, refs, want)) || (!targeted && meshsem.MayOverlap(sel, want)) {
 			out = append(out, f.report(u, "requestAuthentication.requireToken: "+trusts))
 		}
 	}
@@ -78,7 +79,7 @@ func (f *finder) requestAuthentication(u *unstructured.Unstructured) []v1alpha1.
 			if r.Selector != nil {
 				rs = r.Selector.MatchLabels
 			}
-			if !targeted && !meshsem.MayOverlap(sel, rs) {
+			if (targeted && !f.targetedOverlaps(u, refs, rs)) || (!targeted && !meshsem.MayOverlap(sel, rs)) {
 				continue
 			}
 			for _, iss := range extra {

@@ -21,6 +21,11 @@
 //   - https://istio.io/latest/docs/concepts/security/#authorization
 //   - https://linkerd.io/2/reference/authorization-policy/ and https://linkerd.io/2/features/server-policy/
 //
+// An Istio destination on the ambient data plane (internal/dataplane decides, from Options.DataPlane
+// or the Pods, Namespace, Services and Gateways among the objects) is evaluated where ambient
+// enforces policy: ztunnel (L4 only) and, when one is in its path, the waypoint (targetRefs, L7),
+// after which ztunnel sees the waypoint's identity; each layer names its proxy (ambient.go).
+//
 // EvaluateExpectation takes an expectation-shaped request ({from, to, want}), the form of a
 // profile's spec.expectations[] entries, and answers it for every sender it stands for (with and
 // without a mesh proxy, every piece of a CIDR), worst case, without counting the sender's own

@@ -6,6 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/meshguard/meshguard/internal/dataplane"
 )
 
 // evaluator holds one evaluation's inputs.
@@ -19,6 +21,11 @@ type evaluator struct {
 	mesh Mesh
 	// pods are the Pods among the inputs that carry the destination's labels.
 	pods []*corev1.Pod
+	// amb is where an ambient destination's policy is enforced; nil for any other (ambient.go).
+	amb *ambientPlan
+	// stage and stageTargets say which proxy the Istio layers are evaluated for (ambient.go).
+	stage        ambientStage
+	stageTargets []dataplane.Target
 }
 
 // checkPods reads the destination's Pods among the inputs: when one of them has no mesh proxy,
@@ -70,13 +77,24 @@ func evaluate(idx *objects, req Request, opts Options) (*Result, error) {
 	e := &evaluator{objs: idx, req: req, opts: opts.withDefaults()}
 	e.mesh = e.detectMesh()
 	res := &Result{Mesh: e.mesh}
-	bypass, podNotes := e.checkPods()
+	var bypass string
+	var podNotes []string
+	// Ambient destinations (ztunnel, waypoints) are decided by internal/dataplane (ambient.go).
+	if e.amb = e.planAmbient(); e.amb == nil {
+		bypass, podNotes = e.checkPods()
+	} else {
+		podNotes = e.amb.notes
+	}
 
 	src, dst := e.source(), e.destination()
+	egressPeer, ingressPeer := dst, src
+	if e.amb != nil {
+		egressPeer, ingressPeer = e.ambientPeers(src, dst)
+	}
 	e.npUnknowns = nil
-	res.Layers = append(res.Layers, e.npLayer(false, src, dst))
+	res.Layers = append(res.Layers, e.npLayer(false, src, egressPeer))
 	e.npUnknowns = nil
-	res.Layers = append(res.Layers, e.npLayer(true, dst, src))
+	res.Layers = append(res.Layers, e.npLayer(true, dst, ingressPeer))
 
 	switch {
 	case !dst.pod:
@@ -88,6 +106,8 @@ func evaluate(idx *objects, req Request, opts Options) (*Result, error) {
 	case req.To.Unmeshed:
 		res.Layers = append(res.Layers, LayerResult{Layer: LayerAuthorization, Decision: NotApplicable,
 			Reason: "the destination has no mesh proxy: mesh policies are not enforced on it"})
+	case e.amb != nil:
+		res.Layers = append(e.ambientNetworkNotes(res.Layers), e.ambientLayers()...)
 	case res.Mesh == MeshIstio:
 		res.Layers = append(res.Layers, e.istioLayers()...)
 	case res.Mesh == MeshLinkerd:
@@ -197,6 +217,9 @@ const linkerdProxyPortName = "linkerd-proxy"
 // wirePort is the destination port the network (NetworkPolicy, admin network policies) sees,
 // and its name ("" when not known).
 func (e *evaluator) wirePort() (int32, string) {
+	if port, ok := e.ambientWirePort(); ok {
+		return port, ""
+	}
 	if e.linkerdProxied() {
 		return e.opts.LinkerdProxyInboundPort, linkerdProxyPortName
 	}

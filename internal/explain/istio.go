@@ -53,6 +53,10 @@ func (e *evaluator) istioCandidates(kind string) []*unstructured.Unstructured {
 	if e.opts.IstioRootNamespace != e.req.To.Namespace {
 		objs = append(objs, e.objs.in(groupIstioSecurity, kind, e.opts.IstioRootNamespace)...)
 	}
+	if ns := e.waypointNamespace(); ns != "" {
+		// ambient.go: a waypoint of another namespace takes the policies bound to its Gateway there.
+		objs = append(objs, e.objs.in(groupIstioSecurity, kind, ns)...)
+	}
 	return objs
 }
 
@@ -107,6 +111,11 @@ func (e *evaluator) istioMTLS(st *istioState) LayerResult {
 				mode, from, level = modeOf(pm), u, fmt.Sprintf("portLevelMtls %d of the workload PeerAuthentication", e.req.To.Port)
 			}
 		}
+	}
+	if e.amb != nil && mode == modeDisable {
+		// ambient.go: ztunnel reads DISABLE as PERMISSIVE, HBONE is always mutual TLS
+		// (architecture/ambient/peer-authentication.md; convertedSelectorPeerAuthentications).
+		mode, level = meshsem.IstioMeshDefaultMTLS, level+", DISABLE, which ztunnel reads as PERMISSIVE"
 	}
 	if from != nil {
 		res.Deciding = []Ref{refOf(from)}
@@ -172,11 +181,10 @@ func (e *evaluator) istioRequestAuthn(st *istioState) LayerResult {
 		if err != nil {
 			return notUnderstood(res, u, err)
 		}
-		if ra.GetTargetRef() != nil || len(ra.GetTargetRefs()) > 0 {
-			res.Notes = append(res.Notes, fmt.Sprintf("%s has targetRefs (gateways, waypoints): not applied to sidecars, not modelled", refOf(u)))
-			continue
-		}
-		if ra.GetSelector() != nil && !meshsem.Selects(ra.GetSelector().GetMatchLabels(), e.req.To.PodLabels) {
+		if binds, note := e.istioBinds(u, ra.GetSelector(), ra.GetTargetRef(), ra.GetTargetRefs()); !binds {
+			if note != "" {
+				res.Notes = append(res.Notes, note)
+			}
 			continue
 		}
 		applying = append(applying, refOf(u))
@@ -234,11 +242,10 @@ func (e *evaluator) istioAuthz(st *istioState) (res LayerResult) {
 		if err != nil {
 			return notUnderstood(res, u, err)
 		}
-		if ap.GetTargetRef() != nil || len(ap.GetTargetRefs()) > 0 {
-			res.Notes = append(res.Notes, fmt.Sprintf("%s has targetRefs (gateways, waypoints): not applied to sidecars, not modelled", refOf(u)))
-			continue
-		}
-		if ap.GetSelector() != nil && !meshsem.Selects(ap.GetSelector().GetMatchLabels(), e.req.To.PodLabels) {
+		if binds, note := e.istioBinds(u, ap.GetSelector(), ap.GetTargetRef(), ap.GetTargetRefs()); !binds {
+			if note != "" {
+				res.Notes = append(res.Notes, note)
+			}
 			continue
 		}
 		action := ap.GetAction().String() // ALLOW when unset

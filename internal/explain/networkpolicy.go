@@ -314,6 +314,9 @@ func (e *evaluator) protocol() string {
 // portString is the port the network sees, saying when it is Linkerd's proxy port.
 func (e *evaluator) portString() string {
 	port, _ := e.wirePort()
+	if _, ambient := e.ambientWirePort(); ambient && port != e.req.To.Port {
+		return fmt.Sprintf("%s/%d (HBONE: ambient traffic for port %d arrives there)", e.protocol(), port, e.req.To.Port) // ambient.go
+	}
 	if port != e.req.To.Port {
 		return fmt.Sprintf("%s/%d (Linkerd's proxy inbound port: meshed-to-meshed traffic for port %d arrives there)", e.protocol(), port, e.req.To.Port)
 	}

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/meshguard/meshguard/internal/clusterfacts"
+	"github.com/meshguard/meshguard/internal/dataplane"
 )
 
 // Mesh names the service mesh whose layers are evaluated.
@@ -124,6 +125,12 @@ type Options struct {
 	// that denies is Unknown. AdminNetworkPolicy, BaselineAdminNetworkPolicy and
 	// ClusterNetworkPolicy are modelled: pass their objects among the inputs instead.
 	CNIPolicyKinds []string
+	// DataPlane are the data plane facts of the destination's namespace (pods' labels and
+	// annotations, Services, waypoint Gateways), as the controller gathers them. nil: read from
+	// the Pods, Namespace, Services and Gateways among the inputs. They decide whether an Istio
+	// destination has a sidecar, is captured by ztunnel, or has a waypoint in its path
+	// (internal/dataplane).
+	DataPlane *dataplane.Facts
 }
 
 func (o Options) withDefaults() Options {
