@@ -224,6 +224,7 @@ func (r *MeshSecurityProfileReconciler) finish(ctx context.Context, before, p *v
 	}
 	r.fights.fillCorrections(p.Namespace, obs.rows)
 	applyStatus(p, obs)
+	setSummary(p)
 	recordMetrics(p, obs)
 	r.certificateEvent(before, p)
 	r.baselineEvent(before, p)
