@@ -240,6 +240,7 @@ func (r *MeshSecurityProfileReconciler) finish(ctx context.Context, before, p *v
 	// controller's exponential backoff: it is the reconcile's error, not only a status row. (A
 	// failed row, or a failed read of other policies or of the CA, used to wait for the
 	// certificate recheck, five minutes.)
+	obs.applyErrs = append(obs.applyErrs, r.syncPolicyReport(ctx, p))
 	errs := append([]error{obs.externalErr, obs.certErr}, obs.applyErrs...)
 	for _, row := range obs.rows {
 		if row.err != nil {
