@@ -28,9 +28,9 @@ import (
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/controllers"
 	"github.com/meshguard/meshguard/internal/buildinfo"
-	"github.com/meshguard/meshguard/internal/clusterlabel"
 	"github.com/meshguard/meshguard/internal/cli"
 	"github.com/meshguard/meshguard/internal/clusterfacts"
+	"github.com/meshguard/meshguard/internal/clusterlabel"
 	"github.com/meshguard/meshguard/internal/render"
 )
 
