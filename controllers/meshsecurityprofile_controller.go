@@ -80,6 +80,8 @@ type MeshSecurityProfileReconciler struct {
 	servedKinds *servedKinds
 	// dataPlane gathers what places each workload on Istio's sidecar or ambient data plane.
 	dataPlane *dataPlaneFacts
+	// istioRemote remembers whether this is an Istio remote cluster (istioremote.go).
+	istioRemote istioRemote
 }
 
 // +kubebuilder:rbac:groups=security.meshguard.dev,resources=meshsecurityprofiles,verbs=get;list;watch
@@ -127,6 +129,11 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 	if older != "" {
 		obs.governedBy = older
 		return ctrl.Result{}, nil
+	}
+
+	// In an Istio remote cluster no istiod reads Istio policies: write nothing (istioremote.go).
+	if stop, err := r.istioRemoteStop(ctx, p, obs); stop || err != nil {
+		return ctrl.Result{RequeueAfter: pendingRequeue}, err
 	}
 
 	// Cluster floors selecting the namespace are merged in (docs/cluster-profiles.md). Profiles that

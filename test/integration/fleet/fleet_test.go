@@ -12,6 +12,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -236,4 +237,54 @@ func TestPolicyReportsAppearWithTheirCRDFollowTheFindingsAndRest(t *testing.T) {
 	g.Expect(r).To(BeNil())
 	b, _ := json.Marshal(c.feedback(t, "shop", "second"))
 	g.Expect(string(b)).To(ContainSubstring(`"ready":"False"`))
+}
+
+func TestInAnIstioRemoteClusterNothingIsWrittenAndTheProfileStalls(t *testing.T) {
+	c := start(t)
+	g := NewWithT(t)
+	ctx := context.Background()
+	// A remote cluster as Istio's primary-remote guide installs it (profile remote): no istiod,
+	// the sidecar injector calling the primary's istiod, the Istio namespace annotated with the
+	// primary's cluster name.
+	url := "https://istiod.primary.example.com:15017/inject/cluster/cluster2/net/network1"
+	none := admissionregistrationv1.SideEffectClassNone
+	g.Expect(c.k8s.Create(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "istio-sidecar-injector"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name: "namespace.sidecar-injector.istio.io", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url},
+			SideEffects: &none, AdmissionReviewVersions: []string{"v1"},
+			// Selects nothing here, so that the test's pods are not sent to a host that does not exist.
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"never": "selected"}},
+		}},
+	})).To(Succeed())
+	ns := &corev1.Namespace{}
+	g.Expect(c.k8s.Get(ctx, client.ObjectKey{Name: "istio-system"}, ns)).To(Succeed())
+	ns.Annotations = map[string]string{"topology.istio.io/controlPlaneClusters": "cluster1"}
+	g.Expect(c.k8s.Update(ctx, ns)).To(Succeed())
+
+	c.namespace(t, "shop")
+	p := shopProfile("shop")
+	p.Spec.NetworkPolicy = &v1alpha1.NetworkPolicySpec{DefaultDeny: []v1alpha1.PolicyDirection{v1alpha1.DirectionIngress}}
+	g.Expect(c.k8s.Create(ctx, p)).To(Succeed())
+	g.Eventually(func() string {
+		cur := &v1alpha1.MeshSecurityProfile{}
+		_ = c.k8s.Get(ctx, client.ObjectKeyFromObject(p), cur)
+		if s := meta.FindStatusCondition(cur.Status.Conditions, v1alpha1.ConditionStalled); s != nil && cur.Status.ObservedGeneration == cur.Generation {
+			return s.Reason + ": " + s.Message
+		}
+		return ""
+	}, 20*time.Second, 200*time.Millisecond).Should(And(
+		HavePrefix(v1alpha1.ReasonIstioConfigClusterElsewhere+": "),
+		ContainSubstring("istio-sidecar-injector"), ContainSubstring("cluster1")))
+	g.Expect(c.feedback(t, "shop", "baseline")).To(HaveKeyWithValue("ready", "False"))
+
+	for _, gvk := range []schema.GroupVersionKind{
+		{Group: "security.istio.io", Version: "v1", Kind: "PeerAuthentication"}, gvkAP,
+		{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"},
+	} {
+		l := &unstructured.UnstructuredList{}
+		l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		g.Expect(c.k8s.List(ctx, l, client.InNamespace("shop"))).To(Succeed())
+		g.Expect(l.Items).To(BeEmpty(), "no %s written in a remote cluster", gvk.Kind)
+	}
 }
