@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -122,12 +123,12 @@ func TestTwoClustersOneProfileOneDiverges(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	east := startMember(ctx, t, bin, dir, "east")
 	west := startMember(ctx, t, bin, dir, "west")
-	members := []*member{east, west}
+	fleet := []*member{east, west}
 
 	t.Log("the same profile, the one the OCM ManifestWork carries, synced to both clusters")
 	mwrs, err := fleetsamples.LoadManifestWorkReplicaSet()
 	g.Expect(err).NotTo(HaveOccurred())
-	for _, m := range members {
+	for _, m := range fleet {
 		for _, manifest := range mwrs.Spec.ManifestWorkTemplate.Workload.Manifests {
 			b, err := yaml.Marshal(manifest)
 			g.Expect(err).NotTo(HaveOccurred())
@@ -140,7 +141,7 @@ func TestTwoClustersOneProfileOneDiverges(t *testing.T) {
 		}
 	}
 	healthy := map[string]any{"ready": "True", "effective": "True", "driftCount": int64(0), "dataPlane": "NoPods"}
-	for _, m := range members {
+	for _, m := range fleet {
 		g.Eventually(func() map[string]any { return m.feedback(ctx, t) }, 60*time.Second, 250*time.Millisecond).Should(Equal(healthy), m.name)
 		g.Eventually(func() string { r, _ := m.report(ctx); return r[policyreport.RuleNotWeakened] }, 30*time.Second, 250*time.Millisecond).Should(Equal("pass"), m.name)
 		g.Eventually(func() float64 { return m.ready(ctx) }, 30*time.Second, 250*time.Millisecond).Should(Equal(1.0), m.name)
@@ -167,4 +168,28 @@ func TestTwoClustersOneProfileOneDiverges(t *testing.T) {
 	g.Expect(rules).To(HaveKeyWithValue(policyreport.RuleNotWeakened, "pass"))
 	g.Expect(refs).NotTo(ContainElement("AuthorizationPolicy/allow-all"))
 	g.Expect(east.ready(ctx)).To(Equal(1.0))
+
+	t.Log("a Karmada control plane aggregating both with the sample's Lua: one summary, west named")
+	karmada, err := fleetsamples.LoadKarmadaScripts()
+	g.Expect(err).NotTo(HaveOccurred())
+	members := map[string]map[string]any{}
+	for _, m := range []*member{east, west} {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("MeshSecurityProfile"))
+		g.Expect(m.client.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "baseline"}, u)).To(Succeed())
+		// As Karmada's Lua VM sees objects: decoded JSON, numbers as float64.
+		b, err := u.MarshalJSON()
+		g.Expect(err).NotTo(HaveOccurred())
+		var obj map[string]any
+		g.Expect(json.Unmarshal(b, &obj)).To(Succeed())
+		members[m.name] = obj
+	}
+	template := map[string]any{"apiVersion": v1alpha1.GroupVersion.String(), "kind": "MeshSecurityProfile",
+		"metadata": map[string]any{"namespace": "shop", "name": "baseline", "generation": 1.0, "creationTimestamp": "2026-01-01T00:00:00Z"}}
+	agg, err := karmada.AggregateProfiles(template, []string{"east", "west"}, members)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(agg.Status.Summary).NotTo(BeNil())
+	g.Expect([]string{string(agg.Status.Summary.Ready), agg.Status.Summary.Reason, string(agg.Status.Summary.Effective)}).To(Equal([]string{"False", "Weakened", "False"}))
+	g.Expect(agg.Status.Conditions).To(HaveLen(1))
+	g.Expect(agg.Status.Conditions[0].Message).To(Equal("clusters: east=True/Succeeded, west=False/Weakened"))
 }

@@ -1,7 +1,8 @@
 // Package fleet holds the tested fleet samples (Argo CD ApplicationSet, Open Cluster Management
-// ManifestWorkReplicaSet, Karmada ResourceInterpreterCustomization) and reads a profile's status
-// the way Open Cluster Management's work agent does, for the tests here and the end-to-end test
-// with two control planes. Nothing in meshguard's manager imports it.
+// ManifestWorkReplicaSet, Karmada ResourceInterpreterCustomization) and reads profiles the way
+// those tools do: Open Cluster Management's work agent (Feedback) and Karmada's Lua interpreter
+// (karmada.go), for the tests here and the end-to-end test with two control planes. Nothing in
+// meshguard's manager imports it.
 package fleet
 
 import (

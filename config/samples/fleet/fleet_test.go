@@ -10,7 +10,6 @@ import (
 	"text/template"
 
 	. "github.com/onsi/gomega"
-	lua "github.com/yuin/gopher-lua"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
@@ -199,102 +198,21 @@ func TestOCMFeedbackReadsReadyAndEffectiveFromTheSummary(t *testing.T) {
 	})
 }
 
-// karmadaScripts returns the three Lua scripts of the ResourceInterpreterCustomization.
-func karmadaScripts(t *testing.T) (health, reflect, aggregate string) {
+func scripts(t *testing.T) *KarmadaScripts {
 	t.Helper()
-	var ric struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-		Metadata   struct {
-			Name string `json:"name"`
-		} `json:"metadata"`
-		Spec struct {
-			Target struct {
-				APIVersion string `json:"apiVersion"`
-				Kind       string `json:"kind"`
-			} `json:"target"`
-			Customizations map[string]struct {
-				LuaScript string `json:"luaScript"`
-			} `json:"customizations"`
-		} `json:"spec"`
-	}
-	NewWithT(t).Expect(yaml.UnmarshalStrict(read(t, "karmada-resourceinterpretercustomization.yaml"), &ric)).To(Succeed())
-	NewWithT(t).Expect(ric.Spec.Target.APIVersion + "/" + ric.Spec.Target.Kind).To(Equal(v1alpha1.GroupVersion.String() + "/MeshSecurityProfile"))
-	c := ric.Spec.Customizations
-	return c["healthInterpretation"].LuaScript, c["statusReflection"].LuaScript, c["statusAggregation"].LuaScript
+	k, err := LoadKarmadaScripts()
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
+	NewWithT(t).Expect(k.Target).To(Equal(v1alpha1.GroupVersion.String() + "/MeshSecurityProfile"))
+	return k
 }
 
-// call runs fn (a global the script defines) with args in a state with Lua's base library only
-// (the scripts use nothing else) and returns its first result.
-func call(t *testing.T, script, fn string, args ...lua.LValue) lua.LValue {
+func call(t *testing.T, script, fn string, args ...any) any {
 	t.Helper()
-	l := lua.NewState(lua.Options{SkipOpenLibs: true})
-	defer l.Close()
-	lua.OpenBase(l)
-	if err := l.DoString(script); err != nil {
-		t.Fatalf("load %s: %v", fn, err)
+	out, err := CallLua(script, fn, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := l.CallByParam(lua.P{Fn: l.GetGlobal(fn), NRet: 1, Protect: true}, args...); err != nil {
-		t.Fatalf("%s: %v", fn, err)
-	}
-	return l.Get(-1)
-}
-
-// toLua converts decoded JSON as Karmada's Lua VM does (luajson): numbers become Lua numbers.
-func toLua(v any) lua.LValue {
-	switch v := v.(type) {
-	case nil:
-		return lua.LNil
-	case bool:
-		return lua.LBool(v)
-	case string:
-		return lua.LString(v)
-	case float64:
-		return lua.LNumber(v)
-	case int64:
-		return lua.LNumber(v)
-	case []any:
-		t := &lua.LTable{}
-		for _, x := range v {
-			t.Append(toLua(x))
-		}
-		return t
-	case map[string]any:
-		t := &lua.LTable{}
-		for k, x := range v {
-			t.RawSetString(k, toLua(x))
-		}
-		return t
-	}
-	panic("toLua: unsupported type")
-}
-
-// fromLua converts back: a table with keys 1..n is an array, any other a map; integral numbers
-// become integers (as JSON encodes them).
-func fromLua(v lua.LValue) any {
-	switch v := v.(type) {
-	case lua.LBool:
-		return bool(v)
-	case lua.LString:
-		return string(v)
-	case lua.LNumber:
-		if float64(v) == float64(int64(v)) {
-			return int64(v)
-		}
-		return float64(v)
-	case *lua.LTable:
-		if n := v.Len(); n > 0 {
-			arr := make([]any, 0, n)
-			for i := 1; i <= n; i++ {
-				arr = append(arr, fromLua(v.RawGetInt(i)))
-			}
-			return arr
-		}
-		m := map[string]any{}
-		v.ForEach(func(k, x lua.LValue) { m[k.String()] = fromLua(x) })
-		return m
-	}
-	return nil
+	return out
 }
 
 func jsonObject(t *testing.T, name string) map[string]any {
@@ -311,7 +229,7 @@ func jsonObject(t *testing.T, name string) map[string]any {
 }
 
 func TestKarmadaHealthAgreesWithTheArgoCDCheck(t *testing.T) {
-	health, _, _ := karmadaScripts(t)
+	health := scripts(t).Health
 	for name, want := range map[string]bool{
 		"profile-ready.yaml":         true,
 		"profile-weakened.yaml":      false,
@@ -319,43 +237,40 @@ func TestKarmadaHealthAgreesWithTheArgoCDCheck(t *testing.T) {
 		"profile-not-observed.yaml":  false,
 	} {
 		t.Run(name, func(t *testing.T) {
-			got := call(t, health, "InterpretHealth", toLua(jsonObject(t, name)))
-			NewWithT(t).Expect(got).To(Equal(lua.LBool(want)))
+			got := call(t, health, "InterpretHealth", jsonObject(t, name))
+			NewWithT(t).Expect(got).To(Equal(want))
 		})
 	}
 	t.Run("a profile without status is not healthy", func(t *testing.T) {
-		NewWithT(t).Expect(call(t, health, "InterpretHealth", toLua(map[string]any{"metadata": map[string]any{"generation": 1.0}}))).To(Equal(lua.LFalse))
+		NewWithT(t).Expect(call(t, health, "InterpretHealth", map[string]any{"metadata": map[string]any{"generation": 1.0}})).To(Equal(false))
 	})
 }
 
 // aggregate reflects each member's profile, then aggregates into the template as Karmada does.
 func aggregate(t *testing.T, members map[string]string) *v1alpha1.MeshSecurityProfile {
 	t.Helper()
-	_, reflect, agg := karmadaScripts(t)
-	items := []any{}
+	objs := map[string]map[string]any{}
+	var clusters []string
 	for _, cluster := range []string{"east", "west", "north"} {
 		name, ok := members[cluster]
 		if !ok {
 			continue
 		}
-		item := map[string]any{"clusterName": cluster, "applied": true}
+		clusters = append(clusters, cluster)
 		if name != "" {
-			item["status"] = fromLua(call(t, reflect, "ReflectStatus", toLua(jsonObject(t, name))))
+			objs[cluster] = jsonObject(t, name)
 		}
-		items = append(items, item)
 	}
 	template := jsonObject(t, "profile-ready.yaml")
 	template["metadata"].(map[string]any)["generation"] = 3.0
 	delete(template, "status")
-	out := fromLua(call(t, agg, "AggregateStatus", toLua(template), toLua(items)))
-	b, err := json.Marshal(out)
+	out, err := scripts(t).AggregateMembers(template, clusters, objs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &v1alpha1.MeshSecurityProfile{}
-	// Strict: the template's API server would prune a field meshguard's CRD does not have.
-	if err := yaml.UnmarshalStrict(b, p); err != nil {
-		t.Fatalf("the aggregated template is not a MeshSecurityProfile: %v\n%s", err, b)
+	p, err := asProfile(out)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return p
 }
@@ -399,8 +314,8 @@ func TestKarmadaAggregatesTheMembersIntoOneSummary(t *testing.T) {
 		NewWithT(t).Expect(p.Status.ObservedGeneration).To(BeZero())
 	})
 	t.Run("the scripts read no library but Lua's base functions", func(t *testing.T) {
-		h, r, a := karmadaScripts(t)
-		for _, s := range []string{h, r, a} {
+		k := scripts(t)
+		for _, s := range []string{k.Health, k.Reflect, k.Aggregate} {
 			for _, lib := range []string{"string.", "table.", "math.", "os.", "kube."} {
 				NewWithT(t).Expect(strings.Contains(s, lib)).To(BeFalse(), lib)
 			}
