@@ -91,6 +91,8 @@ func (r *FloorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resu
 		obs.invalid = err
 	case len(res.Unsupported) > 0:
 		obs.unsupported = res.Unsupported
+	case pr.istioRemoteStopped(ctx, p, obs):
+		result = ctrl.Result{RequeueAfter: pendingRequeue}
 	default:
 		result = r.apply(ctx, p, res, obs)
 	}

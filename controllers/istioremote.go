@@ -189,3 +189,13 @@ func (r *MeshSecurityProfileReconciler) istioRemoteStop(ctx context.Context, p *
 	obs.configElsewhere = reason
 	return reason != "", nil
 }
+
+// istioRemoteStopped is istioRemoteStop for a step that collects errors in obs (the floors').
+func (r *MeshSecurityProfileReconciler) istioRemoteStopped(ctx context.Context, p *v1alpha1.MeshSecurityProfile, obs *observation) bool {
+	stop, err := r.istioRemoteStop(ctx, p, obs)
+	if err != nil {
+		obs.applyErrs = append(obs.applyErrs, err)
+		return true
+	}
+	return stop
+}

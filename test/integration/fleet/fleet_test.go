@@ -95,7 +95,11 @@ func start(t *testing.T) *cluster {
 		Recorder: mgr.GetEventRecorder("meshguard"), RenderOptions: render.DefaultOptions(),
 		// Short, so that the served kinds are looked at again soon; production uses 5 minutes.
 		CertificateRecheck: 2 * time.Second}
-	g.Expect(r.SetupWithManager(mgr, controller.Options{})).To(Succeed())
+	// Each test starts a manager of its own in this process: the controller names repeat.
+	skip := true
+	opts := controller.Options{SkipNameValidation: &skip}
+	g.Expect(r.SetupWithManager(mgr, opts)).To(Succeed())
+	g.Expect(controllers.SetupFloors(mgr, r, opts)).To(Succeed())
 	mctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go func() { _ = mgr.Start(mctx) }()
@@ -262,6 +266,22 @@ func TestInAnIstioRemoteClusterNothingIsWrittenAndTheProfileStalls(t *testing.T)
 	ns.Annotations = map[string]string{"topology.istio.io/controlPlaneClusters": "cluster1"}
 	g.Expect(c.k8s.Update(ctx, ns)).To(Succeed())
 
+	// A cluster floor over a namespace without a profile of its own writes nothing either.
+	floor := &v1alpha1.ClusterMeshSecurityProfile{
+		ObjectMeta: metav1.ObjectMeta{Name: "platform-floor"},
+		Spec: v1alpha1.ClusterMeshSecurityProfileSpec{
+			NamespaceSelector: metav1.LabelSelector{MatchLabels: map[string]string{"floor": "platform"}},
+		},
+	}
+	floor.Spec.Mesh = v1alpha1.MeshIstio
+	floor.Spec.MTLS = &v1alpha1.MTLSSpec{Mode: v1alpha1.MTLSStrict}
+	g.Expect(c.k8s.Create(ctx, floor)).To(Succeed())
+	c.namespace(t, "floored")
+	fns := &corev1.Namespace{}
+	g.Expect(c.k8s.Get(ctx, client.ObjectKey{Name: "floored"}, fns)).To(Succeed())
+	fns.Labels = map[string]string{"floor": "platform"}
+	g.Expect(c.k8s.Update(ctx, fns)).To(Succeed())
+
 	c.namespace(t, "shop")
 	p := shopProfile("shop")
 	p.Spec.NetworkPolicy = &v1alpha1.NetworkPolicySpec{DefaultDeny: []v1alpha1.PolicyDirection{v1alpha1.DirectionIngress}}
@@ -287,4 +307,16 @@ func TestInAnIstioRemoteClusterNothingIsWrittenAndTheProfileStalls(t *testing.T)
 		g.Expect(c.k8s.List(ctx, l, client.InNamespace("shop"))).To(Succeed())
 		g.Expect(l.Items).To(BeEmpty(), "no %s written in a remote cluster", gvk.Kind)
 	}
+	g.Eventually(func() string {
+		cur := &v1alpha1.ClusterMeshSecurityProfile{}
+		_ = c.k8s.Get(ctx, client.ObjectKeyFromObject(floor), cur)
+		if r := meta.FindStatusCondition(cur.Status.Conditions, v1alpha1.ConditionReady); r != nil {
+			return string(r.Status) + "/" + r.Reason
+		}
+		return ""
+	}, 20*time.Second, 200*time.Millisecond).Should(HavePrefix("False/"))
+	pas := &unstructured.UnstructuredList{}
+	pas.SetGroupVersionKind(schema.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "PeerAuthenticationList"})
+	g.Expect(c.k8s.List(ctx, pas, client.InNamespace("floored"))).To(Succeed())
+	g.Expect(pas.Items).To(BeEmpty(), "the floor writes nothing in a remote cluster")
 }
