@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 )
@@ -11,7 +12,7 @@ import (
 // the conditions. It derives everything from the status it is given, so it is pure.
 func setSummary(p *v1alpha1.MeshSecurityProfile) {
 	st := &p.Status
-	s := &v1alpha1.FleetSummary{Ready: "Unknown", EarliestCertificateExpiry: st.NearestCertificateExpiry}
+	s := &v1alpha1.FleetSummary{Ready: metav1.ConditionUnknown, EarliestCertificateExpiry: st.NearestCertificateExpiry}
 	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady); c != nil {
 		s.Ready, s.Reason = c.Status, c.Reason
 	}

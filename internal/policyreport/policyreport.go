@@ -133,7 +133,7 @@ func Build(p *v1alpha1.MeshSecurityProfile) map[string]any {
 	}
 	// Unenforceable parts (Istio): rows enforced by nothing, or Ready's Unenforceable reason
 	// (Istio did not bind a generated policy).
-	if p.Spec.GetMesh() == v1alpha1.MeshIstio && st.Enforcement != nil || ready.Reason == v1alpha1.ReasonUnenforceable {
+	if (p.Spec.GetMesh() == v1alpha1.MeshIstio && st.Enforcement != nil) || ready.Reason == v1alpha1.ReasonUnenforceable {
 		var gaps []string
 		for _, e := range st.Enforcement {
 			if e.EnforcedBy == v1alpha1.EnforcedByNone {
