@@ -30,6 +30,7 @@ import (
 	"github.com/meshguard/meshguard/internal/buildinfo"
 	"github.com/meshguard/meshguard/internal/cli"
 	"github.com/meshguard/meshguard/internal/clusterfacts"
+	"github.com/meshguard/meshguard/internal/clusterlabel"
 	"github.com/meshguard/meshguard/internal/render"
 )
 
@@ -52,9 +53,11 @@ func run() int {
 		opts                   = clusterfacts.Defaults()
 		certRecheck            time.Duration
 		maxRetryBackoff        time.Duration
+		clusterName            string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address the Prometheus metrics endpoint binds to; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address the /healthz and /readyz probes bind to")
+	flag.StringVar(&clusterName, "cluster-name", "", "adds the label cluster=<name> to every metric meshguard serves, so that a central Prometheus tells clusters apart (docs/multi-cluster.md); empty: no label")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "address Go's pprof endpoints (/debug/pprof/) bind to, for profiling (make bench); 0 disables them")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader so that only one replica reconciles")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's own namespace; needed outside a cluster)")
@@ -112,6 +115,10 @@ func run() int {
 		return 1
 	}
 	limitRequests(cfg, qps, burst)
+	if clusterName != "" {
+		// Before the manager exists: its metrics server serves ctrlmetrics.Registry.
+		ctrlmetrics.Registry = clusterlabel.Wrap(ctrlmetrics.Registry, clusterName)
+	}
 	ctrlmetrics.Registry.MustRegister(buildinfo.Collector())
 	build := buildinfo.Get()
 	log.Info("meshguard build", "version", build.Version, "commit", build.Commit)

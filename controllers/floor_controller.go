@@ -93,6 +93,8 @@ func (r *FloorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		obs.invalid = err
 	case len(res.Unsupported) > 0:
 		obs.unsupported = res.Unsupported
+	case r.pipe.istioRemoteStopped(ctx, render.FloorProfile(gov, ns, merged.Spec), obs):
+		result = ctrl.Result{RequeueAfter: pendingRequeue}
 	default:
 		// Apply → prune → observe → requeue, as for a profile, for the floor's objects.
 		result = r.pipe.run(ctx, job{

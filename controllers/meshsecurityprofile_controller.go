@@ -119,6 +119,11 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 		return ctrl.Result{}, nil
 	}
 
+	// In an Istio remote cluster no istiod reads Istio policies: write nothing (istioremote.go).
+	if stop, err := r.pipe.istioRemoteStop(ctx, p, obs); stop || err != nil {
+		return ctrl.Result{RequeueAfter: pendingRequeue}, err
+	}
+
 	// Cluster floors selecting the namespace are merged in (docs/cluster-profiles.md). Profiles that
 	// cannot be merged get nothing new (what exists stays). From here on every step takes the
 	// merged profile eff; p serves metadata (the finalizer) and status only.
@@ -184,6 +189,7 @@ func (r *MeshSecurityProfileReconciler) finish(ctx context.Context, before, p *v
 	}
 	r.pipe.fights.fillCorrections(p.Namespace, obs.rows)
 	applyStatus(p, obs)
+	setSummary(p)
 	recordMetrics(p.Namespace, p.Name, p.Spec.GetMesh(), meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ConditionReady), obs)
 	r.certificateEvent(before, p)
 	r.baselineEvent(before, p)
@@ -191,6 +197,7 @@ func (r *MeshSecurityProfileReconciler) finish(ctx context.Context, before, p *v
 	// controller's exponential backoff: it is the reconcile's error, not only a status row. (A
 	// failed row, or a failed read of other policies or of the CA, used to wait for the
 	// certificate recheck, five minutes.)
+	obs.applyErrs = append(obs.applyErrs, r.syncPolicyReport(ctx, p))
 	errs := append([]error{obs.externalErr, obs.certErr}, obs.applyErrs...)
 	for _, row := range obs.rows {
 		if row.err != nil {

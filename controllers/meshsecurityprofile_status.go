@@ -52,6 +52,8 @@ type observation struct {
 	enforcement   []v1alpha1.RuleEnforcementStatus
 	unenforceable []string
 	notBound      []string
+	// configElsewhere says why no istiod reads this cluster's Istio policies (a remote cluster).
+	configElsewhere string
 }
 
 // pending is true while some objects wait for CRDs or pods for a restart: worth another look soon.
@@ -221,6 +223,8 @@ func stalled(o *observation) (string, string) {
 	switch {
 	case o.governedBy != "":
 		return v1alpha1.ReasonProfileConflict, fmt.Sprintf("the namespace is governed by the older profile %q; this profile generates nothing until that one is deleted", o.governedBy)
+	case o.configElsewhere != "":
+		return v1alpha1.ReasonIstioConfigClusterElsewhere, o.configElsewhere
 	case o.floorConflict != "":
 		return v1alpha1.ReasonClusterProfileConflict, floorConflictMessage(o.floorConflict)
 	case errors.As(o.invalid, &invalid):

@@ -245,6 +245,8 @@ type pipeline struct {
 	foreign             *foreignObjects
 	// servedKinds asks discovery about kinds whose requests fail as if their CRD were gone.
 	servedKinds *servedKinds
+	// istioRemote remembers whether this is an Istio remote cluster (istioremote.go).
+	istioRemote istioRemote
 }
 
 // newPipeline builds the pipeline and adds its caches to the manager.

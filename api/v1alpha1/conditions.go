@@ -99,6 +99,11 @@ const (
 	// bind a generated policy (ZtunnelAccepted or WaypointAccepted False); the message names the
 	// rule and the pods. What could have failed open was not rendered.
 	ReasonUnenforceable = "Unenforceable"
+	// ReasonIstioConfigClusterElsewhere (Stalled): the cluster is a remote cluster of an Istio
+	// primary-remote mesh: no istiod runs in it and none reads its Istio policies (istiod reads
+	// them from its own cluster only, istio/istio#31211), so meshguard writes nothing; the profile
+	// belongs in the primary cluster. The message names what showed it.
+	ReasonIstioConfigClusterElsewhere = "IstioConfigClusterElsewhere"
 	// ReasonNamespacesNotReady (ClusterMeshSecurityProfile): some selected namespaces are not Ready.
 	ReasonNamespacesNotReady = "NamespacesNotReady"
 )

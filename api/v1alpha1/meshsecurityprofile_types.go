@@ -852,6 +852,43 @@ type MeshSecurityProfileStatus struct {
 	// stays small however many objects a namespace holds. Absent when nothing is left out.
 	// +optional
 	Omitted *OmittedRows `json:"omitted,omitempty"`
+
+	// summary is the profile's state in a few scalar fields, one JSONPath each, for fleet tools
+	// that collect it from many clusters (Open Cluster Management feedbackRules, Karmada status
+	// aggregation, Argo CD): .status.summary.ready, .status.summary.effective,
+	// .status.summary.driftCount, .status.summary.earliestCertificateExpiry,
+	// .status.summary.dataPlane. It repeats what the conditions and lists above say.
+	// +optional
+	Summary *FleetSummary `json:"summary,omitempty"`
+}
+
+// FleetSummary is the profile's state in scalar fields (docs/multi-cluster.md).
+type FleetSummary struct {
+	// ready is the status of the Ready condition: True, False or Unknown.
+	// +kubebuilder:validation:Enum=True;False;Unknown
+	Ready metav1.ConditionStatus `json:"ready"`
+	// reason is the reason of the Ready condition.
+	// +kubebuilder:validation:MaxLength=128
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// effective is the status of the Effective condition (True: nothing outside meshguard weakens
+	// the profile); absent when it was not checked.
+	// +kubebuilder:validation:Enum=True;False;Unknown
+	// +optional
+	Effective metav1.ConditionStatus `json:"effective,omitempty"`
+	// driftCount is how many generated objects are Drifted or Missing (Audit mode leaves them so;
+	// Enforce mode restores them at once, so a non-zero count there is a transient or a fight).
+	// +optional
+	DriftCount int32 `json:"driftCount"`
+	// earliestCertificateExpiry is the earliest notAfter among the mesh CA certificates inspected.
+	// +optional
+	EarliestCertificateExpiry *metav1.Time `json:"earliestCertificateExpiry,omitempty"`
+	// dataPlane is the data plane of the namespace's pods: Sidecar, Ambient, Waypoint or Unmeshed
+	// when all of them use one (Istio), Mixed when they use several (status.dataPlane counts
+	// them), NoPods, or Linkerd.
+	// +kubebuilder:validation:Enum=Sidecar;Ambient;Waypoint;Unmeshed;Mixed;NoPods;Linkerd
+	// +optional
+	DataPlane string `json:"dataPlane,omitempty"`
 }
 
 // OmittedRows counts, per status list, the rows left out of it.
@@ -885,6 +922,9 @@ type OmittedRows struct {
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 // +kubebuilder:printcolumn:name="Expires",type=string,priority=1,JSONPath=`.status.nearestCertificateExpiry`
 // +kubebuilder:printcolumn:name="Expectations",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="ExpectationsMet")].reason`
+// +kubebuilder:printcolumn:name="Effective",type=string,priority=1,JSONPath=`.status.summary.effective`
+// +kubebuilder:printcolumn:name="Drift",type=integer,priority=1,JSONPath=`.status.summary.driftCount`
+// +kubebuilder:printcolumn:name="Data-Plane",type=string,priority=1,JSONPath=`.status.summary.dataPlane`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name must be at most 63 characters (it is used as a label value)"
 type MeshSecurityProfile struct {
 	metav1.TypeMeta   `json:",inline"`

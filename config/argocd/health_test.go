@@ -351,26 +351,27 @@ func testdataInTests(t *testing.T, checkDir string) {
 // tell "not written yet" from "never written"; meshguard always writes Ready).
 func TestAgreesWithKstatus(t *testing.T) {
 	want := map[string]status.Status{
-		"testdata/healthy.yaml":                           status.CurrentStatus,
-		"testdata/healthy-certificate-expiring-soon.yaml": status.CurrentStatus,
-		"testdata/audit-all-present.yaml":                 status.CurrentStatus,
-		"testdata/no-status.yaml":                         status.CurrentStatus, // Progressing here
-		"testdata/empty-conditions.yaml":                  status.CurrentStatus, // Progressing here
-		"testdata/ready-missing.yaml":                     status.CurrentStatus, // Progressing here
-		"testdata/generation-not-observed.yaml":           status.InProgressStatus,
-		"testdata/reconciling-istio-not-installed.yaml":   status.InProgressStatus,
-		"testdata/reconciling-before-ready.yaml":          status.InProgressStatus,
-		"testdata/ready-unknown.yaml":                     status.InProgressStatus,
-		"testdata/stalled-profile-conflict.yaml":          status.FailedStatus,
-		"testdata/stalled-unsupported-by-mesh.yaml":       status.FailedStatus,
-		"testdata/conflict.yaml":                          status.InProgressStatus, // Degraded here
-		"testdata/drifted-fight.yaml":                     status.InProgressStatus, // Degraded here
-		"testdata/audit-drifted.yaml":                     status.InProgressStatus, // Healthy here (auditHealthy)
-		"testdata/audit-weakened.yaml":                    status.InProgressStatus, // Degraded here
-		"testdata/certificate-expired.yaml":               status.InProgressStatus, // Degraded here
-		"testdata/weakened.yaml":                          status.InProgressStatus, // Degraded here
-		"testdata/expectation-not-met.yaml":               status.InProgressStatus, // Degraded here
-		"testdata/expectation-undetermined.yaml":          status.InProgressStatus, // Degraded here
+		"testdata/healthy.yaml":                                status.CurrentStatus,
+		"testdata/healthy-certificate-expiring-soon.yaml":      status.CurrentStatus,
+		"testdata/audit-all-present.yaml":                      status.CurrentStatus,
+		"testdata/no-status.yaml":                              status.CurrentStatus, // Progressing here
+		"testdata/empty-conditions.yaml":                       status.CurrentStatus, // Progressing here
+		"testdata/ready-missing.yaml":                          status.CurrentStatus, // Progressing here
+		"testdata/generation-not-observed.yaml":                status.InProgressStatus,
+		"testdata/reconciling-istio-not-installed.yaml":        status.InProgressStatus,
+		"testdata/reconciling-before-ready.yaml":               status.InProgressStatus,
+		"testdata/ready-unknown.yaml":                          status.InProgressStatus,
+		"testdata/stalled-profile-conflict.yaml":               status.FailedStatus,
+		"testdata/stalled-unsupported-by-mesh.yaml":            status.FailedStatus,
+		"testdata/stalled-istio-config-cluster-elsewhere.yaml": status.FailedStatus,
+		"testdata/conflict.yaml":                               status.InProgressStatus, // Degraded here
+		"testdata/drifted-fight.yaml":                          status.InProgressStatus, // Degraded here
+		"testdata/audit-drifted.yaml":                          status.InProgressStatus, // Healthy here (auditHealthy)
+		"testdata/audit-weakened.yaml":                         status.InProgressStatus, // Degraded here
+		"testdata/certificate-expired.yaml":                    status.InProgressStatus, // Degraded here
+		"testdata/weakened.yaml":                               status.InProgressStatus, // Degraded here
+		"testdata/expectation-not-met.yaml":                    status.InProgressStatus, // Degraded here
+		"testdata/expectation-undetermined.yaml":               status.InProgressStatus, // Degraded here
 	}
 	// Which Argo CD status goes with which kstatus status: Healthy only with Current, and
 	// kstatus Failed only with Degraded.

@@ -55,12 +55,21 @@ var _ = Describe("the samples applied with kubectl apply -k config/samples", fun
 
 		By("reading the wide dashboard: kubectl get msp -A -o wide")
 		header, rows = parseTable(kubectl(ctx, "", "get", "msp", "-A", "-o", "wide"))
-		Expect(header).To(Equal([]string{"NAMESPACE", "NAME", "MESH", "MTLS", "READY", "IN-SYNC", "CERTS", "AGE", "MESSAGE", "EXPIRES", "EXPECTATIONS"}))
+		Expect(header).To(Equal([]string{"NAMESPACE", "NAME", "MESH", "MTLS", "READY", "IN-SYNC", "CERTS", "AGE", "MESSAGE", "EXPIRES", "EXPECTATIONS", "EFFECTIVE", "DRIFT", "DATA-PLANE"}))
 		for _, s := range samples {
 			row := findRow(rows, s.namespace, s.name)
 			Expect(row).NotTo(BeNil())
 			Expect(row).To(HaveKeyWithValue("READY", "True"))
 			Expect(row["MESSAGE"]).NotTo(BeEmpty(), "the Ready message explains the state")
+			// The fleet summary (status.summary): nothing weakens the samples, nothing drifted, and
+			// the test cluster runs no pods in their namespaces.
+			Expect(row).To(HaveKeyWithValue("EFFECTIVE", "True"))
+			Expect(row).To(HaveKeyWithValue("DRIFT", "0"))
+			if s.mesh == "Linkerd" {
+				Expect(row).To(HaveKeyWithValue("DATA-PLANE", "Linkerd"))
+			} else {
+				Expect(row).To(HaveKeyWithValue("DATA-PLANE", "NoPods"))
+			}
 			// The nearest CA expiry is in the future; a date column would print it as <invalid>.
 			Expect(row["EXPIRES"]).NotTo(BeElementOf("", "<none>", "<invalid>"), "EXPIRES shows when the nearest CA certificate of %s/%s expires", s.namespace, s.name)
 			if _, ok, _ := unstructured.NestedSlice(s.manifest.Object, "spec", "expectations"); ok {

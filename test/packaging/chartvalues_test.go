@@ -49,6 +49,13 @@ func TestTheChartsPackagingValues(t *testing.T) {
 		_, err := renderChart(t, "meshguard", "meshguard-system", map[string]any{"image": map[string]any{"digest": "latest"}})
 		g.Expect(err).To(MatchError(ContainSubstring("digest")), "a digest that is not sha256:<hex> is refused")
 	})
+	t.Run("clusterName becomes --cluster-name, and no flag without it", func(t *testing.T) {
+		g := NewWithT(t)
+		args := managerDeployment(t, rendered(t, "meshguard", map[string]any{"clusterName": "eu-west"})).Spec.Template.Spec.Containers[0].Args
+		g.Expect(args).To(ContainElement("--cluster-name=eu-west"))
+		args = managerDeployment(t, rendered(t, "meshguard", nil)).Spec.Template.Spec.Containers[0].Args
+		g.Expect(args).NotTo(ContainElement(HavePrefix("--cluster-name")))
+	})
 	t.Run("nameOverride and fullnameOverride name every object", func(t *testing.T) {
 		g := NewWithT(t)
 		objs := rendered(t, "prod", map[string]any{"nameOverride": "mg"})

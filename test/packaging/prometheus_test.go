@@ -163,9 +163,15 @@ func TestTheGrafanaDashboardsQueriesParseAndNameExistingMetrics(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(root, "config", "prometheus", "grafana-dashboard.json"))
 	g.Expect(err).NotTo(HaveOccurred())
 	var dash struct {
-		UID    string `json:"uid"`
+		UID        string `json:"uid"`
+		Templating struct {
+			List []struct {
+				Name string `json:"name"`
+			} `json:"list"`
+		} `json:"templating"`
 		Panels []struct {
 			Title   string `json:"title"`
+			Repeat  string `json:"repeat"`
 			Targets []struct {
 				Expr string `json:"expr"`
 			} `json:"targets"`
@@ -191,6 +197,25 @@ func TestTheGrafanaDashboardsQueriesParseAndNameExistingMetrics(t *testing.T) {
 	g.Expect(queries).To(BeNumerically(">=", 4))
 	g.Expect(titles).To(ContainElements("Profiles Ready by namespace", "Drift by field manager", "CA certificate expiry timeline", "Work queue depth"))
 	g.Expect(dash.UID).To(Equal("meshguard"))
+
+	// One panel per cluster: repeated over the cluster variable (manager --cluster-name), its
+	// queries selecting the cluster.
+	var vars []string
+	for _, v := range dash.Templating.List {
+		vars = append(vars, v.Name)
+	}
+	g.Expect(vars).To(ContainElement("cluster"))
+	repeated := 0
+	for _, p := range dash.Panels {
+		if p.Repeat != "cluster" {
+			continue
+		}
+		repeated++
+		for _, q := range p.Targets {
+			g.Expect(q.Expr).To(ContainSubstring(`cluster="$cluster"`), "panel %q", p.Title)
+		}
+	}
+	g.Expect(repeated).To(Equal(1), "one panel repeated per cluster")
 }
 
 // TestTheRequiredAlertsExist names the alerts the user guide documents a runbook for.

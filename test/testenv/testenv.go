@@ -93,6 +93,9 @@ const (
 	// sigs.k8s.io/gateway-api module; those a mesh's CRDs already brought (Linkerd bundles its
 	// own HTTPRoute) are kept as the mesh installs them.
 	GatewayAPI
+	// PolicyReport installs the Policy WG's PolicyReport and ClusterPolicyReport
+	// (wgpolicyk8s.io/v1alpha2) from the Kyverno module hack/kyverno pins (crds.PolicyReportCRDs).
+	PolicyReport
 )
 
 // New returns an environment (not started) with meshguard's CRD and the selected mesh CRDs.
@@ -127,6 +130,13 @@ func New(meshes Mesh) (*envtest.Environment, error) {
 		c, err := crds.NetworkPolicyAPICRDs()
 		if err != nil {
 			return nil, fmt.Errorf("network-policy-api CRDs: %w", err)
+		}
+		extra = append(extra, c...)
+	}
+	if meshes&PolicyReport != 0 {
+		c, err := crds.PolicyReportCRDs(RepoRoot())
+		if err != nil {
+			return nil, fmt.Errorf("PolicyReport CRDs: %w", err)
 		}
 		extra = append(extra, c...)
 	}
