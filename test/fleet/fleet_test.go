@@ -10,9 +10,6 @@ import (
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -35,19 +32,13 @@ func startMember(ctx context.Context, t *testing.T, bin, dir, name string) *memb
 	g := NewWithT(t)
 	dir = filepath.Join(dir, name)
 	g.Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
-	c, err := testenv.StartCluster(testenv.Istio|testenv.PolicyReport, dir)
+	// config/default binds Roles in the linkerd namespace: the stack creates it with Linkerd's CA.
+	st, err := testenv.StartStack(ctx, dir, testenv.StackOptions{IstioCASubject: "fleet " + name + " Istio root",
+		Meshes: testenv.Istio | testenv.PolicyReport, ManagerBin: bin})
 	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(c.Stop)
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(v1alpha1.AddToScheme(scheme))
-	k8s, err := client.New(c.Config, client.Options{Scheme: scheme})
-	g.Expect(err).NotTo(HaveOccurred())
-	cas, err := testenv.CreateMeshCAs(ctx, k8s, "fleet "+name+" Istio root", true) // config/default binds Roles in the linkerd namespace
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(cas.CreateNamespace(ctx, k8s, "shop", nil)).To(Succeed())
-	kubeconfig, _, err := c.Deploy(ctx, c.AdminKubeconfig, dir)
-	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(st.Stop)
+	c, k8s, kubeconfig := st.Cluster, st.Client, st.ManagerKubeconfig
+	g.Expect(st.CAs.CreateNamespace(ctx, k8s, "shop", nil)).To(Succeed())
 	m, err := testenv.StartReadyManager(ctx, testenv.ManagerConfig{
 		Bin: bin, Kubeconfig: kubeconfig, Dir: dir, Name: name, Args: []string{"--cluster-name=" + name},
 	}, 60*time.Second)

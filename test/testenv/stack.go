@@ -40,6 +40,10 @@ type StackOptions struct {
 	// AsAdmin runs the manager as a cluster administrator instead of the deployed service account
 	// (only to tell RBAC problems from others).
 	AsAdmin bool
+	// Meshes are the CRDs the cluster serves (default Istio|Linkerd).
+	Meshes Mesh
+	// ManagerBin is a manager already built (several stacks share one build); "" builds it.
+	ManagerBin string
 }
 
 // StartStack builds the manager and starts the stack in dir. On error, what was started is stopped.
@@ -52,10 +56,16 @@ func StartStack(ctx context.Context, dir string, opts StackOptions) (_ *Stack, r
 	}()
 	var err error
 	// The binary a user runs: `go build` of the module's main package.
-	if s.ManagerBin, err = BuildManager(ctx, dir); err != nil {
-		return nil, err
+	if s.ManagerBin = opts.ManagerBin; s.ManagerBin == "" {
+		if s.ManagerBin, err = BuildManager(ctx, dir); err != nil {
+			return nil, err
+		}
 	}
-	if s.Cluster, err = StartCluster(Istio|Linkerd, dir); err != nil {
+	meshes := opts.Meshes
+	if meshes == 0 {
+		meshes = Istio | Linkerd
+	}
+	if s.Cluster, err = StartCluster(meshes, dir); err != nil {
 		return nil, fmt.Errorf("start the cluster: %w", err)
 	}
 	cfg := rest.CopyConfig(s.Cluster.Config)
