@@ -54,6 +54,10 @@ type rowPods struct{ pods []string }
 // maxRowPods is how many pod names one enforcement row lists (the CRD's limit).
 const maxRowPods = 8
 
+// maxRowReason is the CRD's limit on an enforcement row's reason (MaxLength=1024): a long list of
+// targets or Services is cut rather than have the API server refuse the whole status.
+const maxRowReason = 1024
+
 // hboneMTLSPort is ztunnel's inbound port: ambient traffic reaches a pod on TCP 15008 (HBONE),
 // whatever port it was sent to (istio.io docs/ambient/usage/networkpolicy).
 const hboneMTLSPort = 15008
@@ -81,7 +85,11 @@ func (r *renderer) ambientResult(res *Result) {
 	})
 	for _, k := range keys {
 		pods := sortedSet(a.rows[k].pods)
-		row := v1alpha1.RuleEnforcementStatus{Rule: k.rule, EnforcedBy: k.point, PodCount: int32(len(pods)), Reason: k.reason}
+		reason := k.reason
+		if len(reason) > maxRowReason {
+			reason = reason[:maxRowReason-3] + "..."
+		}
+		row := v1alpha1.RuleEnforcementStatus{Rule: k.rule, EnforcedBy: k.point, PodCount: int32(len(pods)), Reason: reason}
 		if len(pods) > maxRowPods {
 			pods = pods[:maxRowPods]
 		}
@@ -213,7 +221,14 @@ func (r *renderer) placeAuthorizationPolicy(pl policy) {
 	wp.Spec.TargetRefs = targetRefs(targets)
 	r.addAuthorizationPolicy(pl.name+"-waypoint", wp)
 	r.ambient.bound = append(r.ambient.bound, pl.name+"-waypoint")
-	r.enforced(pl.id, v1alpha1.EnforcedByWaypoint, w, "targetRefs "+targetsText(targets))
+	bypass := ingressJudgedAtZtunnel
+	switch {
+	case pl.l7 && allow:
+		bypass = ingressRefused
+	case pl.l7:
+		bypass = ingressSkipsDeny
+	}
+	r.enforcedAtWaypoint(pl.id, s, "targetRefs "+targetsText(targets), bypass)
 	if pl.l7 || allow {
 		// At ztunnel, traffic from the waypoint carries the waypoint's identity: admit only it,
 		// so that the waypoint's policy cannot be bypassed by calling the pods directly (the
@@ -222,6 +237,45 @@ func (r *renderer) placeAuthorizationPolicy(pl policy) {
 		r.addAuthorizationPolicy(pl.name+"-ztunnel", r.onlyWaypoints(pl.selector, waypoints))
 		r.ambient.bound = append(r.ambient.bound, pl.name+"-ztunnel")
 		r.enforced(pl.id, v1alpha1.EnforcedByZtunnel, w, "admits only the waypoint's identity ("+waypointsText(waypoints)+"), so the waypoint cannot be bypassed")
+	}
+}
+
+// What happens at ztunnel to ingress-gateway traffic that does not go through the waypoint
+// (without istio.io/ingress-use-waypoint: istio/istio#51214), per kind of waypoint-enforced part.
+const (
+	// An L7 ALLOW: at ztunnel the part is the policy that admits only the waypoint's identity.
+	ingressRefused = "ztunnel admits only the waypoint, so ingress to these pods is refused"
+	// An L7 DENY or the JWT requirement: ingress skips it; ztunnel admits only the waypoint for
+	// it, and ingress gets in only if an ALLOW of another part admits the ingress gateway there.
+	ingressSkipsDeny = "this part does not apply to ingress; ztunnel admits only the waypoint for it, so ingress to these pods is refused unless another part admits the ingress gateway at ztunnel"
+	// An L4 part or the default-deny: ztunnel enforces its selector form on ingress directly.
+	ingressJudgedAtZtunnel = "ztunnel enforces this part's L4 form on ingress to these pods instead"
+)
+
+// enforcedAtWaypoint records the Waypoint rows of part id for the waypoint-bound pods of s, one
+// per way ingress-gateway traffic reaches them: through the waypoint (istio.io/ingress-use-waypoint
+// on the Service or the namespace, istio/istio#54483) or past it, then bypass says what ztunnel
+// does with it (istio/istio#51214).
+func (r *renderer) enforcedAtWaypoint(id string, s dataplane.Selection, base, bypass string) {
+	groups := map[string][]string{}
+	for _, w := range s.Workloads {
+		if w.Class != dataplane.Waypoint {
+			continue
+		}
+		var why string
+		switch {
+		case w.IngressUsesWaypoint():
+			why = "ingress-gateway traffic uses the waypoint (istio.io/ingress-use-waypoint)"
+		case len(w.IngressSkips) > 0:
+			why = "ingress-gateway traffic does not use the waypoint (no istio.io/ingress-use-waypoint on Service " +
+				podList(w.IngressSkips) + " or the namespace): " + bypass
+		default:
+			why = "ingress-gateway traffic does not use a workload waypoint (istio.io/ingress-use-waypoint applies to Services bound to a service waypoint): " + bypass
+		}
+		groups[why] = append(groups[why], w.Pod)
+	}
+	for why, pods := range groups {
+		r.enforced(id, v1alpha1.EnforcedByWaypoint, pods, base+"; "+why)
 	}
 }
 
@@ -472,7 +526,7 @@ func (r *renderer) ambientDefaultDeny() {
 	ap.Spec.TargetRefs = targetRefs(targets)
 	r.addAuthorizationPolicy(r.name("default-deny", "waypoint"), ap)
 	r.ambient.bound = append(r.ambient.bound, r.name("default-deny", "waypoint"))
-	r.enforced(id, v1alpha1.EnforcedByWaypoint, w, "targetRefs "+targetsText(targets))
+	r.enforcedAtWaypoint(id, s, "targetRefs "+targetsText(targets), ingressJudgedAtZtunnel)
 }
 
 // ambientMTLS reports where mTLS is enforced, and that Disable is not: ztunnel always uses
@@ -657,7 +711,7 @@ func (r *renderer) placeRequestAuthentication(sel *v1alpha1.WorkloadSelector, ra
 	wra.Spec.Selector = nil
 	wra.Spec.TargetRefs = targetRefs(targets)
 	r.add(gvkRequestAuthentication, r.name("jwt", "waypoint"), wra)
-	r.enforced(id, v1alpha1.EnforcedByWaypoint, w, "targetRefs "+targetsText(targets))
+	r.enforcedAtWaypoint(id, s, "targetRefs "+targetsText(targets), ingressSkipsDeny)
 	if deny != nil {
 		wd := deny.DeepCopy()
 		wd.Spec.Selector = nil
