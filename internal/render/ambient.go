@@ -359,6 +359,9 @@ func (r *renderer) waypointPlan(s dataplane.Selection, sel *v1alpha1.WorkloadSel
 			problems = append(problems, fmt.Sprintf("%s %s also serves pods outside the selector (%s): a policy attached to it would apply to them too", t.Kind, t.Name, podList(outside)))
 		}
 	}
+	if len(targets) > maxTargetRefs {
+		problems = append(problems, tooManyTargets(len(targets)))
+	}
 	sort.Slice(targets, func(i, j int) bool {
 		if targets[i].Kind != targets[j].Kind {
 			return targets[i].Kind < targets[j].Kind
@@ -377,6 +380,15 @@ func (r *renderer) waypointPlan(s dataplane.Selection, sel *v1alpha1.WorkloadSel
 	})
 	sort.Strings(problems)
 	return targets, wps, sortedSet(problems)
+}
+
+// maxTargetRefs is the most targetRefs an AuthorizationPolicy or RequestAuthentication may have
+// (istio.io/api kubernetes/customresourcedefinitions.gen.yaml: targetRefs maxItems 16); the API
+// server refuses more.
+const maxTargetRefs = 16
+
+func tooManyTargets(n int) string {
+	return fmt.Sprintf("the pods are behind %d Services and Gateways bound to waypoints, more than the %d targetRefs one policy may have", n, maxTargetRefs)
 }
 
 // targetRefs are the policy attachments for targets: a Service (core group, empty) or a
@@ -520,6 +532,10 @@ func (r *renderer) ambientDefaultDeny() {
 	r.enforced(id, v1alpha1.EnforcedByZtunnel, w, "")
 	targets, _, _ := r.waypointPlan(s, nil)
 	if len(targets) == 0 {
+		return
+	}
+	if len(targets) > maxTargetRefs {
+		r.unenforceable(id, w, tooManyTargets(len(targets)))
 		return
 	}
 	ap := &securityv1.AuthorizationPolicy{}

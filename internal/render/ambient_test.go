@@ -227,3 +227,37 @@ func TestMTLSDisableIsUnenforceableOnlyWhereAmbientPodsAre(t *testing.T) {
 	g.Expect(res.Enforcement).To(ContainElement(v1alpha1.RuleEnforcementStatus{Rule: "mtls", EnforcedBy: v1alpha1.EnforcedByNone, Pods: []string{"api-0"}, PodCount: 1,
 		Reason: "ambient ignores mTLS Disable: ztunnel always uses mutual TLS (HBONE) and acts as Permissive; take the pods out of ambient (istio.io/dataplane-mode=none) to disable it"}))
 }
+
+// TestMoreTargetsThanTheCRDAllowsIsUnenforceable: the AuthorizationPolicy and RequestAuthentication
+// CRDs take at most 16 targetRefs (istio.io/api kubernetes/customresourcedefinitions.gen.yaml,
+// maxItems: 16); pods behind 17 waypoint-bound Services cannot get one policy attached to them all,
+// and the API server would refuse it: the part is reported Unenforceable instead, fail closed.
+func TestMoreTargetsThanTheCRDAllowsIsUnenforceable(t *testing.T) {
+	g := NewWithT(t)
+	p := &v1alpha1.MeshSecurityProfile{}
+	p.Name, p.Namespace = "p", "shop"
+	p.Spec.Authorization = &v1alpha1.AuthorizationSpec{DefaultDeny: true, Rules: []v1alpha1.AuthorizationRule{{
+		Name: "web-reads", Action: v1alpha1.ActionAllow,
+		Selector: &v1alpha1.WorkloadSelector{MatchLabels: map[string]string{"app": "api"}},
+		From:     &v1alpha1.RuleSource{ServiceAccounts: []v1alpha1.ServiceAccountRef{"frontend/web"}},
+		To:       &v1alpha1.RuleTarget{Methods: []string{"GET"}},
+	}}}
+	facts := &dataplane.Facts{Namespace: "shop", NamespaceLabels: map[string]string{dataplane.LabelUseWaypoint: "waypoint"},
+		Pods:     []dataplane.Pod{{Name: "api-0", Labels: map[string]string{"app": "api"}, Annotations: map[string]string{dataplane.AnnotationRedirection: dataplane.RedirectionEnabled}}},
+		Gateways: []dataplane.Gateway{{Namespace: "shop", Name: "waypoint", ClassName: dataplane.WaypointGatewayClass}}}
+	for i := range 17 {
+		facts.Services = append(facts.Services, dataplane.Service{Name: fmt.Sprintf("api-%02d", i), Selector: map[string]string{"app": "api"}})
+	}
+	opts := DefaultOptions()
+	opts.DataPlane = facts
+	res, err := Render(p, opts)
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, o := range res.Objects {
+		refs, _, _ := unstructured.NestedSlice(o.Object, "spec", "targetRefs")
+		g.Expect(len(refs)).To(BeNumerically("<=", maxTargetRefs), "%s %s", o.GetKind(), o.GetName())
+	}
+	g.Expect(res.Unenforceable).To(ContainElements(
+		ContainSubstring("authorization.rules[web-reads]: the pods are behind 17 Services and Gateways"),
+		ContainSubstring("authorization.defaultDeny: the pods are behind 17 Services and Gateways"),
+	))
+}
