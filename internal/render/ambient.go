@@ -229,11 +229,20 @@ func (r *renderer) placeAuthorizationPolicy(pl policy) {
 		bypass = ingressSkipsDeny
 	}
 	r.enforcedAtWaypoint(pl.id, s, "targetRefs "+targetsText(targets), bypass)
-	if pl.l7 || allow {
+	switch {
+	case pl.l7 && !allow:
+		// A DENY only the waypoint enforces: refuse at ztunnel every identity but the waypoint's,
+		// whatever other parts' ALLOW policies admit there (see denyAllButWaypoints).
+		r.addAuthorizationPolicy(pl.name+"-ztunnel", r.denyAllButWaypoints(pl.selector, waypoints))
+		r.ambient.bound = append(r.ambient.bound, pl.name+"-ztunnel")
+		r.enforced(pl.id, v1alpha1.EnforcedByZtunnel, w, denyAllButText(waypoints))
+	case pl.l7 || allow:
 		// At ztunnel, traffic from the waypoint carries the waypoint's identity: admit only it,
 		// so that the waypoint's policy cannot be bypassed by calling the pods directly (the
 		// l4-policy docs' advice). Direct callers, sidecar clients (they skip waypoints) and
-		// ingress without istio.io/ingress-use-waypoint are then refused: fail closed.
+		// ingress without istio.io/ingress-use-waypoint are then refused by this part: fail
+		// closed. (Other ALLOW parts may admit their own senders directly: ALLOWs add up, as in
+		// the profile.)
 		r.addAuthorizationPolicy(pl.name+"-ztunnel", r.onlyWaypoints(pl.selector, waypoints))
 		r.ambient.bound = append(r.ambient.bound, pl.name+"-ztunnel")
 		r.enforced(pl.id, v1alpha1.EnforcedByZtunnel, w, "admits only the waypoint's identity ("+waypointsText(waypoints)+"), so the waypoint cannot be bypassed")
@@ -245,9 +254,9 @@ func (r *renderer) placeAuthorizationPolicy(pl policy) {
 const (
 	// An L7 ALLOW: at ztunnel the part is the policy that admits only the waypoint's identity.
 	ingressRefused = "ztunnel admits only the waypoint, so ingress to these pods is refused"
-	// An L7 DENY or the JWT requirement: ingress skips it; ztunnel admits only the waypoint for
-	// it, and ingress gets in only if an ALLOW of another part admits the ingress gateway there.
-	ingressSkipsDeny = "this part does not apply to ingress; ztunnel admits only the waypoint for it, so ingress to these pods is refused unless another part admits the ingress gateway at ztunnel"
+	// An L7 DENY or the JWT requirement: at ztunnel the part is a DENY of every identity but
+	// the waypoint's (denyAllButWaypoints).
+	ingressSkipsDeny = "ztunnel refuses every identity but the waypoint's for this part, so ingress to these pods is refused"
 	// An L4 part or the default-deny: ztunnel enforces its selector form on ingress directly.
 	ingressJudgedAtZtunnel = "ztunnel enforces this part's L4 form on ingress to these pods instead"
 )
@@ -433,6 +442,43 @@ func (r *renderer) onlyWaypoints(sel *v1alpha1.WorkloadSelector, wps []dataplane
 	ap.Spec.Action = securityv1beta1.AuthorizationPolicy_ALLOW
 	ap.Spec.Rules = []*securityv1beta1.Rule{{From: r.sourcesFor(sortedSet(accounts), nil)}}
 	return ap
+}
+
+// denyAllButWaypoints is the anti-bypass policy of a DENY that only the waypoint enforces
+// (requireToken, an L7 Deny rule): a ztunnel DENY of every identity but the waypoints'. An ALLOW
+// admitting only the waypoint would not do: an L4 Allow rule of the same pods is also a selector
+// policy at ztunnel, ALLOW policies add up, and its senders would reach the pods without the
+// waypoint, and without the DENY, by pod IP, through a sidecar (sidecars skip waypoints:
+// istio/istio#54483) or as ingress without istio.io/ingress-use-waypoint. A DENY is evaluated
+// before every ALLOW (istio.io docs/concepts/security "implicit enablement"), and ztunnel enforces
+// notPrincipals and notServiceAccounts (pilot/pkg/serviceregistry/ambient/authorization.go).
+func (r *renderer) denyAllButWaypoints(sel *v1alpha1.WorkloadSelector, wps []dataplane.WaypointRef) *securityv1.AuthorizationPolicy {
+	var accounts []string
+	for _, w := range wps {
+		accounts = append(accounts, w.Namespace+"/"+w.ServiceAccount)
+	}
+	accounts = sortedSet(accounts)
+	src := &securityv1beta1.Source{}
+	if r.opts.IstioSourceServiceAccounts {
+		// One source, not sourcesFor's chunks of 16: "not in A" OR "not in B" would match the
+		// waypoints too. More than 16 waypoints for one selector, which the CRD refuses, is not a
+		// real case.
+		src.NotServiceAccounts = accounts
+	} else {
+		for _, a := range accounts {
+			ns, name, _ := strings.Cut(a, "/")
+			src.NotPrincipals = append(src.NotPrincipals, r.opts.TrustDomain+"/ns/"+ns+"/sa/"+name)
+		}
+	}
+	ap := &securityv1.AuthorizationPolicy{}
+	ap.Spec.Selector = istioWorkloadSelector(sel)
+	ap.Spec.Action = securityv1beta1.AuthorizationPolicy_DENY
+	ap.Spec.Rules = []*securityv1beta1.Rule{{From: []*securityv1beta1.Rule_From{{Source: src}}}}
+	return ap
+}
+
+func denyAllButText(wps []dataplane.WaypointRef) string {
+	return "refuses every identity but the waypoint's (" + waypointsText(wps) + "), so no caller skips this part at the waypoint, whatever other parts admit"
 }
 
 // sourcesFor names service accounts ("ns/name") in the form ztunnel matches in any trust domain:
@@ -727,7 +773,11 @@ func (r *renderer) placeRequestAuthentication(sel *v1alpha1.WorkloadSelector, ra
 	wra.Spec.Selector = nil
 	wra.Spec.TargetRefs = targetRefs(targets)
 	r.add(gvkRequestAuthentication, r.name("jwt", "waypoint"), wra)
-	r.enforcedAtWaypoint(id, s, "targetRefs "+targetsText(targets), ingressSkipsDeny)
+	bypass := ingressRefused
+	if deny != nil {
+		bypass = ingressSkipsDeny
+	}
+	r.enforcedAtWaypoint(id, s, "targetRefs "+targetsText(targets), bypass)
 	if deny != nil {
 		wd := deny.DeepCopy()
 		wd.Spec.Selector = nil
@@ -735,7 +785,13 @@ func (r *renderer) placeRequestAuthentication(sel *v1alpha1.WorkloadSelector, ra
 		r.addAuthorizationPolicy(r.name("require-jwt", "waypoint"), wd)
 		r.ambient.bound = append(r.ambient.bound, r.name("require-jwt", "waypoint"))
 	}
-	r.addAuthorizationPolicy(r.name("jwt", "ztunnel"), r.onlyWaypoints(sel, waypoints))
+	if deny != nil {
+		// requireToken is a DENY only the waypoint enforces (see denyAllButWaypoints).
+		r.addAuthorizationPolicy(r.name("jwt", "ztunnel"), r.denyAllButWaypoints(sel, waypoints))
+		r.enforced(id, v1alpha1.EnforcedByZtunnel, w, denyAllButText(waypoints))
+	} else {
+		r.addAuthorizationPolicy(r.name("jwt", "ztunnel"), r.onlyWaypoints(sel, waypoints))
+		r.enforced(id, v1alpha1.EnforcedByZtunnel, w, "admits only the waypoint's identity ("+waypointsText(waypoints)+"), so the waypoint cannot be bypassed")
+	}
 	r.ambient.bound = append(r.ambient.bound, r.name("jwt", "ztunnel"))
-	r.enforced(id, v1alpha1.EnforcedByZtunnel, w, "admits only the waypoint's identity ("+waypointsText(waypoints)+"), so the waypoint cannot be bypassed")
 }
