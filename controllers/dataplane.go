@@ -6,20 +6,25 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
@@ -39,8 +44,15 @@ var gvkGateway = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Ver
 // waypoint Gateways. Its own cache holds nothing else, so watching every pod of the cluster costs a
 // few hundred bytes a pod.
 type dataPlaneFacts struct {
-	cache    cache.Cache
-	gateways bool // the Gateway CRD was installed at start
+	cache cache.Cache
+	// gateways: Gateways are watched, from the start when their CRD was served then, else from
+	// the first poll that finds it (gatewaysLater). Until then no waypoint is known, and waypoint-
+	// bound pods are placed as ambient without one: fail closed (their L7 rules Unenforceable).
+	gateways atomic.Bool
+	// disc and poll: how and how often a Gateway CRD installed after the start is looked for.
+	disc   discovery.DiscoveryInterface
+	mapper meta.RESTMapper
+	poll   time.Duration
 
 	mu        sync.Mutex
 	schemaAt  time.Time
@@ -88,17 +100,23 @@ func podMeta() *metav1.PartialObjectMetadata {
 	return m
 }
 
-func newDataPlaneFacts(mgr ctrl.Manager) (*dataPlaneFacts, error) {
+func newDataPlaneFacts(mgr ctrl.Manager, poll time.Duration) (*dataPlaneFacts, error) {
 	byObject := map[client.Object]cache.ByObject{
 		podMeta():         {Transform: keepPodFacts},
 		&corev1.Service{}: {Transform: keepServiceFacts},
 	}
-	f := &dataPlaneFacts{}
-	if _, err := mgr.GetRESTMapper().RESTMapping(gvkGateway.GroupKind(), gvkGateway.Version); err == nil {
-		f.gateways = true
-		byObject[newUnstructured(gvkGateway)] = cache.ByObject{Transform: cache.TransformStripManagedFields()}
+	disc, err := discovery.NewDiscoveryClientForConfig(mgr.GetConfig())
+	if err != nil {
+		return nil, fmt.Errorf("discovery for data plane facts: %w", err)
 	}
-	c, err := cache.New(mgr.GetConfig(), cache.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), ByObject: byObject})
+	f := &dataPlaneFacts{disc: disc, mapper: mgr.GetRESTMapper(), poll: poll}
+	if _, err := mgr.GetRESTMapper().RESTMapping(gvkGateway.GroupKind(), gvkGateway.Version); err == nil {
+		f.gateways.Store(true)
+	}
+	// Gateways (from the start or later) keep everything but managedFields: classification reads
+	// their class, labels and annotations.
+	c, err := cache.New(mgr.GetConfig(), cache.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), ByObject: byObject,
+		DefaultTransform: cache.TransformStripManagedFields()})
 	if err != nil {
 		return nil, fmt.Errorf("cache for data plane facts: %w", err)
 	}
@@ -119,12 +137,65 @@ func (f *dataPlaneFacts) sources(mapFn handler.MapFunc) []source.Source {
 		source.Kind[client.Object](f.cache, podMeta(), handler.EnqueueRequestsFromMapFunc(mapFn), relevant),
 		source.Kind[client.Object](f.cache, &corev1.Service{}, handler.EnqueueRequestsFromMapFunc(mapFn)),
 	}
-	if f.gateways {
-		// A waypoint may serve other namespaces (istio.io/use-waypoint-namespace): any Gateway
-		// change requeues the profiles of its namespace; others pick it up on their next look.
-		out = append(out, source.Kind[client.Object](f.cache, newUnstructured(gvkGateway), handler.EnqueueRequestsFromMapFunc(mapFn)))
+	// A waypoint may serve other namespaces (istio.io/use-waypoint-namespace): any Gateway
+	// change requeues the profiles of its namespace; others pick it up on their next look.
+	gateways := source.Kind[client.Object](f.cache, newUnstructured(gvkGateway), handler.EnqueueRequestsFromMapFunc(mapFn))
+	if f.gateways.Load() {
+		return append(out, gateways)
 	}
-	return out
+	// Watching a kind whose CRD is missing would keep the controller from starting (its sources
+	// must sync first); gatewaysLater starts the same watch once the CRD is served.
+	return append(out, &gatewaysLater{f: f, watch: gateways})
+}
+
+// gatewaysLater is a source that starts watching Gateways once the API server serves their CRD,
+// installed after meshguard started, as pollKinds does for policy kinds (extrakinds.go). It is
+// not a SyncingSource: the controller does not wait for it. Once it watches, the informer's first
+// list brings every existing Gateway, whose events requeue the profiles of their namespaces.
+type gatewaysLater struct {
+	f     *dataPlaneFacts
+	watch source.Source
+}
+
+func (s *gatewaysLater) Start(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+	go func() {
+		t := time.NewTicker(s.f.poll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if !s.f.gatewayServed() {
+				continue
+			}
+			if err := s.watch.Start(ctx, q); err != nil {
+				ctrl.LoggerFrom(ctx).Error(err, "watch Gateways installed after the start")
+				continue
+			}
+			s.f.gateways.Store(true)
+			ctrl.LoggerFrom(ctx).Info("watching Gateways (Istio waypoints): their CRD was installed after the start", "kind", gvkGateway.String())
+			return
+		}
+	}()
+	return nil
+}
+
+// gatewayServed asks discovery whether the Gateway kind is served now, then makes sure the
+// manager's RESTMapper maps it (the cache looks kinds up there).
+func (f *dataPlaneFacts) gatewayServed() bool {
+	list, err := f.disc.ServerResourcesForGroupVersion(gvkGateway.GroupVersion().String())
+	if err != nil || list == nil {
+		return false
+	}
+	for _, r := range list.APIResources {
+		if r.Kind == gvkGateway.Kind && !strings.Contains(r.Name, "/") {
+			_, err := f.mapper.RESTMapping(gvkGateway.GroupKind(), gvkGateway.Version)
+			return err == nil
+		}
+	}
+	return false
 }
 
 func equalMaps(a, b map[string]string) bool {
@@ -160,7 +231,7 @@ func (f *dataPlaneFacts) gather(ctx context.Context, nsLabels map[string]string,
 	for _, s := range svcs.Items {
 		out.Services = append(out.Services, dataplane.Service{Name: s.Name, Labels: s.Labels, Selector: s.Spec.Selector})
 	}
-	if f.gateways {
+	if f.gateways.Load() {
 		// The namespace's Gateways and those of the namespaces its objects point to.
 		nss := map[string]bool{namespace: true}
 		for _, l := range append([]map[string]string{nsLabels}, labelsOf(out)...) {

@@ -307,7 +307,7 @@ func (r *MeshSecurityProfileReconciler) SetupWithManager(mgr ctrl.Manager, opts 
 	if err := mgr.Add(r.pollKinds(cmp.Or(r.KindPoll, defaultKindPoll))); err != nil {
 		return err
 	}
-	if r.dataPlane, err = newDataPlaneFacts(mgr); err != nil {
+	if r.dataPlane, err = newDataPlaneFacts(mgr, cmp.Or(r.KindPoll, defaultKindPoll)); err != nil {
 		return err
 	}
 	b := ctrl.NewControllerManagedBy(mgr).

@@ -36,6 +36,12 @@ const (
 	WaypointForWork    = "workload"
 	WaypointForAll     = "all"
 	WaypointForNone    = "none"
+	// LabelIngressUseWaypoint=true on a Service (or on its namespace, when the Service has no such
+	// label) sends ingress-gateway traffic for the Service through the Service's waypoint; without
+	// it ingress gateways skip the waypoint and its policy (istio/istio#51214; the namespace level
+	// since istio/istio#54483). It applies to Services, ServiceEntries and Namespaces only, not to
+	// pods (istio/api label/labels.yaml "istio.io/ingress-use-waypoint").
+	LabelIngressUseWaypoint = "istio.io/ingress-use-waypoint"
 	// WaypointGatewayClass is the GatewayClass of Istio's waypoints
 	// (pkg/config/constants/constants.go WaypointGatewayClassName).
 	WaypointGatewayClass = "istio-waypoint"
@@ -122,6 +128,20 @@ type Workload struct {
 	Targets []Target
 	// Problems say why a waypoint in the pod's path cannot carry the profile's policy.
 	Problems []string
+	// IngressVia and IngressSkips split the Services that bind a waypoint-bound pod to a service
+	// waypoint: ingress-gateway traffic for those in IngressVia goes through the waypoint
+	// (istio.io/ingress-use-waypoint=true on the Service, or on the namespace when the Service has
+	// no such label), for those in IngressSkips it does not (istio/istio#51214). Both are empty for a
+	// pod bound by a workload waypoint only: ingress gateways address Services, and the label
+	// names no workload waypoint. Sorted.
+	IngressVia   []string
+	IngressSkips []string
+}
+
+// IngressUsesWaypoint says whether ingress-gateway traffic to a waypoint-bound pod goes through
+// its waypoint, whichever of its Services it is sent to.
+func (w Workload) IngressUsesWaypoint() bool {
+	return len(w.IngressVia) > 0 && len(w.IngressSkips) == 0
 }
 
 // Selection is the classification of the pods one selector selects.
@@ -290,8 +310,15 @@ func bindWaypoints(f *Facts, p Pod, w *Workload) {
 		}
 		if gw, found := f.waypoint(ns, name); found && handles(gw, WaypointForService) {
 			add(waypointRef(gw), &Target{Kind: "Service", Name: svc.Name}, "")
+			if ingressUsesWaypoint(f, svc) {
+				w.IngressVia = append(w.IngressVia, svc.Name)
+			} else {
+				w.IngressSkips = append(w.IngressSkips, svc.Name)
+			}
 		}
 	}
+	sort.Strings(w.IngressVia)
+	sort.Strings(w.IngressSkips)
 	sort.Slice(w.Waypoints, func(i, j int) bool {
 		a, b := w.Waypoints[i], w.Waypoints[j]
 		if a.Namespace != b.Namespace {
@@ -325,6 +352,18 @@ func useWaypoint(f *Facts, labels map[string]string) (name, ns string, ok bool) 
 		ns = f.Namespace
 	}
 	return name, ns, true
+}
+
+// ingressUsesWaypoint reads istio.io/ingress-use-waypoint from a Service, falling back to the
+// namespace's when the Service has no such label, as istio.io/use-waypoint does. Only "true"
+// counts: anything else leaves ingress off the waypoint, the side on which meshguard says ingress
+// is refused rather than claim a waypoint policy covers it.
+func ingressUsesWaypoint(f *Facts, svc Service) bool {
+	v, ok := svc.Labels[LabelIngressUseWaypoint]
+	if !ok {
+		v = f.NamespaceLabels[LabelIngressUseWaypoint]
+	}
+	return v == "true"
 }
 
 func (f *Facts) waypoint(ns, name string) (Gateway, bool) {

@@ -56,13 +56,13 @@ func TestSelect(t *testing.T) {
 			name: "a Service labelled with a service waypoint puts its ambient pods behind it, attached by the Service",
 			facts: Facts{Namespace: "shop", Pods: []Pod{ambient}, Gateways: []Gateway{wpService},
 				Services: []Service{{Name: "api", Selector: apiSvc.Selector, Labels: map[string]string{LabelUseWaypoint: "waypoint"}}}},
-			want: []Workload{{Pod: "api-0", Class: Waypoint, Waypoints: []WaypointRef{{Namespace: "shop", Name: "waypoint", ServiceAccount: "waypoint"}}, Targets: []Target{{Kind: "Service", Name: "api"}}}},
+			want: []Workload{{Pod: "api-0", Class: Waypoint, Waypoints: []WaypointRef{{Namespace: "shop", Name: "waypoint", ServiceAccount: "waypoint"}}, Targets: []Target{{Kind: "Service", Name: "api"}}, IngressSkips: []string{"api"}}},
 		},
 		{
 			name: "a namespace label binds its Services; a Service labelled none opts out",
 			facts: Facts{Namespace: "shop", NamespaceLabels: map[string]string{LabelUseWaypoint: "waypoint"}, Pods: []Pod{ambient}, Gateways: []Gateway{wpService},
 				Services: []Service{apiSvc, {Name: "api-direct", Selector: apiSvc.Selector, Labels: map[string]string{LabelUseWaypoint: UseWaypointNone}}}},
-			want: []Workload{{Pod: "api-0", Class: Waypoint, Waypoints: []WaypointRef{{Namespace: "shop", Name: "waypoint", ServiceAccount: "waypoint"}}, Targets: []Target{{Kind: "Service", Name: "api"}}}},
+			want: []Workload{{Pod: "api-0", Class: Waypoint, Waypoints: []WaypointRef{{Namespace: "shop", Name: "waypoint", ServiceAccount: "waypoint"}}, Targets: []Target{{Kind: "Service", Name: "api"}}, IngressSkips: []string{"api"}}},
 		},
 		{
 			name: "a pod label naming a service-only waypoint does not bind the pod (pod-addressed traffic skips it)",
@@ -119,6 +119,57 @@ func TestSelect(t *testing.T) {
 			got := Select(&tc.facts, tc.selector)
 			g.Expect(got.Workloads).To(Equal(tc.want))
 			g.Expect(got.Expected).To(Equal(tc.expected))
+		})
+	}
+}
+
+// TestIngressUseWaypoint: ingress gateways send a Service's traffic through its waypoint only with
+// istio.io/ingress-use-waypoint=true on the Service or its namespace (istio/istio#51214, #54483;
+// istio/api label/labels.yaml); a workload waypoint is never on their path.
+func TestIngressUseWaypoint(t *testing.T) {
+	ambient := map[string]string{AnnotationRedirection: RedirectionEnabled}
+	api := Pod{Name: "api-0", Labels: map[string]string{"app": "api"}, Annotations: ambient}
+	wp := Gateway{Namespace: "shop", Name: "waypoint", ClassName: WaypointGatewayClass, Labels: map[string]string{LabelWaypointFor: WaypointForAll}}
+	svc := func(name string, labels map[string]string) Service {
+		l := map[string]string{LabelUseWaypoint: "waypoint"}
+		for k, v := range labels {
+			l[k] = v
+		}
+		return Service{Name: name, Labels: l, Selector: map[string]string{"app": "api"}}
+	}
+	on := map[string]string{LabelIngressUseWaypoint: "true"}
+	cases := []struct {
+		name      string
+		nsLabels  map[string]string
+		pod       Pod
+		services  []Service
+		via, skip []string
+		uses      bool
+	}{
+		{name: "no label anywhere: ingress skips the waypoint", services: []Service{svc("api", nil)}, skip: []string{"api"}},
+		{name: "the Service's label", services: []Service{svc("api", on)}, via: []string{"api"}, uses: true},
+		{name: "the namespace's label", nsLabels: on, services: []Service{svc("api", nil)}, via: []string{"api"}, uses: true},
+		{name: "a Service label other than true overrides the namespace's", nsLabels: on,
+			services: []Service{svc("api", map[string]string{LabelIngressUseWaypoint: "false"})}, skip: []string{"api"}},
+		{name: "one of two Services without it: ingress through that one skips the waypoint",
+			services: []Service{svc("api", on), svc("api-admin", nil)}, via: []string{"api"}, skip: []string{"api-admin"}},
+		{name: "a pod bound only by a workload waypoint: no Service brings ingress to it, even with the namespace label",
+			nsLabels: on, pod: Pod{Name: "api-0", Labels: map[string]string{"app": "api", LabelUseWaypoint: "waypoint"}, Annotations: ambient}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			p := api
+			if tc.pod.Name != "" {
+				p = tc.pod
+			}
+			s := Select(&Facts{Namespace: "shop", NamespaceLabels: tc.nsLabels, Pods: []Pod{p}, Services: tc.services, Gateways: []Gateway{wp}}, nil)
+			g.Expect(s.Workloads).To(HaveLen(1))
+			w := s.Workloads[0]
+			g.Expect(w.Class).To(Equal(Waypoint))
+			g.Expect(w.IngressVia).To(Equal(tc.via))
+			g.Expect(w.IngressSkips).To(Equal(tc.skip))
+			g.Expect(w.IngressUsesWaypoint()).To(Equal(tc.uses))
 		})
 	}
 }

@@ -54,6 +54,10 @@ type rowPods struct{ pods []string }
 // maxRowPods is how many pod names one enforcement row lists (the CRD's limit).
 const maxRowPods = 8
 
+// maxRowReason is the CRD's limit on an enforcement row's reason (MaxLength=1024): a long list of
+// targets or Services is cut rather than have the API server refuse the whole status.
+const maxRowReason = 1024
+
 // hboneMTLSPort is ztunnel's inbound port: ambient traffic reaches a pod on TCP 15008 (HBONE),
 // whatever port it was sent to (istio.io docs/ambient/usage/networkpolicy).
 const hboneMTLSPort = 15008
@@ -81,7 +85,11 @@ func (r *renderer) ambientResult(res *Result) {
 	})
 	for _, k := range keys {
 		pods := sortedSet(a.rows[k].pods)
-		row := v1alpha1.RuleEnforcementStatus{Rule: k.rule, EnforcedBy: k.point, PodCount: int32(len(pods)), Reason: k.reason}
+		reason := k.reason
+		if len(reason) > maxRowReason {
+			reason = reason[:maxRowReason-3] + "..."
+		}
+		row := v1alpha1.RuleEnforcementStatus{Rule: k.rule, EnforcedBy: k.point, PodCount: int32(len(pods)), Reason: reason}
 		if len(pods) > maxRowPods {
 			pods = pods[:maxRowPods]
 		}
@@ -213,15 +221,70 @@ func (r *renderer) placeAuthorizationPolicy(pl policy) {
 	wp.Spec.TargetRefs = targetRefs(targets)
 	r.addAuthorizationPolicy(pl.name+"-waypoint", wp)
 	r.ambient.bound = append(r.ambient.bound, pl.name+"-waypoint")
-	r.enforced(pl.id, v1alpha1.EnforcedByWaypoint, w, "targetRefs "+targetsText(targets))
-	if pl.l7 || allow {
+	bypass := ingressJudgedAtZtunnel
+	switch {
+	case pl.l7 && allow:
+		bypass = ingressRefused
+	case pl.l7:
+		bypass = ingressSkipsDeny
+	}
+	r.enforcedAtWaypoint(pl.id, s, "targetRefs "+targetsText(targets), bypass)
+	switch {
+	case pl.l7 && !allow:
+		// A DENY only the waypoint enforces: refuse at ztunnel every identity but the waypoint's,
+		// whatever other parts' ALLOW policies admit there (see denyAllButWaypoints).
+		r.addAuthorizationPolicy(pl.name+"-ztunnel", r.denyAllButWaypoints(pl.selector, waypoints))
+		r.ambient.bound = append(r.ambient.bound, pl.name+"-ztunnel")
+		r.enforced(pl.id, v1alpha1.EnforcedByZtunnel, w, denyAllButText(waypoints))
+	case pl.l7 || allow:
 		// At ztunnel, traffic from the waypoint carries the waypoint's identity: admit only it,
 		// so that the waypoint's policy cannot be bypassed by calling the pods directly (the
 		// l4-policy docs' advice). Direct callers, sidecar clients (they skip waypoints) and
-		// ingress without istio.io/ingress-use-waypoint are then refused: fail closed.
+		// ingress without istio.io/ingress-use-waypoint are then refused by this part: fail
+		// closed. (Other ALLOW parts may admit their own senders directly: ALLOWs add up, as in
+		// the profile.)
 		r.addAuthorizationPolicy(pl.name+"-ztunnel", r.onlyWaypoints(pl.selector, waypoints))
 		r.ambient.bound = append(r.ambient.bound, pl.name+"-ztunnel")
 		r.enforced(pl.id, v1alpha1.EnforcedByZtunnel, w, "admits only the waypoint's identity ("+waypointsText(waypoints)+"), so the waypoint cannot be bypassed")
+	}
+}
+
+// What happens at ztunnel to ingress-gateway traffic that does not go through the waypoint
+// (without istio.io/ingress-use-waypoint: istio/istio#51214), per kind of waypoint-enforced part.
+const (
+	// An L7 ALLOW: at ztunnel the part is the policy that admits only the waypoint's identity.
+	ingressRefused = "ztunnel admits only the waypoint, so ingress to these pods is refused"
+	// An L7 DENY or the JWT requirement: at ztunnel the part is a DENY of every identity but
+	// the waypoint's (denyAllButWaypoints).
+	ingressSkipsDeny = "ztunnel refuses every identity but the waypoint's for this part, so ingress to these pods is refused"
+	// An L4 part or the default-deny: ztunnel enforces its selector form on ingress directly.
+	ingressJudgedAtZtunnel = "ztunnel enforces this part's L4 form on ingress to these pods instead"
+)
+
+// enforcedAtWaypoint records the Waypoint rows of part id for the waypoint-bound pods of s, one
+// per way ingress-gateway traffic reaches them: through the waypoint (istio.io/ingress-use-waypoint
+// on the Service or the namespace, istio/istio#54483) or past it, then bypass says what ztunnel
+// does with it (istio/istio#51214).
+func (r *renderer) enforcedAtWaypoint(id string, s dataplane.Selection, base, bypass string) {
+	groups := map[string][]string{}
+	for _, w := range s.Workloads {
+		if w.Class != dataplane.Waypoint {
+			continue
+		}
+		var why string
+		switch {
+		case w.IngressUsesWaypoint():
+			why = "ingress-gateway traffic uses the waypoint (istio.io/ingress-use-waypoint)"
+		case len(w.IngressSkips) > 0:
+			why = "ingress-gateway traffic does not use the waypoint (no istio.io/ingress-use-waypoint on Service " +
+				podList(w.IngressSkips) + " or the namespace): " + bypass
+		default:
+			why = "ingress-gateway traffic does not use a workload waypoint (istio.io/ingress-use-waypoint applies to Services bound to a service waypoint): " + bypass
+		}
+		groups[why] = append(groups[why], w.Pod)
+	}
+	for why, pods := range groups {
+		r.enforced(id, v1alpha1.EnforcedByWaypoint, pods, base+"; "+why)
 	}
 }
 
@@ -305,6 +368,9 @@ func (r *renderer) waypointPlan(s dataplane.Selection, sel *v1alpha1.WorkloadSel
 			problems = append(problems, fmt.Sprintf("%s %s also serves pods outside the selector (%s): a policy attached to it would apply to them too", t.Kind, t.Name, podList(outside)))
 		}
 	}
+	if len(targets) > maxTargetRefs {
+		problems = append(problems, tooManyTargets(len(targets)))
+	}
 	sort.Slice(targets, func(i, j int) bool {
 		if targets[i].Kind != targets[j].Kind {
 			return targets[i].Kind < targets[j].Kind
@@ -323,6 +389,15 @@ func (r *renderer) waypointPlan(s dataplane.Selection, sel *v1alpha1.WorkloadSel
 	})
 	sort.Strings(problems)
 	return targets, wps, sortedSet(problems)
+}
+
+// maxTargetRefs is the most targetRefs an AuthorizationPolicy or RequestAuthentication may have
+// (istio.io/api kubernetes/customresourcedefinitions.gen.yaml: targetRefs maxItems 16); the API
+// server refuses more.
+const maxTargetRefs = 16
+
+func tooManyTargets(n int) string {
+	return fmt.Sprintf("the pods are behind %d Services and Gateways bound to waypoints, more than the %d targetRefs one policy may have", n, maxTargetRefs)
 }
 
 // targetRefs are the policy attachments for targets: a Service (core group, empty) or a
@@ -367,6 +442,43 @@ func (r *renderer) onlyWaypoints(sel *v1alpha1.WorkloadSelector, wps []dataplane
 	ap.Spec.Action = securityv1beta1.AuthorizationPolicy_ALLOW
 	ap.Spec.Rules = []*securityv1beta1.Rule{{From: r.sourcesFor(sortedSet(accounts), nil)}}
 	return ap
+}
+
+// denyAllButWaypoints is the anti-bypass policy of a DENY that only the waypoint enforces
+// (requireToken, an L7 Deny rule): a ztunnel DENY of every identity but the waypoints'. An ALLOW
+// admitting only the waypoint would not do: an L4 Allow rule of the same pods is also a selector
+// policy at ztunnel, ALLOW policies add up, and its senders would reach the pods without the
+// waypoint, and without the DENY, by pod IP, through a sidecar (sidecars skip waypoints:
+// istio/istio#54483) or as ingress without istio.io/ingress-use-waypoint. A DENY is evaluated
+// before every ALLOW (istio.io docs/concepts/security "implicit enablement"), and ztunnel enforces
+// notPrincipals and notServiceAccounts (pilot/pkg/serviceregistry/ambient/authorization.go).
+func (r *renderer) denyAllButWaypoints(sel *v1alpha1.WorkloadSelector, wps []dataplane.WaypointRef) *securityv1.AuthorizationPolicy {
+	var accounts []string
+	for _, w := range wps {
+		accounts = append(accounts, w.Namespace+"/"+w.ServiceAccount)
+	}
+	accounts = sortedSet(accounts)
+	src := &securityv1beta1.Source{}
+	if r.opts.IstioSourceServiceAccounts {
+		// One source, not sourcesFor's chunks of 16: "not in A" OR "not in B" would match the
+		// waypoints too. More than 16 waypoints for one selector, which the CRD refuses, is not a
+		// real case.
+		src.NotServiceAccounts = accounts
+	} else {
+		for _, a := range accounts {
+			ns, name, _ := strings.Cut(a, "/")
+			src.NotPrincipals = append(src.NotPrincipals, r.opts.TrustDomain+"/ns/"+ns+"/sa/"+name)
+		}
+	}
+	ap := &securityv1.AuthorizationPolicy{}
+	ap.Spec.Selector = istioWorkloadSelector(sel)
+	ap.Spec.Action = securityv1beta1.AuthorizationPolicy_DENY
+	ap.Spec.Rules = []*securityv1beta1.Rule{{From: []*securityv1beta1.Rule_From{{Source: src}}}}
+	return ap
+}
+
+func denyAllButText(wps []dataplane.WaypointRef) string {
+	return "refuses every identity but the waypoint's (" + waypointsText(wps) + "), so no caller skips this part at the waypoint, whatever other parts admit"
 }
 
 // sourcesFor names service accounts ("ns/name") in the form ztunnel matches in any trust domain:
@@ -468,11 +580,15 @@ func (r *renderer) ambientDefaultDeny() {
 	if len(targets) == 0 {
 		return
 	}
+	if len(targets) > maxTargetRefs {
+		r.unenforceable(id, w, tooManyTargets(len(targets)))
+		return
+	}
 	ap := &securityv1.AuthorizationPolicy{}
 	ap.Spec.TargetRefs = targetRefs(targets)
 	r.addAuthorizationPolicy(r.name("default-deny", "waypoint"), ap)
 	r.ambient.bound = append(r.ambient.bound, r.name("default-deny", "waypoint"))
-	r.enforced(id, v1alpha1.EnforcedByWaypoint, w, "targetRefs "+targetsText(targets))
+	r.enforcedAtWaypoint(id, s, "targetRefs "+targetsText(targets), ingressJudgedAtZtunnel)
 }
 
 // ambientMTLS reports where mTLS is enforced, and that Disable is not: ztunnel always uses
@@ -657,7 +773,11 @@ func (r *renderer) placeRequestAuthentication(sel *v1alpha1.WorkloadSelector, ra
 	wra.Spec.Selector = nil
 	wra.Spec.TargetRefs = targetRefs(targets)
 	r.add(gvkRequestAuthentication, r.name("jwt", "waypoint"), wra)
-	r.enforced(id, v1alpha1.EnforcedByWaypoint, w, "targetRefs "+targetsText(targets))
+	bypass := ingressRefused
+	if deny != nil {
+		bypass = ingressSkipsDeny
+	}
+	r.enforcedAtWaypoint(id, s, "targetRefs "+targetsText(targets), bypass)
 	if deny != nil {
 		wd := deny.DeepCopy()
 		wd.Spec.Selector = nil
@@ -665,7 +785,13 @@ func (r *renderer) placeRequestAuthentication(sel *v1alpha1.WorkloadSelector, ra
 		r.addAuthorizationPolicy(r.name("require-jwt", "waypoint"), wd)
 		r.ambient.bound = append(r.ambient.bound, r.name("require-jwt", "waypoint"))
 	}
-	r.addAuthorizationPolicy(r.name("jwt", "ztunnel"), r.onlyWaypoints(sel, waypoints))
+	if deny != nil {
+		// requireToken is a DENY only the waypoint enforces (see denyAllButWaypoints).
+		r.addAuthorizationPolicy(r.name("jwt", "ztunnel"), r.denyAllButWaypoints(sel, waypoints))
+		r.enforced(id, v1alpha1.EnforcedByZtunnel, w, denyAllButText(waypoints))
+	} else {
+		r.addAuthorizationPolicy(r.name("jwt", "ztunnel"), r.onlyWaypoints(sel, waypoints))
+		r.enforced(id, v1alpha1.EnforcedByZtunnel, w, "admits only the waypoint's identity ("+waypointsText(waypoints)+"), so the waypoint cannot be bypassed")
+	}
 	r.ambient.bound = append(r.ambient.bound, r.name("jwt", "ztunnel"))
-	r.enforced(id, v1alpha1.EnforcedByZtunnel, w, "admits only the waypoint's identity ("+waypointsText(waypoints)+"), so the waypoint cannot be bypassed")
 }

@@ -227,3 +227,84 @@ func TestMTLSDisableIsUnenforceableOnlyWhereAmbientPodsAre(t *testing.T) {
 	g.Expect(res.Enforcement).To(ContainElement(v1alpha1.RuleEnforcementStatus{Rule: "mtls", EnforcedBy: v1alpha1.EnforcedByNone, Pods: []string{"api-0"}, PodCount: 1,
 		Reason: "ambient ignores mTLS Disable: ztunnel always uses mutual TLS (HBONE) and acts as Permissive; take the pods out of ambient (istio.io/dataplane-mode=none) to disable it"}))
 }
+
+// TestMoreTargetsThanTheCRDAllowsIsUnenforceable: the AuthorizationPolicy and RequestAuthentication
+// CRDs take at most 16 targetRefs (istio.io/api kubernetes/customresourcedefinitions.gen.yaml,
+// maxItems: 16); pods behind 17 waypoint-bound Services cannot get one policy attached to them all,
+// and the API server would refuse it: the part is reported Unenforceable instead, fail closed.
+func TestMoreTargetsThanTheCRDAllowsIsUnenforceable(t *testing.T) {
+	g := NewWithT(t)
+	p := &v1alpha1.MeshSecurityProfile{}
+	p.Name, p.Namespace = "p", "shop"
+	p.Spec.Authorization = &v1alpha1.AuthorizationSpec{DefaultDeny: true, Rules: []v1alpha1.AuthorizationRule{{
+		Name: "web-reads", Action: v1alpha1.ActionAllow,
+		Selector: &v1alpha1.WorkloadSelector{MatchLabels: map[string]string{"app": "api"}},
+		From:     &v1alpha1.RuleSource{ServiceAccounts: []v1alpha1.ServiceAccountRef{"frontend/web"}},
+		To:       &v1alpha1.RuleTarget{Methods: []string{"GET"}},
+	}}}
+	facts := &dataplane.Facts{Namespace: "shop", NamespaceLabels: map[string]string{dataplane.LabelUseWaypoint: "waypoint"},
+		Pods:     []dataplane.Pod{{Name: "api-0", Labels: map[string]string{"app": "api"}, Annotations: map[string]string{dataplane.AnnotationRedirection: dataplane.RedirectionEnabled}}},
+		Gateways: []dataplane.Gateway{{Namespace: "shop", Name: "waypoint", ClassName: dataplane.WaypointGatewayClass}}}
+	for i := range 17 {
+		facts.Services = append(facts.Services, dataplane.Service{Name: fmt.Sprintf("api-%02d", i), Selector: map[string]string{"app": "api"}})
+	}
+	opts := DefaultOptions()
+	opts.DataPlane = facts
+	res, err := Render(p, opts)
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, o := range res.Objects {
+		refs, _, _ := unstructured.NestedSlice(o.Object, "spec", "targetRefs")
+		g.Expect(len(refs)).To(BeNumerically("<=", maxTargetRefs), "%s %s", o.GetKind(), o.GetName())
+	}
+	g.Expect(res.Unenforceable).To(ContainElements(
+		ContainSubstring("authorization.rules[web-reads]: the pods are behind 17 Services and Gateways"),
+		ContainSubstring("authorization.defaultDeny: the pods are behind 17 Services and Gateways"),
+	))
+}
+
+// TestWaypointOnlyDenyCannotBeSkippedThroughAnotherAllow: a DENY only a waypoint enforces
+// (requireToken, an L7 Deny rule) must hold for callers that skip the waypoint too: pod-IP
+// traffic, clients with sidecars (they do not use waypoints, istio/istio#54483) and ingress
+// without istio.io/ingress-use-waypoint. An L4 Allow rule for the same pods is also a selector
+// policy at ztunnel, which admits its senders directly; an ALLOW that admits only the waypoint
+// does not stop them (ALLOW policies add up). So the anti-bypass policy of such a part is a ztunnel
+// DENY of every identity but the waypoint's (DENY is evaluated before ALLOW: istio.io
+// docs/concepts/security "implicit enablement").
+func TestWaypointOnlyDenyCannotBeSkippedThroughAnotherAllow(t *testing.T) {
+	g := NewWithT(t)
+	p := &v1alpha1.MeshSecurityProfile{}
+	p.Name, p.Namespace = "p", "shop"
+	api := &v1alpha1.WorkloadSelector{MatchLabels: map[string]string{"app": "api"}}
+	p.Spec.Authorization = &v1alpha1.AuthorizationSpec{Rules: []v1alpha1.AuthorizationRule{
+		{Name: "monitoring", Action: v1alpha1.ActionAllow, Selector: api, From: &v1alpha1.RuleSource{Namespaces: []string{"monitoring"}}},
+		{Name: "no-delete", Action: v1alpha1.ActionDeny, Selector: api, To: &v1alpha1.RuleTarget{Methods: []string{"DELETE"}}},
+	}}
+	p.Spec.RequestAuthentication = &v1alpha1.RequestAuthenticationSpec{Selector: api, RequireToken: true,
+		Issuers: []v1alpha1.JWTIssuer{{Issuer: "https://auth.example.com", JwksURI: "https://auth.example.com/jwks.json"}}}
+	opts := DefaultOptions()
+	opts.IstioSourceServiceAccounts = true
+	opts.DataPlane = &dataplane.Facts{Namespace: "shop", NamespaceLabels: map[string]string{dataplane.LabelUseWaypoint: "waypoint"},
+		Pods:     []dataplane.Pod{{Name: "api-0", Labels: map[string]string{"app": "api"}, Annotations: map[string]string{dataplane.AnnotationRedirection: dataplane.RedirectionEnabled}}},
+		Services: []dataplane.Service{{Name: "api", Selector: map[string]string{"app": "api"}}},
+		Gateways: []dataplane.Gateway{{Namespace: "shop", Name: "waypoint", ClassName: dataplane.WaypointGatewayClass}}}
+	res, err := Render(p, opts)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Unenforceable).To(BeEmpty())
+	byName := map[string]*unstructured.Unstructured{}
+	for _, o := range res.Objects {
+		if o.GetKind() == "AuthorizationPolicy" {
+			byName[o.GetName()] = o
+		}
+	}
+	g.Expect(byName).To(HaveKey("p-rule-monitoring"), "the L4 Allow reaches ztunnel by selector: its senders get in without the waypoint")
+	for _, name := range []string{"p-jwt-ztunnel", "p-rule-no-delete-ztunnel"} {
+		g.Expect(byName).To(HaveKey(name))
+		spec := byName[name].Object["spec"]
+		g.Expect(spec).To(HaveKeyWithValue("action", "DENY"), name)
+		g.Expect(spec).To(HaveKeyWithValue("selector", HaveKeyWithValue("matchLabels", HaveKeyWithValue("app", "api"))), name)
+		g.Expect(spec).To(HaveKeyWithValue("rules", ConsistOf(HaveKeyWithValue("from", ConsistOf(
+			HaveKeyWithValue("source", Equal(map[string]any{"notServiceAccounts": []any{"shop/waypoint"}})),
+		)))), name)
+		g.Expect(ztunnelL7Content(byName[name])).To(BeEmpty())
+	}
+}
