@@ -175,7 +175,7 @@ func (r *MeshSecurityProfileReconciler) Reconcile(ctx context.Context, req ctrl.
 	// objects of the namespace over once this profile carries the floor (profileOwner.replaces).
 	return r.pipe.run(ctx, job{
 		owner: profileOwner{p}, intent: eff, result: res,
-		dataPlane: opts.DataPlane, waypointsKnown: r.dataPlane != nil && r.dataPlane.gateways,
+		dataPlane: opts.DataPlane, waypointsKnown: r.dataPlane != nil && r.dataPlane.gateways.Load(),
 		mayHoldAnnotations: controllerutil.ContainsFinalizer(p, FinalizerNamespaceAnnotations),
 	}, obs), nil
 }
