@@ -12,8 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshguard/meshguard/internal/dataplane"
-	"github.com/meshguard/meshguard/internal/meshsem"
 	"github.com/meshguard/meshguard/internal/meshapi"
+	"github.com/meshguard/meshguard/internal/meshsem"
 )
 
 // This file models Istio's ambient data plane for a destination that ztunnel captures

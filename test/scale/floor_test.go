@@ -77,7 +77,7 @@ func fanOut(b *testing.B, mode string, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer mg.Stop()
+	defer func() { _ = mg.Stop() }()
 
 	floor := &v1alpha1.ClusterMeshSecurityProfile{ObjectMeta: metav1.ObjectMeta{Name: "floor"}}
 	floor.Spec.NamespaceSelector = metav1.LabelSelector{MatchLabels: map[string]string{"floor": "scale"}}
@@ -171,7 +171,7 @@ func BenchmarkFloorNewNamespace(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer mg.Stop()
+	defer func() { _ = mg.Stop() }()
 
 	floor := &v1alpha1.ClusterMeshSecurityProfile{ObjectMeta: metav1.ObjectMeta{Name: "floor"}}
 	floor.Spec.NamespaceSelector = metav1.LabelSelector{MatchLabels: map[string]string{"floor": "scale"}}

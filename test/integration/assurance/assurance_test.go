@@ -66,7 +66,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer mg.Stop()
+	defer func() { _ = mg.Stop() }()
 	k8s = mg.Client
 
 	// Installed after the start: meshguard must find and watch them on its own.

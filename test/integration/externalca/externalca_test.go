@@ -35,7 +35,7 @@ func TestAProfileWithAnExternalIstioCAIsReadyWithTheCAReportedExternal(t *testin
 	facts.IstioCA = clusterfacts.IstioCAExternal
 	mg, err := inprocess.Start(cfg, inprocess.Options{RenderOptions: &render.Options{Facts: facts}})
 	g.Expect(err).NotTo(HaveOccurred())
-	defer mg.Stop()
+	defer func() { _ = mg.Stop() }()
 	ctx, k8s := context.Background(), mg.Client
 	// istio-system exists (istiod runs there) but holds no CA Secret: istio-csr signs.
 	root, err := certstest.MintCA(certstest.WithSubject("Vault root for istio-csr"))

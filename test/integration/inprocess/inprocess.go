@@ -90,11 +90,13 @@ func Start(cfg *rest.Config, opts Options) (*Meshguard, error) {
 	return m, nil
 }
 
-// Stop stops the manager and waits for it (at most 30 s).
-func (m *Meshguard) Stop() {
+// Stop stops the manager and waits for it (at most 30 s); it returns the manager's error.
+func (m *Meshguard) Stop() error {
 	m.cancel()
 	select {
-	case <-m.done:
+	case err := <-m.done:
+		return err
 	case <-time.After(30 * time.Second):
+		return fmt.Errorf("the manager did not stop within 30s")
 	}
 }

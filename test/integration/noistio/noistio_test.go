@@ -29,7 +29,7 @@ func TestWithoutIstioCRDsNetworkPoliciesAreStillApplied(t *testing.T) {
 
 	mg, err := inprocess.Start(cfg, inprocess.Options{})
 	g.Expect(err).NotTo(HaveOccurred(), "the manager starts without the mesh CRDs")
-	defer mg.Stop()
+	defer func() { _ = mg.Stop() }()
 	ctx, k8s := context.Background(), mg.Client
 	g.Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}})).To(Succeed())
 	p := &v1alpha1.MeshSecurityProfile{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "p"},

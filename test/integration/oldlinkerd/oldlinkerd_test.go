@@ -69,7 +69,7 @@ func TestALinkerdThatDoesNotServeServerV1beta3IsReportedNotProtected(t *testing.
 
 	mg, err := inprocess.Start(cfg, inprocess.Options{Scheme: scheme})
 	g.Expect(err).NotTo(HaveOccurred())
-	defer mg.Stop()
+	defer func() { _ = mg.Stop() }()
 	ctx, k8s := context.Background(), mg.Client
 	g.Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "payments"}})).To(Succeed())
 	p := &v1alpha1.MeshSecurityProfile{ObjectMeta: metav1.ObjectMeta{Namespace: "payments", Name: "p"},
