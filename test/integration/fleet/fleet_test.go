@@ -19,22 +19,17 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	fleetsamples "github.com/meshguard/meshguard/config/samples/fleet"
-	"github.com/meshguard/meshguard/controllers"
 	"github.com/meshguard/meshguard/internal/certs/certstest"
 	"github.com/meshguard/meshguard/internal/policyreport"
-	"github.com/meshguard/meshguard/internal/render"
 	"github.com/meshguard/meshguard/test/crds"
+	"github.com/meshguard/meshguard/test/integration/inprocess"
 	"github.com/meshguard/meshguard/test/testenv"
 )
 
@@ -67,15 +62,12 @@ func (a applyCounter) Apply(ctx context.Context, obj runtime.ApplyConfiguration,
 func start(t *testing.T) *cluster {
 	t.Helper()
 	g := NewWithT(t)
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(v1alpha1.AddToScheme(scheme))
 	env, err := testenv.New(testenv.Istio)
 	g.Expect(err).NotTo(HaveOccurred())
 	cfg, err := env.Start()
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() { _ = env.Stop() })
-	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
+	k8s, err := client.New(cfg, client.Options{Scheme: inprocess.Scheme()})
 	g.Expect(err).NotTo(HaveOccurred())
 
 	ca, err := certstest.MintCA(certstest.WithSubject("Istio test root"))
@@ -87,22 +79,15 @@ func start(t *testing.T) *cluster {
 		Data:       map[string][]byte{"ca-cert.pem": ca.CertPEM, "ca-key.pem": ca.KeyPEM},
 	})).To(Succeed())
 
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache: controllers.CacheOptions(), Client: controllers.ClientOptions()})
-	g.Expect(err).NotTo(HaveOccurred())
 	applies := &atomic.Int64{}
-	r := &controllers.MeshSecurityProfileReconciler{Client: applyCounter{Client: mgr.GetClient(), n: applies}, APIReader: mgr.GetAPIReader(), Scheme: scheme,
-		Recorder: mgr.GetEventRecorder("meshguard"), RenderOptions: render.DefaultOptions(),
-		// Short, so that the served kinds are looked at again soon; production uses 5 minutes.
-		CertificateRecheck: 2 * time.Second}
 	// Each test starts a manager of its own in this process: the controller names repeat.
 	skip := true
-	opts := controller.Options{SkipNameValidation: &skip}
-	g.Expect(r.SetupWithManager(mgr, opts)).To(Succeed())
-	g.Expect(controllers.SetupFloors(mgr, r, opts)).To(Succeed())
-	mctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() { _ = mgr.Start(mctx) }()
+	mg, err := inprocess.Start(cfg, inprocess.Options{Floors: true, Controller: controller.Options{SkipNameValidation: &skip},
+		// Short, so that the served kinds are looked at again soon; production uses 5 minutes.
+		CertificateRecheck: 2 * time.Second,
+		WrapClient:         func(c client.Client) client.Client { return applyCounter{Client: c, n: applies} }})
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = mg.Stop() })
 	return &cluster{cfg: cfg, k8s: k8s, rootCA: ca, reportApplies: applies}
 }
 

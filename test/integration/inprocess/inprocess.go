@@ -34,6 +34,10 @@ type Options struct {
 	Controller controller.Options
 	// KindPoll is how often a profile waiting for CRDs looks again (0: the reconciler's default).
 	KindPoll time.Duration
+	// CertificateRecheck is the longest wait before a profile is looked at again (0: the default).
+	CertificateRecheck time.Duration
+	// WrapClient wraps the reconcilers' client (to count or fail writes); nil: none.
+	WrapClient func(client.Client) client.Client
 }
 
 // Scheme holds client-go's kinds and meshguard's.
@@ -70,8 +74,13 @@ func Start(cfg *rest.Config, opts Options) (*Meshguard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("manager: %w", err)
 	}
-	r := &controllers.MeshSecurityProfileReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,
-		Recorder: mgr.GetEventRecorder("meshguard"), RenderOptions: ro, KindPoll: opts.KindPoll}
+	c := mgr.GetClient()
+	if opts.WrapClient != nil {
+		c = opts.WrapClient(c)
+	}
+	r := &controllers.MeshSecurityProfileReconciler{Client: c, APIReader: mgr.GetAPIReader(), Scheme: scheme,
+		Recorder: mgr.GetEventRecorder("meshguard"), RenderOptions: ro, KindPoll: opts.KindPoll,
+		CertificateRecheck: opts.CertificateRecheck}
 	if err := r.SetupWithManager(mgr, opts.Controller); err != nil {
 		return nil, fmt.Errorf("profile reconciler: %w", err)
 	}
