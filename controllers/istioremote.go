@@ -41,8 +41,11 @@ const (
 	// clusters whose istiod manages it (Istio's primary-remote install docs).
 	annotationControlPlaneClusters = "topology.istio.io/controlPlaneClusters"
 	// istioRemoteTTL is how long a verdict is reused: the facts change with installs, not per
-	// reconcile, and profiles stalled on it are looked at again after pendingRequeue.
-	istioRemoteTTL = 30 * time.Second
+	// reconcile. The Services and webhook configurations are not cached (that would cache every
+	// Service of the Istio namespace), so each look costs three LISTs and a GET; once every five
+	// minutes, as the certificate recheck, keeps meshguard near-silent at rest. Profiles stalled
+	// on it are looked at again after pendingRequeue and see a new verdict within that time.
+	istioRemoteTTL = 5 * time.Minute
 )
 
 // istioClusterFacts are what tells a remote cluster from one whose istiod reads its config.
@@ -100,7 +103,7 @@ func (r *pipeline) istioConfigElsewhere(ctx context.Context) (string, error) {
 	if !r.istioRemote.at.IsZero() && now.Sub(r.istioRemote.at) < istioRemoteTTL {
 		return r.istioRemote.reason, nil
 	}
-	f, err := readIstioClusterFacts(ctx, r.APIReader, r.RenderOptions.IstioNamespace)
+	f, err := readIstioClusterFacts(ctx, r.APIReader, r.Client, r.RenderOptions.IstioNamespace)
 	if apierrors.IsForbidden(err) {
 		// RBAC of an older install: the facts cannot be read, so nothing says that istiod is
 		// elsewhere; meshguard writes as it always did.
@@ -113,7 +116,7 @@ func (r *pipeline) istioConfigElsewhere(ctx context.Context) (string, error) {
 	return r.istioRemote.reason, nil
 }
 
-func readIstioClusterFacts(ctx context.Context, c client.Reader, ns string) (istioClusterFacts, error) {
+func readIstioClusterFacts(ctx context.Context, c, cached client.Reader, ns string) (istioClusterFacts, error) {
 	var f istioClusterFacts
 	var svcs corev1.ServiceList
 	if err := c.List(ctx, &svcs, client.InNamespace(ns)); err != nil {
@@ -160,8 +163,10 @@ func readIstioClusterFacts(ctx context.Context, c client.Reader, ns string) (ist
 			}
 		}
 	}
-	nsObj := &corev1.Namespace{}
-	if err := c.Get(ctx, client.ObjectKey{Name: ns}, nsObj); err != nil && !apierrors.IsNotFound(err) {
+	// The namespace's annotations from the cache of every Namespace's metadata (CacheOptions):
+	// no read of its own.
+	nsObj := namespaceMeta()
+	if err := cached.Get(ctx, client.ObjectKey{Name: ns}, nsObj); err != nil && !apierrors.IsNotFound(err) {
 		return f, fmt.Errorf("get namespace %s: %w", ns, err)
 	}
 	f.controlPlaneClusters = nsObj.Annotations[annotationControlPlaneClusters]

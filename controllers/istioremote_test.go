@@ -52,13 +52,13 @@ func TestTheIstioClusterFactsAreReadFromTheirObjects(t *testing.T) {
 		&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "istio-sidecar-injector"},
 			Webhooks: []admissionregistrationv1.MutatingWebhook{{Name: "namespace.sidecar-injector.istio.io", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url}}}},
 	).Build()
-	f, err := readIstioClusterFacts(context.Background(), c, "istio-system")
+	f, err := readIstioClusterFacts(context.Background(), c, c, "istio-system")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(f).To(Equal(istioClusterFacts{externalInjector: "istio-sidecar-injector", controlPlaneClusters: "cluster1", readerAccount: true}))
 
 	g.Expect(c.Create(context.Background(), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istiod-canary"},
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "istiod", "istio.io/rev": "canary"}}})).To(Succeed())
-	f, err = readIstioClusterFacts(context.Background(), c, "istio-system")
+	f, err = readIstioClusterFacts(context.Background(), c, c, "istio-system")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(f.localIstiod).To(Equal("istiod-canary"), "a revision's istiod selecting pods here")
 	g.Expect(f.configElsewhere("istio-system")).To(BeEmpty())

@@ -186,7 +186,9 @@ func TestPolicyReportsAppearWithTheirCRDFollowTheFindingsAndRest(t *testing.T) {
 	g.Eventually(func() string { r, _, _ := c.report("shop", "baseline"); return r[policyreport.RuleNotWeakened] }, 20*time.Second, 200*time.Millisecond).Should(Equal("fail"))
 	_, names, _ := c.report("shop", "baseline")
 	g.Expect(names).To(ContainElement("AuthorizationPolicy/allow-all"))
-	g.Expect(c.feedback(t, "shop", "baseline")).To(And(HaveKeyWithValue("ready", "False"), HaveKeyWithValue("effective", "False")))
+	// The report is written before the status patch of the same reconcile: wait for the status.
+	g.Eventually(func() map[string]any { return c.feedback(t, "shop", "baseline") }, 10*time.Second, 200*time.Millisecond).
+		Should(And(HaveKeyWithValue("ready", "False"), HaveKeyWithValue("effective", "False")))
 
 	t.Log("the policy removed: the failure disappears")
 	g.Expect(c.k8s.Delete(ctx, allowAll)).To(Succeed())
