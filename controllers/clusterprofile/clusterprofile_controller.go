@@ -27,7 +27,7 @@ import (
 
 // Reconciler writes the status of ClusterMeshSecurityProfiles: how many of the
 // namespaces they select are at the floor, and which are not and why. It writes nothing else: the
-// floor itself is applied by the namespaces' profiles and the FloorReconciler.
+// floor itself is applied by the namespaces' profiles and the floor reconciler (controllers/floor).
 type Reconciler struct {
 	client.Client
 	// pipe gives the floors' selection and the recorder, shared with the other reconcilers.

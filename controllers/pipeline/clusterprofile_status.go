@@ -164,8 +164,10 @@ type FloorResults struct {
 	byNS map[string]*FloorResult
 }
 
+// NewFloorResults returns an empty record of the floor controller's verdicts.
 func NewFloorResults() *FloorResults { return &FloorResults{byNS: map[string]*FloorResult{}} }
 
+// Set records a namespace's verdict.
 func (f *FloorResults) Set(ns string, r *FloorResult) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -195,6 +197,7 @@ func (f *FloorResults) Requests() []reconcile.Request {
 	return out
 }
 
+// Get returns a namespace's verdict (nil when there is none).
 func (f *FloorResults) Get(ns string) *FloorResult {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -99,6 +99,8 @@ func podMeta() *metav1.PartialObjectMetadata {
 	return m
 }
 
+// NewDataPlaneFacts builds the data plane facts' watches on mgr; poll is how often kinds
+// installed later (the Gateway CRD) are looked for.
 func NewDataPlaneFacts(mgr ctrl.Manager, poll time.Duration) (*DataPlaneFacts, error) {
 	byObject := map[client.Object]cache.ByObject{
 		podMeta():         {Transform: keepPodFacts},

@@ -36,6 +36,7 @@ func NamespaceMeta() *metav1.PartialObjectMetadata {
 	return m
 }
 
+// NamespaceMetaList returns an empty PartialObjectMetadataList for Namespaces (NamespaceMeta).
 func NamespaceMetaList() *metav1.PartialObjectMetadataList {
 	l := &metav1.PartialObjectMetadataList{}
 	l.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
@@ -137,7 +138,7 @@ func FloorConflictMessage(conflict string) string {
 }
 
 // applyFloorStatus sets the floor part of a profile's status: the cluster profiles merged in, the
-// fields held at a floor, and the Baseline condition. Pure, like applyStatus.
+// fields held at a floor, and the Baseline condition. Pure, like ApplyStatus.
 func applyFloorStatus(st *v1alpha1.MeshSecurityProfileStatus, gen int64, o *Observation) {
 	st.ClusterProfiles = o.Floors
 	st.HeldAtFloor = nil

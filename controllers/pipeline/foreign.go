@@ -34,7 +34,7 @@ import (
 type foreignObjects struct {
 	cache cache.Cache
 	// kinds are the kinds whose metadata is watched: those installed at start, and those found
-	// served later (watchLater).
+	// served later (WatchLater).
 	kindsMu sync.RWMutex
 	kinds   map[schema.GroupVersionKind]bool
 

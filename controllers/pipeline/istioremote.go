@@ -41,7 +41,7 @@ const (
 	// clusters whose istiod manages it (Istio's primary-remote install docs).
 	annotationControlPlaneClusters = "topology.istio.io/controlPlaneClusters"
 	// istioRemoteTTL is how long a verdict is reused: the facts change with installs, not per
-	// reconcile, and profiles stalled on it are looked at again after pendingRequeue.
+	// reconcile, and profiles stalled on it are looked at again after PendingRequeue.
 	istioRemoteTTL = 30 * time.Second
 )
 
@@ -177,7 +177,7 @@ func readIstioClusterFacts(ctx context.Context, c client.Reader, ns string) (ist
 }
 
 // IstioRemoteStop stops an Istio profile's reconcile in a remote cluster, its reason in obs (the
-// profile stalls; looked at again after pendingRequeue, in case istiod comes here).
+// profile stalls; looked at again after PendingRequeue, in case istiod comes here).
 func (r *Pipeline) IstioRemoteStop(ctx context.Context, p *v1alpha1.MeshSecurityProfile, obs *Observation) (bool, error) {
 	if p.Spec.GetMesh() != v1alpha1.MeshIstio || r.APIReader == nil {
 		return false, nil
@@ -190,7 +190,7 @@ func (r *Pipeline) IstioRemoteStop(ctx context.Context, p *v1alpha1.MeshSecurity
 	return reason != "", nil
 }
 
-// IstioRemoteStopped is istioRemoteStop for a step that collects errors in obs (the floors').
+// IstioRemoteStopped is IstioRemoteStop for a step that collects errors in obs (the floors').
 func (r *Pipeline) IstioRemoteStopped(ctx context.Context, p *v1alpha1.MeshSecurityProfile, obs *Observation) bool {
 	stop, err := r.IstioRemoteStop(ctx, p, obs)
 	if err != nil {

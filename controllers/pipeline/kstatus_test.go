@@ -17,7 +17,7 @@ import (
 )
 
 // TestKstatusReadsTheStatusAsGitOpsToolsExpect computes kstatus (what Flux and cli-utils use) on
-// statuses built by applyStatus.
+// statuses built by ApplyStatus.
 func TestKstatusReadsTheStatusAsGitOpsToolsExpect(t *testing.T) {
 	inSync := []childResult{row("NetworkPolicy", "a", v1alpha1.ResourceInSync)}
 	cases := []struct {

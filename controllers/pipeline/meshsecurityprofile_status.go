@@ -17,7 +17,7 @@ import (
 
 // Observation is what one reconcile found out. The status is computed from it, and from the
 // previous status only for what is history, not state (each row's record of its last correction:
-// setStatus), so the reconciler stays reentrant: no condition is derived from an older one.
+// SetStatus), so the reconciler stays reentrant: no condition is derived from an older one.
 type Observation struct {
 	Audit       bool
 	GovernedBy  string
@@ -31,7 +31,7 @@ type Observation struct {
 	CertErr     error
 	external    []v1alpha1.ExternalPolicy
 	ExternalErr error
-	// finalizerOnly: this reconcile patched the finalizer and writes nothing else.
+	// FinalizerOnly: this reconcile patched the finalizer and writes nothing else.
 	FinalizerOnly bool
 	// expectations are the answers for spec.expectations; expectationsErr says why there are none.
 	expectations    []v1alpha1.ExpectationStatus

@@ -12,6 +12,7 @@ func meshOf(gvk schema.GroupVersionKind) string {
 	return meshapi.Mesh(gvk.Group)
 }
 
+// NewUnstructured returns an empty object of kind gvk.
 func NewUnstructured(gvk schema.GroupVersionKind) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)

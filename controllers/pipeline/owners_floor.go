@@ -38,6 +38,7 @@ func (o FloorOwner) eventf(rec recorder.EventRecorder, related runtime.Object, e
 	rec.Eventf(o.c, related, eventtype, reason, action, "namespace %s: "+note, append([]any{o.namespace}, args...)...)
 }
 
+// Names are the names of floors, in their order.
 func Names(floors []*v1alpha1.ClusterMeshSecurityProfile) []string {
 	out := make([]string, 0, len(floors))
 	for _, f := range floors {

@@ -63,10 +63,10 @@ type Job struct {
 	// DataPlane are the data plane facts render was given (nil when none were gathered): the
 	// expectations are answered for the proxies that really serve the pods.
 	DataPlane *dataplane.Facts
-	// waypointsKnown: the Gateway CRD is watched, so dataPlane knows every waypoint and foreign
+	// WaypointsKnown: the Gateway CRD is watched, so dataPlane knows every waypoint and foreign
 	// targetRefs policies can be judged against the pods behind them.
 	WaypointsKnown bool
-	// mayHoldAnnotations: meshguard's namespace annotations may be the owner's (a profile's
+	// MayHoldAnnotations: meshguard's namespace annotations may be the owner's (a profile's
 	// finalizer says so), and are removed when render asks for none.
 	MayHoldAnnotations bool
 }
@@ -119,7 +119,7 @@ func (r *Pipeline) Run(ctx context.Context, j Job, obs *Observation) ctrl.Result
 }
 
 // requeue shortens result for what obs waits on: objects pending a mesh's CRDs or pods a
-// restart (pendingRequeue), and restorations backing off from a fight (their retryAfter).
+// restart (PendingRequeue), and restorations backing off from a fight (their retryAfter).
 func requeue(result ctrl.Result, obs *Observation) ctrl.Result {
 	if obs.pending() && (result.RequeueAfter == 0 || result.RequeueAfter > PendingRequeue) {
 		result.RequeueAfter = PendingRequeue
@@ -195,8 +195,8 @@ func Audits(spec *v1alpha1.MeshSecurityProfileSpec) bool {
 	return spec.Enforcement == v1alpha1.EnforcementAudit
 }
 
-// PipelineConfig is what the pipeline is built from: the profiles' reconciler's settings.
-type PipelineConfig struct {
+// Config is what the pipeline is built from: the profiles' reconciler's settings.
+type Config struct {
 	Client             client.Client
 	ApiReader          client.Reader
 	Recorder           recorder.EventRecorder
@@ -250,7 +250,7 @@ type Pipeline struct {
 }
 
 // NewPipeline builds the pipeline and adds its caches to the manager.
-func NewPipeline(mgr ctrl.Manager, c PipelineConfig) (*Pipeline, error) {
+func NewPipeline(mgr ctrl.Manager, c Config) (*Pipeline, error) {
 	r := &Pipeline{
 		Client: c.Client, APIReader: c.ApiReader, Recorder: c.Recorder, RenderOptions: c.RenderOptions,
 		MeshguardNamespace: c.MeshguardNamespace, Clock: c.Clock, CertificateRecheck: c.CertificateRecheck,
@@ -314,7 +314,7 @@ func (r *Pipeline) ensureWatch(gvk schema.GroupVersionKind) error {
 }
 
 // notInstalledFor is how long a kind found missing is taken as missing without asking again;
-// shorter than pendingRequeue, so that a profile waiting for CRDs sees them at its next look.
+// shorter than PendingRequeue, so that a profile waiting for CRDs sees them at its next look.
 const notInstalledFor = 20 * time.Second
 
 // Installed says whether the API server serves a kind (its CRD is installed). The RESTMapper
@@ -350,6 +350,7 @@ func (r *Pipeline) ForgetMissing(gvk schema.GroupVersionKind) {
 	delete(r.missing, gvk)
 }
 
+// Now is the time by the pipeline's clock (the real clock when none is set).
 func (r *Pipeline) Now() time.Time {
 	if r.Clock != nil {
 		return r.Clock.Now()

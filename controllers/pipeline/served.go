@@ -67,7 +67,7 @@ func crdTerminating(err error) bool {
 
 // notServed turns the rows that failed because their kind is no longer served (its CRD was
 // removed, or is being removed) into rows waiting for the mesh's CRDs: a state the status
-// reports and the reconciler looks at again later (pendingRequeue), not an error to retry at once.
+// reports and the reconciler looks at again later (PendingRequeue), not an error to retry at once.
 // Rows refused because the namespace is being deleted are not errors either: the profile goes
 // with its namespace.
 func (r *Pipeline) notServed(_ context.Context, rows []childResult) []childResult {

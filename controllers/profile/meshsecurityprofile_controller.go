@@ -59,7 +59,7 @@ type Reconciler struct {
 	KindPoll time.Duration
 
 	// pipe is the apply → prune → observe → requeue pipeline, shared with the floors
-	// (sharedPipeline).
+	// (SharedPipeline).
 	pipeOnce sync.Once
 	pipe     *pipeline.Pipeline
 	pipeErr  error
@@ -169,7 +169,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	}
 
 	// Apply → prune → observe → requeue, as for the floors. Prune also hands the floor's own
-	// objects of the namespace over once this profile carries the floor (profileOwner.replaces).
+	// objects of the namespace over once this profile carries the floor (pipeline.ProfileOwner.replaces).
 	return r.pipe.Run(ctx, pipeline.Job{
 		Owner: pipeline.NewProfileOwner(p), Intent: eff, Result: res,
 		DataPlane: opts.DataPlane, WaypointsKnown: r.dataPlane != nil && r.dataPlane.Gateways.Load(),
@@ -237,7 +237,7 @@ func afterStatusPatch(result ctrl.Result, retErr, patchErr error, obj klog.Objec
 // patch computed from a stale cached profile (one that has not yet seen the previous reconcile's
 // status) fail instead of overwriting it; the conflict requeues the profile (afterStatusPatch), and the next reconcile
 // computes the status again from a fresh read. The records of the last corrections survive that
-// retry: they are kept in memory (fights.fillCorrections), not only in the patch that failed.
+// retry: they are kept in memory (Fights.FillCorrections), not only in the patch that failed.
 func (r *Reconciler) writeStatus(ctx context.Context, before, p *v1alpha1.MeshSecurityProfile) error {
 	if equality.Semantic.DeepEqual(before.Status, p.Status) {
 		return nil
@@ -263,7 +263,7 @@ func (r *Reconciler) olderProfile(ctx context.Context, p *v1alpha1.MeshSecurityP
 // per manager, built by whichever setup comes first from r's settings.
 func (r *Reconciler) SharedPipeline(mgr ctrl.Manager) (*pipeline.Pipeline, error) {
 	r.pipeOnce.Do(func() {
-		r.pipe, r.pipeErr = pipeline.NewPipeline(mgr, pipeline.PipelineConfig{
+		r.pipe, r.pipeErr = pipeline.NewPipeline(mgr, pipeline.Config{
 			Client: r.Client, ApiReader: r.APIReader, Recorder: r.Recorder, RenderOptions: r.RenderOptions,
 			MeshguardNamespace: r.MeshguardNamespace, Clock: r.Clock, CertificateRecheck: r.CertificateRecheck,
 		})
