@@ -102,7 +102,7 @@ test-faults: controlplane ## Fault scenarios at full size (kube-apiserver killed
 .PHONY: test-unit
 test-unit: ## Only the tests that need no control plane: every package's pure tests (the controllers' without their envtest suite).
 	$(GO) test ./api/... ./internal/... ./config/... ./test/repo/... ./test/crds/... ./test/authzcheck/... ./test/floorcheck/... . -count=1
-	$(GO) test ./controllers -skip '^TestControllers$$' -count=1
+	$(GO) test ./controllers/... -skip '^TestControllers$$' -count=1
 
 # How long `make test-fuzz` runs each fuzzer (go test -fuzztime: a duration, or Nx executions).
 FUZZTIME ?= 20s

@@ -1,18 +1,23 @@
-// Package controllers holds meshguard's three reconcilers and what they share:
+// Package controllers is meshguard's controller layer as the manager sees it: the profiles'
+// reconciler (an alias of profile.Reconciler), SetupFloors, the cache and client options, and the
+// start-up helpers main.go calls. The work is done in four packages, one per reconciler as in
+// Cluster API, none of which touches another's fields:
 //
-//   - MeshSecurityProfileReconciler (meshsecurityprofile_controller.go): one MeshSecurityProfile,
-//     merged with the cluster floors that select its namespace; its status
-//     (meshsecurityprofile_status.go, pure).
-//   - FloorReconciler (floor_controller.go): one namespace without a profile, given the merge of
-//     the ClusterMeshSecurityProfiles that select it; the objects are the governing cluster
-//     profile's, and so are the events.
-//   - ClusterProfileReconciler (clusterprofile_controller.go): the status of one
-//     ClusterMeshSecurityProfile, summarised over the namespaces it selects
-//     (clusterprofile_status.go, pure).
+//   - pipeline: what the reconcilers share. The apply → prune → observe → requeue pipeline
+//     (pipeline.go) over an owner (owners_profile.go, owners_floor.go: the controller reference,
+//     the label, the event target and the previous rows), decide.go (per object, what apply
+//     writes), the caches and memories behind it (installed kinds, foreign objects, fights,
+//     meshguard's own writes, certificate verdicts), and the status computation: a profile's
+//     (meshsecurityprofile_status.go) and a cluster profile's (clusterprofile_status.go), pure.
+//   - profile: the MeshSecurityProfileReconciler, one MeshSecurityProfile merged with the cluster
+//     floors that select its namespace.
+//   - floor: the floor reconciler, one namespace without a profile, given the merge of the
+//     ClusterMeshSecurityProfiles that select it; the objects and the events are the governing
+//     cluster profile's.
+//   - clusterprofile: the status of one ClusterMeshSecurityProfile, summarised over the
+//     namespaces it selects.
 //
-// The first two render (internal/render decides everything a spec means) and then run the same
-// pipeline (pipeline.go): apply → prune → observe → requeue, over an owner — the profile, or the
-// cluster profile in one namespace — that gives the controller reference, the label, the event
-// target and its previous rows. decide.go chooses, per object, what apply writes. Everything here
-// is about talking to the API server.
+// Rendering is internal/render's (it decides everything a spec means); everything under
+// controllers is about talking to the API server. The envtest suite here runs all three
+// reconcilers in one manager, through the public API only.
 package controllers

@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
+	"github.com/meshguard/meshguard/controllers/pipeline"
 	"github.com/meshguard/meshguard/internal/certs"
 )
 
@@ -23,7 +24,7 @@ func CacheOptions() cache.Options {
 			&v1alpha1.MeshSecurityProfile{}: {Label: labels.Everything()},
 			// Cluster floors, and the metadata (labels) of every Namespace for their selectors.
 			&v1alpha1.ClusterMeshSecurityProfile{}: {Label: labels.Everything()},
-			namespaceMeta():                        {Label: labels.Everything()},
+			pipeline.NamespaceMeta():               {Label: labels.Everything()},
 			// Only the istio-ca-root-cert ConfigMaps (one per namespace, public data), so that a
 			// root rotation triggers a recheck of the namespace's profile.
 			&corev1.ConfigMap{}: {

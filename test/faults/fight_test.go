@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 )
 
-// The drift back-off of controllers/fight.go, as documented there: after fightFreeCorrections
+// The drift back-off of controllers/pipeline/fight.go, as documented there: after fightFreeCorrections
 // corrections of one object within a minute, meshguard waits fightBaseDelay before the next and
 // doubles the wait each time.
 const (
