@@ -483,10 +483,6 @@ func (e *evaluator) hasZtunnelDryRun() bool {
 // ZtunnelAccepted=False, UnsupportedValue), in Istio's order: DENY, then ALLOW.
 func (e *evaluator) ztunnelAuthzWith(st *istioState, dryRunEnforced bool) (res LayerResult) {
 	res = LayerResult{Layer: LayerAuthorizationZtunnel}
-	type pol struct {
-		u *unstructured.Unstructured
-		p *securityv1beta1.AuthorizationPolicy
-	}
 	var denies, allows []pol
 	for _, u := range e.istioCandidates("AuthorizationPolicy") {
 		ap, err := meshapi.AuthorizationPolicy(u)
@@ -520,19 +516,7 @@ func (e *evaluator) ztunnelAuthzWith(st *istioState, dryRunEnforced bool) (res L
 		sort.Slice(ps, func(i, j int) bool { return refOf(ps[i].u).String() < refOf(ps[j].u).String() })
 	}
 	matches := func(ps []pol, allow bool) (hit, maybe []Ref, why []string) {
-		for _, p := range ps {
-			for i, r := range p.p.GetRules() {
-				m, w := e.ztunnelRuleMatch(r, p.u.GetNamespace(), allow, st)
-				switch m {
-				case yes:
-					hit = append(hit, ruleRef(p.u, i))
-				case unknown:
-					maybe = append(maybe, ruleRef(p.u, i))
-					why = append(why, w...)
-				}
-			}
-		}
-		return hit, maybe, dedupe(why)
+		return matchRules(ps, func(r *securityv1beta1.Rule, ns string) (tri, []string) { return e.ztunnelRuleMatch(r, ns, allow, st) })
 	}
 	for _, p := range append(append([]pol{}, denies...), allows...) {
 		for i, r := range p.p.GetRules() {

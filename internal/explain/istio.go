@@ -232,10 +232,6 @@ func (e *evaluator) istioRequestAuthn(st *istioState) LayerResult {
 // not decide. A policy without rules matches nothing (an ALLOW one is allow-nothing).
 func (e *evaluator) istioAuthz(st *istioState) (res LayerResult) {
 	res = LayerResult{Layer: LayerAuthorization}
-	type pol struct {
-		u *unstructured.Unstructured
-		p *securityv1beta1.AuthorizationPolicy
-	}
 	byAction := map[string][]pol{}
 	for _, u := range e.istioCandidates("AuthorizationPolicy") {
 		ap, err := meshapi.AuthorizationPolicy(u)
@@ -263,21 +259,8 @@ func (e *evaluator) istioAuthz(st *istioState) (res LayerResult) {
 	if n := len(byAction["AUDIT"]); n > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d AUDIT policies apply: they log, never decide", n))
 	}
-	// matches returns the rules of the policies that match (yes) and could match (unknown).
 	matches := func(ps []pol, allow bool) (hit, maybe []Ref, why []string) {
-		for _, p := range ps {
-			for i, r := range p.p.GetRules() {
-				m, w := e.istioRuleMatch(r, p.u.GetNamespace(), allow, st)
-				switch m {
-				case yes:
-					hit = append(hit, ruleRef(p.u, i))
-				case unknown:
-					maybe = append(maybe, ruleRef(p.u, i))
-					why = append(why, w...)
-				}
-			}
-		}
-		return hit, maybe, dedupe(why)
+		return matchRules(ps, func(r *securityv1beta1.Rule, ns string) (tri, []string) { return e.istioRuleMatch(r, ns, allow, st) })
 	}
 
 	defer func() {
@@ -611,4 +594,28 @@ func allStar(patterns []string) bool {
 		}
 	}
 	return len(patterns) > 0
+}
+
+// pol is an AuthorizationPolicy among the inputs with its spec.
+type pol struct {
+	u *unstructured.Unstructured
+	p *securityv1beta1.AuthorizationPolicy
+}
+
+// matchRules returns the rules of the policies that match (yes) and could match (unknown), as
+// match (a sidecar's or ztunnel's reading of a rule) decides each.
+func matchRules(ps []pol, match func(r *securityv1beta1.Rule, policyNS string) (tri, []string)) (hit, maybe []Ref, why []string) {
+	for _, p := range ps {
+		for i, r := range p.p.GetRules() {
+			m, w := match(r, p.u.GetNamespace())
+			switch m {
+			case yes:
+				hit = append(hit, ruleRef(p.u, i))
+			case unknown:
+				maybe = append(maybe, ruleRef(p.u, i))
+				why = append(why, w...)
+			}
+		}
+	}
+	return hit, maybe, dedupe(why)
 }
