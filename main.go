@@ -43,17 +43,17 @@ func main() {
 
 func run() int {
 	var (
-		metricsAddr, probeAddr string
-		pprofAddr              string
-		leaderElect            bool
-		leaderElectionNS       string
-		secureMetrics          bool
-		qps                    float64
-		burst, workers         int
-		opts                   = clusterfacts.Defaults()
-		certRecheck            time.Duration
-		maxRetryBackoff        time.Duration
-		clusterName            string
+		metricsAddr, probeAddr  string
+		pprofAddr               string
+		leaderElect             bool
+		leaderElectionNS        string
+		secureMetrics           bool
+		qps                     float64
+		burst, workers, applies int
+		opts                    = clusterfacts.Defaults()
+		certRecheck             time.Duration
+		maxRetryBackoff         time.Duration
+		clusterName             string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address the Prometheus metrics endpoint binds to; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address the /healthz and /readyz probes bind to")
@@ -68,6 +68,7 @@ func run() int {
 	flag.Float64Var(&qps, "kube-api-qps", 200, "client-side rate limit for all requests to the API server, in requests per second; 0 or less: no client-side limit")
 	flag.IntVar(&burst, "kube-api-burst", 400, "client-side burst for all requests to the API server")
 	flag.IntVar(&workers, "max-concurrent-reconciles", 4, "profiles reconciled in parallel")
+	flag.IntVar(&applies, "max-concurrent-applies", controllers.DefaultApplyConcurrency, "objects of one profile applied in parallel (the client-side limit still bounds all requests together)")
 	opts.Bind(flag.CommandLine)
 	flag.DurationVar(&certRecheck, "certificate-recheck-interval", controllers.DefaultCertificateRecheck, "longest time between two checks of a profile's mesh CA certificates; changes of the CA Secrets and ConfigMaps are watched and checked at once, this bounds what a missed event could cost")
 	flag.DurationVar(&maxRetryBackoff, "max-retry-backoff", controllers.DefaultMaxRetryBackoff, "longest wait before a failed reconcile is tried again (1m to 5m): after an API server outage every profile is retried within this time of its end")
@@ -97,6 +98,10 @@ func run() int {
 	log := ctrl.Log.WithName("setup")
 	if err := controllers.CheckMaxRetryBackoff(maxRetryBackoff); err != nil {
 		log.Error(err, "invalid flag")
+		return 1
+	}
+	if applies < 1 {
+		log.Error(fmt.Errorf("--max-concurrent-applies=%d: must be at least 1", applies), "invalid flag")
 		return 1
 	}
 	if err := opts.Validate(); err != nil {
@@ -166,6 +171,7 @@ func run() int {
 		MeshguardNamespace: meshguardNamespace(),
 		CertificateRecheck: certRecheck,
 		MaxRetryBackoff:    maxRetryBackoff,
+		ApplyConcurrency:   applies,
 	}
 	if err := r.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
 		log.Error(err, "cannot set up controller")

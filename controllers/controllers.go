@@ -43,6 +43,9 @@ const DefaultCertificateRecheck = pipeline.DefaultCertificateRecheck
 // DefaultMaxRetryBackoff caps the wait before a failed reconcile is tried again.
 const DefaultMaxRetryBackoff = pipeline.DefaultMaxRetryBackoff
 
+// DefaultApplyConcurrency is how many objects of one reconcile are applied at once.
+const DefaultApplyConcurrency = pipeline.DefaultApplyConcurrency
+
 // CheckMaxRetryBackoff validates the --max-retry-backoff flag.
 func CheckMaxRetryBackoff(d time.Duration) error { return pipeline.CheckMaxRetryBackoff(d) }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -44,14 +45,28 @@ type childResult struct {
 
 // applyAll applies every desired object and reports one row per object, in render order.
 func (r *Pipeline) applyAll(ctx context.Context, o owner, intent *v1alpha1.MeshSecurityProfile, desired []*unstructured.Unstructured) []childResult {
-	out := make([]childResult, 0, len(desired))
+	// The objects of one owner are independent of each other (each is a whole policy; none refers
+	// to another by resourceVersion), so they are applied concurrently: one after the other, a
+	// worker waited on each round trip in turn and a profile's 7 writes were 7 latencies
+	// (docs/performance.md). The shared client-side limiter still bounds the rate.
+	out := make([]childResult, len(desired))
+	sem := make(chan struct{}, r.applyConcurrency())
+	var wg sync.WaitGroup
+	for i, want := range desired {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i] = r.applyOne(ctx, o, intent, want)
+		}()
+	}
+	wg.Wait()
 	var created []string
-	for _, want := range desired {
-		res := r.applyOne(ctx, o, intent, want)
+	for i, res := range out {
 		if res.created {
-			created = append(created, fmt.Sprintf("%s %s", want.GetKind(), want.GetName()))
+			created = append(created, fmt.Sprintf("%s %s", desired[i].GetKind(), desired[i].GetName()))
 		}
-		out = append(out, res)
 	}
 	// One event for what a reconcile created, not one per object: a new profile's seven objects
 	// were seven event writes, as many as the objects themselves (make bench-scale).
@@ -87,7 +102,7 @@ func (r *Pipeline) applyOne(ctx context.Context, o owner, intent *v1alpha1.MeshS
 		ctrl.LoggerFrom(ctx).Error(err, "cannot watch generated kind; drift on it is seen only on the next reconcile", "kind", gvk.Kind)
 	}
 	want = withHash(want)
-	live, err := r.getLive(ctx, want)
+	live, readWhole, err := r.getLive(ctx, want)
 	if err != nil {
 		return failed(res, fmt.Errorf("get %s: %w", ref, err))
 	}
@@ -104,6 +119,10 @@ func (r *Pipeline) applyOne(ctx context.Context, o owner, intent *v1alpha1.MeshS
 	}
 	switch d.do {
 	case doNothing:
+		if readWhole && d.state == v1alpha1.ResourceInSync {
+			// In sync in another form than render writes it: not read again until it changes.
+			r.Verified.store(live, want)
+		}
 		return res
 	case doCreate:
 		err = r.apply(ctx, want)
@@ -167,14 +186,28 @@ func failed(res childResult, err error) childResult {
 	return res
 }
 
-// getLive reads the object with the desired name, or nil when there is none. The cache only holds
-// objects carrying meshguard's label, so a miss is confirmed with a direct read: an object someone
-// else created with the same name must be found, and never overwritten.
-func (r *Pipeline) getLive(ctx context.Context, want *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	live := NewUnstructured(want.GroupVersionKind())
+// getLive reads the object with the desired name, or nil when there is none; readWhole says
+// that it was read from the API server rather than pieced together from the cache.
+//
+// The cache holds only objects carrying meshguard's label, and of those only the metadata, the
+// status and a hash of the rest (cachedbody.go): when the hash is the rendered body's, the live
+// object is the cached metadata with that body and nothing is read; otherwise (drift, a changed
+// profile) the whole object is read. A miss in the cache is confirmed the same way: an object
+// someone else created with the same name must be found, and never overwritten.
+func (r *Pipeline) getLive(ctx context.Context, want *unstructured.Unstructured) (live *unstructured.Unstructured, readWhole bool, err error) {
+	live = NewUnstructured(want.GroupVersionKind())
 	key := client.ObjectKeyFromObject(want)
-	err := r.Get(ctx, key, live)
-	if apierrors.IsNotFound(err) {
+	err = r.Get(ctx, key, live)
+	switch {
+	case err == nil && !stripped(live):
+		return live, false, nil
+	case err == nil:
+		if full := withBody(live, want, &r.Verified); full != nil {
+			return full, false, nil
+		}
+		live = NewUnstructured(want.GroupVersionKind())
+		err = r.APIReader.Get(ctx, key, live)
+	case apierrors.IsNotFound(err):
 		// Not meshguard's: the foreign metadata cache knows whether it exists at all, so creating a
 		// new object costs no read; a kind it does not watch is asked of the API server.
 		found, known, ferr := r.Foreign.exists(ctx, want.GroupVersionKind(), key)
@@ -182,18 +215,18 @@ func (r *Pipeline) getLive(ctx context.Context, want *unstructured.Unstructured)
 		case ferr != nil:
 			err = ferr
 		case known && !found:
-			return nil, nil
+			return nil, false, nil
 		default:
 			err = r.APIReader.Get(ctx, key, live)
 		}
 	}
 	if apierrors.IsNotFound(err) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return live, nil
+	return live, true, nil
 }
 
 // apply server-side applies the object as meshguard, taking back fields others took.

@@ -164,8 +164,9 @@ func (r *Pipeline) DeleteStale(ctx context.Context, namespace string, keep map[s
 				errs = append(errs, fmt.Sprintf("delete %s %s: %v", gvk.Kind, klog.KObj(o), err))
 				continue
 			}
+			o.SetGroupVersionKind(gvk)
+			r.Verified.forget(o)
 			if deleted != nil {
-				o.SetGroupVersionKind(gvk)
 				deleted(o)
 			}
 		}
@@ -204,7 +205,13 @@ type Config struct {
 	MeshguardNamespace string
 	Clock              clock.PassiveClock
 	CertificateRecheck time.Duration
+	// ApplyConcurrency is how many of one reconcile's objects are applied at once (default 4).
+	ApplyConcurrency int
 }
+
+// DefaultApplyConcurrency is how many of one reconcile's objects are applied at once by default:
+// a profile's objects are 7 for a typical Istio profile (docs/performance.md).
+const DefaultApplyConcurrency = 4
 
 // Pipeline holds what the reconcilers of profiles and floors share: the clients, and the caches
 // and memories behind apply → prune → observe (which kinds are installed, foreign objects, fights,
@@ -223,6 +230,9 @@ type Pipeline struct {
 	Clock clock.PassiveClock
 	// CertificateRecheck bounds how long a change to a CA Secret goes unnoticed (default 5m).
 	CertificateRecheck time.Duration
+	// ApplyConcurrency is how many of one reconcile's objects are applied at once; 0 means
+	// DefaultApplyConcurrency.
+	ApplyConcurrency int
 
 	Mapper meta.RESTMapper
 	Cache  cache.Cache
@@ -239,6 +249,8 @@ type Pipeline struct {
 
 	Fights    fights
 	OwnWrites ownWrites
+	// Verified are the objects read whole and found in sync (cachedbody.go).
+	Verified verifiedBodies
 	// certificateVerdicts spares re-checking CA data that did not change.
 	certificateVerdicts certificateVerdicts
 	CaSources           []*caSource
@@ -254,7 +266,8 @@ func NewPipeline(mgr ctrl.Manager, c Config) (*Pipeline, error) {
 	r := &Pipeline{
 		Client: c.Client, APIReader: c.ApiReader, Recorder: c.Recorder, RenderOptions: c.RenderOptions,
 		MeshguardNamespace: c.MeshguardNamespace, Clock: c.Clock, CertificateRecheck: c.CertificateRecheck,
-		Mapper: mgr.GetRESTMapper(), Cache: mgr.GetCache(), atStart: map[schema.GroupVersionKind]bool{},
+		ApplyConcurrency: c.ApplyConcurrency,
+		Mapper:           mgr.GetRESTMapper(), Cache: mgr.GetCache(), atStart: map[schema.GroupVersionKind]bool{},
 	}
 	var err error
 	if r.CaSources, err = newCASources(mgr, r.RenderOptions.IstioNamespace, r.RenderOptions.LinkerdNamespace); err != nil {
@@ -365,4 +378,11 @@ func (j Job) waypoints() *dataplane.Facts {
 		return nil
 	}
 	return j.DataPlane
+}
+
+func (r *Pipeline) applyConcurrency() int {
+	if r.ApplyConcurrency > 0 {
+		return r.ApplyConcurrency
+	}
+	return DefaultApplyConcurrency
 }

@@ -52,6 +52,8 @@ type Reconciler struct {
 	Clock clock.PassiveClock
 	// CertificateRecheck bounds how long a change to a CA Secret goes unnoticed (default 5m).
 	CertificateRecheck time.Duration
+	// ApplyConcurrency is how many of one reconcile's objects are applied at once (default 4).
+	ApplyConcurrency int
 	// MaxRetryBackoff caps the wait before a failed reconcile is tried again, for this
 	// reconciler and the floors' (zero: DefaultMaxRetryBackoff).
 	MaxRetryBackoff time.Duration
@@ -266,6 +268,7 @@ func (r *Reconciler) SharedPipeline(mgr ctrl.Manager) (*pipeline.Pipeline, error
 		r.pipe, r.pipeErr = pipeline.NewPipeline(mgr, pipeline.Config{
 			Client: r.Client, ApiReader: r.APIReader, Recorder: r.Recorder, RenderOptions: r.RenderOptions,
 			MeshguardNamespace: r.MeshguardNamespace, Clock: r.Clock, CertificateRecheck: r.CertificateRecheck,
+			ApplyConcurrency: r.ApplyConcurrency,
 		})
 	})
 	return r.pipe, r.pipeErr
