@@ -135,11 +135,15 @@ func rowKey(ns string, row v1alpha1.ResourceStatus) string {
 }
 
 // lastWriters names the field managers other than meshguard that wrote the object, most recent
-// first. The cache strips managed fields, so they are read from the API server (only on drift).
+// first. The cache strips managed fields; a drifted body was just read whole from the API server
+// (getLive) with them, otherwise (drift in the metadata) they are read now (only on drift).
 func (r *Pipeline) lastWriters(ctx context.Context, obj *unstructured.Unstructured) string {
-	live := NewUnstructured(obj.GroupVersionKind())
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), live); err != nil {
-		return "unknown field manager"
+	live := obj
+	if len(live.GetManagedFields()) == 0 {
+		live = NewUnstructured(obj.GroupVersionKind())
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), live); err != nil {
+			return "unknown field manager"
+		}
 	}
 	mfs := live.GetManagedFields()
 	sort.SliceStable(mfs, func(i, j int) bool {
