@@ -234,15 +234,21 @@ func loadAverage() string {
 }
 
 // rss is a process's resident memory in bytes (VmRSS), 0 when unknown.
-func rss(pid int) uint64 {
+func rss(pid int) uint64 { return procStatus(pid, "VmRSS:") }
+
+// peakRSS is the highest resident memory of a process so far (VmHWM), 0 when unknown.
+func peakRSS(pid int) uint64 { return procStatus(pid, "VmHWM:") }
+
+// procStatus reads one "<field> N kB" line of /proc/<pid>/status, in bytes.
+func procStatus(pid int, field string) uint64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
+		if strings.HasPrefix(line, field) {
 			var kb uint64
-			if _, err := fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:")), "%d kB", &kb); err == nil {
+			if _, err := fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, field)), "%d kB", &kb); err == nil {
 				return kb << 10
 			}
 		}

@@ -71,7 +71,8 @@ func Run(ctx context.Context, cfg Config, dir string, log io.Writer) (res *Resul
 	if err := h.c.createMeshCA(ctx); err != nil {
 		return nil, err
 	}
-	h.mgr = &manager{bin: bin, dir: dir, pprof: cfg.ProfileDir != "", kubeconfig: h.c.kubeconfig, args: managerArgs(cfg.QPS, cfg.Burst, cfg.Workers, cfg.ManagerArgs)}
+	// The current build always serves pprof (an older one given by MESHGUARD_SCALE_MANAGER may not).
+	h.mgr = &manager{bin: bin, dir: dir, pprof: cfg.ProfileDir != "" || cfg.ManagerBin == "", kubeconfig: h.c.kubeconfig, args: managerArgs(cfg.QPS, cfg.Burst, cfg.Workers, cfg.ManagerArgs)}
 	defer func() {
 		if h.mgr.running() {
 			if err := h.mgr.stop(); err != nil && retErr == nil {
@@ -157,6 +158,7 @@ func (h *harness) meshguard(ctx context.Context, res *Result) error {
 		return err
 	}
 	res.Meshguard.RSS, res.HeapInuse = rss(h.mgr.pid()), uint64(st.heapInuse)
+	res.Meshguard.PeakRSS = peakRSS(h.mgr.pid())
 	after, err := h.c.apiRequests(ctx)
 	if err != nil {
 		return err
@@ -173,6 +175,9 @@ func (h *harness) meshguard(ctx context.Context, res *Result) error {
 		return fmt.Errorf("meshguard's objects: %w", err)
 	}
 	h.saveProfile(ctx, "heap", "heap-after-convergence")
+	if res.RestRSS, res.RestAnon, res.RestHeapInuse, err = h.atRest(ctx); err != nil {
+		return err
+	}
 
 	if !h.cfg.Run[RunMeshguard] {
 		return nil
@@ -540,7 +545,7 @@ func (h *harness) kyverno(ctx context.Context) (Convergence, error) {
 	if err != nil {
 		return Convergence{}, err
 	}
-	out := Convergence{Duration: d, Objects: len(nss) * len(objs), RSS: rss(k.cmd.Process.Pid)}
+	out := Convergence{Duration: d, Objects: len(nss) * len(objs), RSS: rss(k.cmd.Process.Pid), PeakRSS: peakRSS(k.cmd.Process.Pid)}
 	h.logf("Kyverno: %d objects in %s, RSS %s", out.Objects, d.Round(time.Millisecond), mib(out.RSS))
 	if err := h.verifyObjects(ctx, nss[len(nss)-1], false, v1alpha1.LabelManagedBy); err != nil {
 		return Convergence{}, fmt.Errorf("kyverno's objects: %w", err)
@@ -573,4 +578,26 @@ func (h *harness) saveProfile(ctx context.Context, kind, name string) {
 		return
 	}
 	h.logf("pprof: %s", file)
+}
+
+// atRest has the manager collect its garbage (pprof's heap?gc=1, saved as heap-at-rest when
+// profiles are kept) and returns its RSS and heap in use a second later: what an idle manager holds,
+// since the Go runtime collects at least every 2 minutes. Zeros without pprof.
+func (h *harness) atRest(ctx context.Context) (rssBytes, anon, heapInuse uint64, err error) {
+	if !h.mgr.pprof {
+		return 0, 0, 0, nil
+	}
+	file := filepath.Join(h.dir, "heap-at-rest.pprof")
+	if h.cfg.ProfileDir != "" {
+		file = filepath.Join(h.cfg.ProfileDir, fmt.Sprintf("n%d-heap-at-rest.pprof", h.cfg.N))
+	}
+	if err := h.mgr.profile(ctx, "heap?gc=1", file); err != nil {
+		return 0, 0, 0, fmt.Errorf("pprof heap?gc=1: %w", err)
+	}
+	time.Sleep(time.Second)
+	st, err := h.mgr.state(ctx)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return rss(h.mgr.pid()), procStatus(h.mgr.pid(), "RssAnon:"), uint64(st.heapInuse), nil
 }
