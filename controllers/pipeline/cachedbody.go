@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"sync"
+	"unique"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -52,14 +53,54 @@ func StripGeneratedBodies(obj any) (any, error) {
 		return u, nil
 	}
 	h := bodyHash(u.Object)
-	for k := range u.Object {
-		if !envelope(k) {
-			delete(u.Object, k)
+	out := make(map[string]any, 5)
+	for k, v := range u.Object {
+		if envelope(k) {
+			out[intern(k)] = compact(v, k == "metadata")
 		}
 	}
-	u.Object[cachedBodyHash] = h
+	// Neither is read from the cache (the API server's answer is used where they matter), and
+	// without them metadata fits Go's smallest map.
+	if m, ok := out["metadata"].(map[string]any); ok {
+		delete(m, "creationTimestamp")
+		delete(m, "generation")
+	}
+	out[cachedBodyHash] = h
+	u.Object = out
 	return u, nil
 }
+
+// compact copies a decoded JSON value into maps of the exact size, with their keys (the same few
+// dozen in every object: "metadata", "labels", "app.kubernetes.io/managed-by", ...) shared
+// instead of allocated again for each of thousands of objects. Values are shared too where they
+// repeat across objects (labels, owner references); identifiers such as uid and resourceVersion
+// are kept as they are.
+func compact(v any, shareValues bool) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			share := shareValues && k != "uid" && k != "resourceVersion" && k != "name" && k != "annotations"
+			out[intern(k)] = compact(e, share)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = compact(e, shareValues)
+		}
+		return out
+	case string:
+		if shareValues {
+			return intern(x)
+		}
+		return x
+	}
+	return v
+}
+
+// intern returns the one shared copy of s (unique keeps it while any copy is in use).
+func intern(s string) string { return unique.Make(s).Value() }
 
 // ChainTransforms applies each transform in turn.
 func ChainTransforms(fs ...toolscache.TransformFunc) toolscache.TransformFunc {

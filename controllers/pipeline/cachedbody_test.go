@@ -135,3 +135,17 @@ func TestAnObjectFoundInSyncInAnotherFormIsNotReadAgainUntilItChanges(t *testing
 	v.forget(want)
 	g.Expect(withBody(cached(t, full), want, v)).To(BeNil())
 }
+
+func TestACachedObjectSharesItsKeysAndKeepsItsMetadata(t *testing.T) {
+	g := NewWithT(t)
+	want := renderedNP(8080)
+	want.SetOwnerReferences(nil)
+	full := stored(t, want, "10")
+	full.SetCreationTimestamp(full.GetCreationTimestamp())
+	c := cached(t, full)
+	g.Expect(c.GetLabels()).To(Equal(full.GetLabels()))
+	g.Expect(c.GetAnnotations()).To(Equal(full.GetAnnotations()))
+	g.Expect(c.GetUID()).To(Equal(full.GetUID()))
+	g.Expect(c.GetGeneration()).To(BeZero(), "not kept: nothing reads it from the cache")
+	g.Expect(c.DeepCopy().Object).To(Equal(c.Object), "the cache deep-copies what it hands out")
+}
