@@ -1,27 +1,17 @@
 package explain
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/internal/dataplane"
 	"github.com/meshguard/meshguard/internal/render"
+	"github.com/meshguard/meshguard/internal/render/goldencase"
 )
-
-// renderFacts is render's testdata/ambient/<case>.facts.yaml.
-type renderFacts struct {
-	SourceServiceAccounts bool                `json:"sourceServiceAccounts"`
-	NamespaceLabels       map[string]string   `json:"namespaceLabels"`
-	Pods                  []dataplane.Pod     `json:"pods"`
-	Services              []dataplane.Service `json:"services"`
-	Gateways              []dataplane.Gateway `json:"gateways"`
-}
 
 // TestAmbientAgreesWithRender: for the ambient golden cases of internal/render (a profile and the
 // data plane facts of its namespace), explain answers the requests each rendered rule admits as
@@ -168,28 +158,14 @@ func waypointPods(f *dataplane.Facts) []dataplane.Pod {
 	return out
 }
 
-func loadRenderCase(t *testing.T, profilePath, factsPath string) (*v1alpha1.MeshSecurityProfile, *dataplane.Facts, render.Options) {
+func loadRenderCase(t *testing.T, profilePath, _ string) (*v1alpha1.MeshSecurityProfile, *dataplane.Facts, render.Options) {
 	t.Helper()
-	b, err := os.ReadFile(profilePath)
+	p, opts, err := goldencase.Load(profilePath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &v1alpha1.MeshSecurityProfile{}
-	if err := yaml.UnmarshalStrict(b, p); err != nil {
-		t.Fatal(err)
+	if opts.DataPlane == nil {
+		t.Fatalf("%s: no .facts.yaml", profilePath)
 	}
-	p.UID = "00000000-0000-0000-0000-000000000001"
-	b, err = os.ReadFile(factsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rf renderFacts
-	if err := yaml.Unmarshal(b, &rf); err != nil {
-		t.Fatal(err)
-	}
-	f := &dataplane.Facts{Namespace: p.Namespace, NamespaceLabels: rf.NamespaceLabels, Pods: rf.Pods, Services: rf.Services, Gateways: rf.Gateways}
-	opts := render.DefaultOptions()
-	opts.IstioSourceServiceAccounts = rf.SourceServiceAccounts
-	opts.DataPlane = f
-	return p, f, opts
+	return p, opts.DataPlane, opts
 }

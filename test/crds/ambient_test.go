@@ -1,19 +1,15 @@
 package crds
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/yaml"
 
-	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
-	"github.com/meshguard/meshguard/internal/dataplane"
 	"github.com/meshguard/meshguard/internal/render"
+	"github.com/meshguard/meshguard/internal/render/goldencase"
 )
 
 // TestAmbientObjectsMatchTheIstioCRDs renders every ambient golden case of internal/render (with
@@ -32,34 +28,14 @@ func TestAmbientObjectsMatchTheIstioCRDs(t *testing.T) {
 	v, err := NewValidator(istio...)
 	g.Expect(err).NotTo(HaveOccurred())
 
-	cases, err := filepath.Glob("../../internal/render/testdata/ambient/*.yaml")
+	cases, err := goldencase.Paths("../../internal/render/testdata/ambient")
 	g.Expect(err).NotTo(HaveOccurred())
 	allowed := map[string]bool{"/Service": true, "networking.istio.io/ServiceEntry": true,
 		"gateway.networking.k8s.io/Gateway": true, "gateway.networking.k8s.io/GatewayClass": true}
 	targeted := 0
 	for _, path := range cases {
-		if strings.HasSuffix(path, ".golden.yaml") || strings.HasSuffix(path, ".facts.yaml") {
-			continue
-		}
-		p := &v1alpha1.MeshSecurityProfile{}
-		b, err := os.ReadFile(path)
+		p, opts, err := goldencase.Load(path)
 		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(yaml.Unmarshal(b, p)).To(Succeed(), path)
-		p.UID = types.UID("00000000-0000-0000-0000-000000000001")
-		var facts struct {
-			SourceServiceAccounts bool                `json:"sourceServiceAccounts"`
-			NamespaceLabels       map[string]string   `json:"namespaceLabels"`
-			Pods                  []dataplane.Pod     `json:"pods"`
-			Services              []dataplane.Service `json:"services"`
-			Gateways              []dataplane.Gateway `json:"gateways"`
-		}
-		b, err = os.ReadFile(strings.TrimSuffix(path, ".yaml") + ".facts.yaml")
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(yaml.Unmarshal(b, &facts)).To(Succeed(), path)
-		opts := render.DefaultOptions()
-		opts.IstioSourceServiceAccounts = facts.SourceServiceAccounts
-		opts.DataPlane = &dataplane.Facts{Namespace: p.Namespace, NamespaceLabels: facts.NamespaceLabels,
-			Pods: facts.Pods, Services: facts.Services, Gateways: facts.Gateways}
 		res, err := render.Render(p, opts)
 		g.Expect(err).NotTo(HaveOccurred(), path)
 		for _, o := range res.Objects {

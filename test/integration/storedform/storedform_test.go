@@ -8,8 +8,6 @@ package storedform
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -18,15 +16,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/meshguard/meshguard/api/v1alpha1"
 	"github.com/meshguard/meshguard/controllers/pipeline"
-	"github.com/meshguard/meshguard/internal/dataplane"
 	"github.com/meshguard/meshguard/internal/drift"
 	"github.com/meshguard/meshguard/internal/render"
+	"github.com/meshguard/meshguard/internal/render/goldencase"
 	"github.com/meshguard/meshguard/test/integration/inprocess"
 	"github.com/meshguard/meshguard/test/testenv"
 )
@@ -36,51 +32,22 @@ import (
 func goldenCases(t *testing.T) map[string][]*unstructured.Unstructured {
 	t.Helper()
 	out := map[string][]*unstructured.Unstructured{}
-	paths, err := filepath.Glob("../../../internal/render/testdata/*.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ambient, err := filepath.Glob("../../../internal/render/testdata/ambient/*.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, path := range append(paths, ambient...) {
-		if strings.HasSuffix(path, ".golden.yaml") || strings.HasSuffix(path, ".facts.yaml") {
-			continue
-		}
-		p := &v1alpha1.MeshSecurityProfile{}
-		b, err := os.ReadFile(path)
+	for _, dir := range []string{"../../../internal/render/testdata", "../../../internal/render/testdata/ambient"} {
+		paths, err := goldencase.Paths(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := yaml.Unmarshal(b, p); err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		if p.Namespace == "" {
-			p.Namespace = "default"
-		}
-		p.UID = types.UID("00000000-0000-0000-0000-000000000001")
-		opts := render.DefaultOptions()
-		if b, err := os.ReadFile(strings.TrimSuffix(path, ".yaml") + ".facts.yaml"); err == nil {
-			var facts struct {
-				SourceServiceAccounts bool                `json:"sourceServiceAccounts"`
-				NamespaceLabels       map[string]string   `json:"namespaceLabels"`
-				Pods                  []dataplane.Pod     `json:"pods"`
-				Services              []dataplane.Service `json:"services"`
-				Gateways              []dataplane.Gateway `json:"gateways"`
+		for _, path := range paths {
+			p, opts, err := goldencase.Load(path)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if err := yaml.Unmarshal(b, &facts); err != nil {
-				t.Fatalf("%s: %v", path, err)
+			res, err := render.Render(p, opts)
+			if err != nil {
+				continue // the invalid-* cases
 			}
-			opts.IstioSourceServiceAccounts = facts.SourceServiceAccounts
-			opts.DataPlane = &dataplane.Facts{Namespace: p.Namespace, NamespaceLabels: facts.NamespaceLabels,
-				Pods: facts.Pods, Services: facts.Services, Gateways: facts.Gateways}
+			out[strings.TrimPrefix(path, "../../../internal/render/testdata/")] = res.Objects
 		}
-		res, err := render.Render(p, opts)
-		if err != nil {
-			continue // the invalid-* cases
-		}
-		out[strings.TrimPrefix(path, "../../../internal/render/testdata/")] = res.Objects
 	}
 	return out
 }
